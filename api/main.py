@@ -1,0 +1,159 @@
+"""The FastAPI application: routers, error mapping, request ids, limits, metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.routes import accountability, lawyers, registry, requests, tablet
+from dispatcher.config import Settings, get_settings
+from dispatcher.errors import DomainError
+from dispatcher.logging import configure
+from dispatcher.runtime import Runtime
+
+log = structlog.get_logger("api")
+
+HTTP_REQUESTS = Counter(
+    "dispatcher_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram("dispatcher_http_request_seconds", "HTTP latency", ["method", "route"])
+
+
+class BodyLimit:
+    """Refuse request bodies above a size with 413, before the application reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(scope, receive, send, self.max_bytes)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, 413)
+    await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the application; `runtime` lets tests and the CLI pass one they own."""
+    settings = settings or (runtime.settings if runtime else get_settings())
+    configure(settings.log_format, settings.log_level)
+    owned = runtime is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings)
+        app.state.runtime = rt
+        rt.start()
+        log.info("service.started", database=rt.engine.url.get_backend_name())
+        try:
+            yield
+        finally:
+            if owned:
+                rt.stop()
+
+    app = FastAPI(
+        title="Counsel dispatcher",
+        version="1.0",
+        description="Appoints state-funded defence lawyers: fair rotation, the suspect's "
+        "choice, deadlines, and an audit trail the bar can verify.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id[:64]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        # The route template, never the raw path: a tablet token is a credential.
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        HTTP_SECONDS.labels(request.method, template).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        log.info(
+            "http.request", method=request.method, route=template,
+            status=response.status_code, ms=round(elapsed * 1000, 1),
+        )
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    for module in (requests, tablet, lawyers, registry, accountability):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(request: Request) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
+        checks: dict[str, Any] = {}
+        try:
+            with rt.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if rt.jobs is not None:
+            checks["scheduler"] = "ok" if rt.jobs.running else "stopped"
+        checks["redis"] = "not configured" if not rt.settings.redis_url else "unused"
+        ready = checks["database"] == "ok" and checks.get("scheduler", "ok") == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

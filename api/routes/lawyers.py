@@ -1,0 +1,72 @@
+"""A lawyer's invitations and appointments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+
+from api.deps import RuntimeDep, UowDep, context, lawyer_of, role
+from api.schemas import DeclineIn, RequestOut
+from dispatcher import workflow
+from dispatcher.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["lawyers"])
+
+LawyerDep = Annotated[Principal, Depends(role("lawyer"))]
+
+
+@router.get("/invitations")
+def my_invitations(
+    principal: LawyerDep,
+    uow: UowDep,
+    status: Literal["pending", "accepted", "declined", "expired", "withdrawn"] | None = None,
+) -> list[dict[str, Any]]:
+    with uow() as session:
+        return workflow.lawyer_invitations(session, lawyer_of(session, principal), status)
+
+
+@router.post("/invitations/{invitation_id}/accept", response_model=RequestOut)
+def accept(
+    invitation_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
+) -> dict[str, Any]:
+    with uow() as session:
+        request = workflow.accept(
+            session, invitation_id, lawyer_of(session, principal), context(runtime, principal)
+        )
+        return workflow.request_out(session, request)
+
+
+@router.post("/invitations/{invitation_id}/decline", response_model=RequestOut)
+def decline(
+    invitation_id: str, body: DeclineIn, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
+) -> dict[str, Any]:
+    with uow() as session:
+        request = workflow.decline(
+            session, invitation_id, lawyer_of(session, principal), body.reason,
+            context(runtime, principal),
+        )
+        return workflow.request_out(session, request)
+
+
+@router.get("/appointments")
+def my_appointments(
+    principal: LawyerDep, uow: UowDep, open_only: bool = True
+) -> list[dict[str, Any]]:
+    with uow() as session:
+        return workflow.lawyer_appointments(session, lawyer_of(session, principal), open_only)
+
+
+@router.post("/appointments/{appointment_id}/close")
+def close(
+    appointment_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
+) -> dict[str, Any]:
+    with uow() as session:
+        appointment = workflow.close_appointment(
+            session, appointment_id, lawyer_of(session, principal), context(runtime, principal)
+        )
+        return {
+            "id": appointment.id,
+            "request_id": appointment.request_id,
+            "closed_at": appointment.closed_at.isoformat() if appointment.closed_at else None,
+        }

@@ -1,0 +1,1 @@
+"""The counsel dispatcher's domain: registry, allocation, workflow, deadlines, outbox, audit."""

@@ -1,0 +1,490 @@
+"""Allocation decisions: who is eligible, whose turn it is, and why — recorded in full.
+
+This module turns the database into the plain facts the rules in `policies/` read, applies
+them, and writes the decision (ranked firms, every exclusion with its reason, the entitlement
+and count figures, the policy version). Decisions in one territory are serialised by a lock on
+the territory's row, taken before the rotation state is read.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from prometheus_client import Histogram
+from sqlmodel import Session, col, func, select
+
+from dispatcher.db import utcnow
+from dispatcher.models import (
+    Appointment,
+    Conflict,
+    Decision,
+    DecisionShare,
+    Firm,
+    FirmTerritory,
+    Invitation,
+    Lawyer,
+    LawyerTerritory,
+    Request,
+    RotationState,
+    Territory,
+)
+from policies.config import Policy
+from policies.eligibility import Candidate, DutyWindow, Need, exclusion
+from policies.quota import FirmStanding, LawyerStanding, RankedFirm, order_lawyers, rank_firms
+
+log = structlog.get_logger(__name__)
+
+DECISION_SECONDS = Histogram(
+    "dispatcher_decision_seconds", "Time to take one allocation decision", ["kind"]
+)
+
+
+@dataclass
+class Pool:
+    """The eligible firms and lawyers of one territory for one request, with the exclusions."""
+
+    territory: Territory
+    firms: dict[int, Firm]
+    weights: dict[int, float]
+    eligible: dict[int, list[Lawyer]]  # firm id -> eligible lawyers
+    load: dict[int, int]  # lawyer id -> open appointments + pending invitations
+    excluded_firms: list[dict[str, Any]] = field(default_factory=list)
+    excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "territory": self.territory.code,
+            "eligible_firms": sorted(self.firms[f].code for f in self.eligible),
+            "excluded_firms": self.excluded_firms,
+            "excluded_lawyers": self.excluded_lawyers,
+        }
+
+
+def _duty(windows: Iterable[dict[str, Any]]) -> tuple[DutyWindow, ...]:
+    return tuple(
+        DutyWindow(int(w["weekday"]), dtime.fromisoformat(w["start"]), dtime.fromisoformat(w["end"]))
+        for w in windows
+    )
+
+
+def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
+    """Firms that may not defend this person in this case, with the reason."""
+    reasons: dict[int, str] = {}
+    registered = session.exec(
+        select(Lawyer.firm_id, Lawyer.licence, Conflict.role)
+        .join(Conflict, col(Conflict.lawyer_id) == Lawyer.id)
+        .where(Conflict.case_number == request.case_number)
+    ).all()
+    for firm_id, licence, role in registered:
+        reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
+    # Defending another person in the same case: a firm defends one person per case.
+    other_defence = session.exec(
+        select(Invitation.firm_id, Request.id)
+        .join(Request, col(Request.id) == Invitation.request_id)
+        .where(
+            Request.case_number == request.case_number,
+            Request.id != request.id,
+            func.lower(Request.person_name) != request.person_name.lower(),
+            col(Invitation.status).in_(["pending", "accepted"]),
+        )
+    ).all()
+    for firm_id, other in other_defence:
+        reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
+    return reasons
+
+
+def build_pool(
+    session: Session, request: Request, territory: Territory, policy: Policy, now: datetime
+) -> Pool:
+    """Apply every eligibility rule to the lawyers of the firms serving `territory`."""
+    assert territory.id is not None
+    firms = {
+        f.id: f
+        for f in session.exec(
+            select(Firm)
+            .join(FirmTerritory, col(FirmTerritory.firm_id) == Firm.id)
+            .where(FirmTerritory.territory_id == territory.id)
+        ).all()
+        if f.id is not None
+    }
+    lawyers = session.exec(
+        select(Lawyer).where(col(Lawyer.firm_id).in_(list(firms))).order_by(col(Lawyer.licence))
+    ).all()
+    ids = [lw.id for lw in lawyers if lw.id is not None]
+    in_territory = set(
+        session.exec(
+            select(LawyerTerritory.lawyer_id).where(
+                LawyerTerritory.territory_id == territory.id,
+                col(LawyerTerritory.lawyer_id).in_(ids),
+            )
+        ).all()
+    )
+    load: dict[int, int] = defaultdict(int)
+    for lawyer_id, n in session.exec(
+        select(Appointment.lawyer_id, func.count())
+        .where(col(Appointment.closed_at).is_(None), col(Appointment.lawyer_id).in_(ids))
+        .group_by(col(Appointment.lawyer_id))
+    ).all():
+        load[lawyer_id] += n
+    for lawyer_id, n in session.exec(
+        select(Invitation.lawyer_id, func.count())
+        .where(Invitation.status == "pending", col(Invitation.lawyer_id).in_(ids))
+        .group_by(col(Invitation.lawyer_id))
+    ).all():
+        load[lawyer_id] += n
+    invited = set(
+        session.exec(select(Invitation.lawyer_id).where(Invitation.request_id == request.id)).all()
+    )
+    conflicts = conflicted_firms(session, request)
+    need = Need(
+        urgency=request.urgency,
+        language=request.person_language,
+        juvenile=request.person_juvenile,
+        local_time=now.astimezone(ZoneInfo(policy.timezone)),
+    )
+    weights: dict[int, float] = defaultdict(float)
+    eligible: dict[int, list[Lawyer]] = {}
+    pool = Pool(territory, firms, weights, eligible, load)
+    lawyer_reasons: dict[int, list[str]] = defaultdict(list)
+    for lawyer in lawyers:
+        assert lawyer.id is not None
+        firm = firms[lawyer.firm_id]
+        if lawyer.status == "active" and lawyer.id in in_territory:
+            weights[lawyer.firm_id] += 1.0
+        candidate = Candidate(
+            licence=lawyer.licence,
+            firm=firm.code,
+            status=lawyer.status,
+            firm_status=firm.status,
+            serves_territory=lawyer.id in in_territory,
+            languages=frozenset(lawyer.languages),
+            specialisations=frozenset(lawyer.specialisations),
+            max_open=lawyer.max_open,
+            load=load[lawyer.id],
+            duty=_duty(lawyer.duty),
+            conflicted=conflicts.get(lawyer.firm_id),
+            already_invited=lawyer.id in invited,
+        )
+        reason = exclusion(candidate, need, policy)
+        if reason is None:
+            eligible.setdefault(lawyer.firm_id, []).append(lawyer)
+        else:
+            lawyer_reasons[lawyer.firm_id].append(reason)
+            pool.excluded_lawyers.append(
+                {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
+            )
+    if policy.rotation.weight == "equal":
+        for firm_id in weights:
+            weights[firm_id] = 1.0
+    for firm_id, firm in sorted(firms.items(), key=lambda kv: kv[1].code):
+        if firm_id in eligible:
+            continue
+        if firm.status != "active":
+            reason = "firm_suspended"
+        elif firm_id in conflicts:
+            reason = "conflict"
+        else:
+            reason = "no_eligible_lawyer"
+        entry: dict[str, Any] = {"firm": firm.code, "reason": reason}
+        if firm_id in conflicts:
+            entry["detail"] = conflicts[firm_id]
+        pool.excluded_firms.append(entry)
+    # A firm with eligible lawyers but no active weight (should not happen) still gets weight 1.
+    for firm_id in eligible:
+        if weights[firm_id] <= 0:
+            weights[firm_id] = 1.0
+    return pool
+
+
+def _standings(session: Session, pool: Pool) -> dict[int, RotationState]:
+    assert pool.territory.id is not None
+    rows = session.exec(
+        select(RotationState).where(
+            RotationState.territory_id == pool.territory.id,
+            col(RotationState.firm_id).in_(list(pool.eligible)),
+        )
+    ).all()
+    states = {r.firm_id: r for r in rows}
+    for firm_id in pool.eligible:
+        if firm_id not in states:
+            state = RotationState(territory_id=pool.territory.id, firm_id=firm_id)
+            session.add(state)
+            states[firm_id] = state
+    return states
+
+
+def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, RotationState]]:
+    """The eligible firms of the pool in rotation order."""
+    states = _standings(session, pool)
+    ranking = rank_firms(
+        [
+            FirmStanding(
+                firm=pool.firms[f].code,
+                weight=pool.weights[f],
+                entitlement=states[f].entitlement,
+                offers=states[f].offers,
+            )
+            for f in pool.eligible
+        ]
+    )
+    return ranking, states
+
+
+def lawyers_in_turn(pool: Pool, firm_id: int) -> list[Lawyer]:
+    """The firm's eligible lawyers, the one to invite first."""
+    by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
+    ordered = order_lawyers(
+        [
+            LawyerStanding(lw.licence, pool.load[lw.id or 0], lw.last_offer_at)
+            for lw in pool.eligible[firm_id]
+        ]
+    )
+    return [by_licence[s.licence] for s in ordered]
+
+
+def firm_id_by_code(pool: Pool, code: str) -> int:
+    return next(f for f in pool.eligible if pool.firms[f].code == code)
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    lawyer: Lawyer | None
+    firm: Firm | None
+
+
+def _charge(
+    session: Session,
+    decision: Decision,
+    pool: Pool,
+    ranking: list[RankedFirm],
+    states: dict[int, RotationState],
+    chosen_firm_id: int,
+) -> None:
+    assert decision.id is not None
+    for r in ranking:
+        firm_id = firm_id_by_code(pool, r.firm)
+        state = states[firm_id]
+        state.entitlement += r.share
+        charged = 1 if firm_id == chosen_firm_id else 0
+        state.offers += charged
+        session.add(state)
+        session.add(
+            DecisionShare(decision_id=decision.id, firm_id=firm_id, share=r.share, charged=charged)
+        )
+    decision.charged = True
+
+
+def territories_to_try(session: Session, request: Request) -> list[Territory]:
+    home = session.get(Territory, request.territory_id)
+    assert home is not None
+    chain = [home]
+    for code in home.fallback:
+        t = session.exec(select(Territory).where(Territory.code == code)).first()
+        if t is not None and t not in chain:
+            chain.append(t)
+    return chain
+
+
+def lock_territory(session: Session, territory_id: int) -> None:
+    """Serialise decisions in a territory (a row lock where the backend has them)."""
+    session.get(Territory, territory_id, with_for_update=True, populate_existing=True)
+
+
+def _decision(
+    request: Request, territory: Territory, policy: Policy, kind: str, via: str | None,
+    explanation: dict[str, Any],
+) -> Decision:
+    assert territory.id is not None
+    return Decision(
+        request_id=request.id,
+        territory_id=territory.id,
+        kind=kind,
+        via_fallback=via,
+        policy_version=policy.version,
+        explanation={"kind": kind, "policy_version": policy.version, **explanation},
+    )
+
+
+def decide_rotation(
+    session: Session, request: Request, policy_for: Any, *, note: str | None = None
+) -> Outcome:
+    """Give the turn for `request`: the territory first, then its fallbacks in order."""
+    started = time.perf_counter()
+    now = utcnow()
+    tried: list[dict[str, Any]] = []
+    policy: Policy = policy_for(request_territory_code(session, request))
+    for territory in territories_to_try(session, request):
+        assert territory.id is not None
+        policy = policy_for(territory.code)
+        lock_territory(session, territory.id)
+        pool = build_pool(session, request, territory, policy, now)
+        tried.append(pool.summary())
+        if not pool.eligible:
+            continue
+        ranking, states = rank(session, pool)
+        firm_id = firm_id_by_code(pool, ranking[0].firm)
+        queue = lawyers_in_turn(pool, firm_id)
+        lawyer = queue[0]
+        via = None if territory.id == request.territory_id else territory.code
+        decision = _decision(
+            request, territory, policy, "rotation", via,
+            {
+                "territory": territory.code,
+                "via_fallback": via,
+                "fallback_rule": (
+                    f"no eligible lawyer in {tried[0]['territory']}; fallback to {via}"
+                    if via else None
+                ),
+                "note": note,
+                "ranking": [r.as_dict() for r in ranking],
+                "lawyer_queue": [
+                    {
+                        "licence": lw.licence,
+                        "load": pool.load[lw.id or 0],
+                        "last_offer_at": lw.last_offer_at.isoformat() if lw.last_offer_at else None,
+                    }
+                    for lw in queue
+                ],
+                "chosen": {"firm": pool.firms[firm_id].code, "lawyer": lawyer.licence},
+                "tried": tried,
+            },
+        )
+        decision.firm_id, decision.lawyer_id = firm_id, lawyer.id
+        session.add(decision)
+        session.flush()
+        _charge(session, decision, pool, ranking, states, firm_id)
+        lawyer.last_offer_at = now
+        session.add(lawyer)
+        session.add(decision)
+        DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
+        return Outcome(decision, lawyer, pool.firms[firm_id])
+    home = territories_to_try(session, request)[0]
+    decision = _decision(
+        request, home, policy_for(home.code), "rotation", None,
+        {"territory": home.code, "note": note, "chosen": None, "tried": tried,
+         "outcome": "no eligible lawyer in the territory or its fallbacks"},
+    )
+    session.add(decision)
+    session.flush()
+    DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
+    return Outcome(decision, None, None)
+
+
+def request_territory_code(session: Session, request: Request) -> str:
+    t = session.get(Territory, request.territory_id)
+    return t.code if t else ""
+
+
+def regional_list(
+    session: Session, request: Request, policy: Policy, rng: random.Random
+) -> tuple[Decision, list[dict[str, Any]]]:
+    """The tablet list: lawyers of the firms next in rotation, shuffled; or a starving firm alone."""
+    now = utcnow()
+    territory = session.get(Territory, request.territory_id)
+    assert territory is not None and territory.id is not None
+    pool = build_pool(session, request, territory, policy, now)
+    ranking = rank(session, pool)[0] if pool.eligible else []
+    starving = [
+        r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall
+    ]
+    firms_shown: list[RankedFirm]
+    per_firm = policy.choice.lawyers_per_firm
+    if starving:
+        firms_shown = [max(starving, key=lambda r: (r.shortfall - r.share, r.firm))]
+        per_firm = policy.choice.list_size
+        rule = "starving_firm_alone"
+    else:
+        firms_shown = ranking
+        rule = "next_in_rotation"
+    options: list[dict[str, Any]] = []
+    for r in firms_shown:
+        firm_id = firm_id_by_code(pool, r.firm)
+        for lawyer in lawyers_in_turn(pool, firm_id)[:per_firm]:
+            if len(options) >= policy.choice.list_size:
+                break
+            options.append(
+                {"lawyer": lawyer.licence, "name": lawyer.name, "firm": r.firm,
+                 "languages": list(lawyer.languages)}
+            )
+    rng.shuffle(options)
+    for position, option in enumerate(options, start=1):
+        option["position"] = position
+    decision = _decision(
+        request, territory, policy, "list", None,
+        {
+            "territory": territory.code,
+            "rule": rule,
+            "ranking": [r.as_dict() for r in ranking],
+            "options": [{"position": o["position"], "lawyer": o["lawyer"], "firm": o["firm"]}
+                        for o in options],
+            "tried": [pool.summary()],
+        },
+    )
+    session.add(decision)
+    session.flush()
+    return decision, options
+
+
+def decide_choice(
+    session: Session, request: Request, policy: Policy, lawyer: Lawyer
+) -> Outcome | None:
+    """Record the suspect's chosen lawyer as the decision, if the lawyer is still eligible.
+
+    Returns None (and records nothing) when the rules now exclude the lawyer; the caller then
+    falls back to the rotation and says why.
+    """
+    started = time.perf_counter()
+    now = utcnow()
+    territory = session.get(Territory, request.territory_id)
+    assert territory is not None and territory.id is not None
+    lock_territory(session, territory.id)
+    pool = build_pool(session, request, territory, policy, now)
+    if not any(lw.id == lawyer.id for lws in pool.eligible.values() for lw in lws):
+        return None
+    ranking, states = rank(session, pool)
+    firm = pool.firms[lawyer.firm_id]
+    decision = _decision(
+        request, territory, policy, "choice", None,
+        {
+            "territory": territory.code,
+            "chosen": {"firm": firm.code, "lawyer": lawyer.licence},
+            "charged": policy.rotation.charge_choices,
+            "ranking": [r.as_dict() for r in ranking],
+            "tried": [pool.summary()],
+        },
+    )
+    decision.firm_id, decision.lawyer_id = firm.id, lawyer.id
+    session.add(decision)
+    session.flush()
+    if policy.rotation.charge_choices:
+        assert firm.id is not None
+        _charge(session, decision, pool, ranking, states, firm.id)
+    lawyer.last_offer_at = now
+    session.add(lawyer)
+    session.add(decision)
+    DECISION_SECONDS.labels("choice").observe(time.perf_counter() - started)
+    return Outcome(decision, lawyer, firm)
+
+
+def exclusion_of(
+    session: Session, request: Request, policy: Policy, lawyer: Lawyer
+) -> str | None:
+    """Why the rules exclude this lawyer for this request now (None when eligible)."""
+    territory = session.get(Territory, request.territory_id)
+    assert territory is not None
+    pool = build_pool(session, request, territory, policy, utcnow())
+    for entry in pool.excluded_lawyers:
+        if entry["licence"] == lawyer.licence:
+            return str(entry["reason"])
+    if any(lw.id == lawyer.id for lws in pool.eligible.values() for lw in lws):
+        return None
+    return "territory"

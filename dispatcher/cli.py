@@ -1,0 +1,161 @@
+"""The `dispatcher` command: serve, tokens, registry import, audit verification."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from dispatcher import audit, registry, tokens
+from dispatcher.config import Settings, get_settings
+from dispatcher.db import create_schema, make_engine, unit_of_work
+from dispatcher.errors import DomainError
+
+app = typer.Typer(help="Counsel dispatcher: appoints state-funded defence lawyers.",
+                  no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+registry_app = typer.Typer(help="The registry of territories, firms and lawyers.",
+                           no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(registry_app, name="registry")
+app.add_typer(audit_app, name="audit")
+
+DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
+DEMO_DATABASE = "dispatcher-demo.db"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _engine(settings: Settings | None = None) -> Any:
+    engine = make_engine((settings or get_settings()).database_url)
+    create_schema(engine)
+    return engine
+
+
+def _describe(exc: DomainError) -> str:
+    if isinstance(exc.detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.detail
+        )
+    return str(exc.detail)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, bar, court, investigator or lawyer")],
+    name: Annotated[str, typer.Option(help="Who holds the token, e.g. a court's name")],
+    territory: Annotated[str | None, typer.Option(help="Territory code (court, investigator)")] = None,
+    lawyer: Annotated[str | None, typer.Option(help="Licence (lawyer tokens)")] = None,
+) -> None:
+    """Create a token and print it alone on stdout (only its hash is stored)."""
+    try:
+        with unit_of_work(_engine()) as session:
+            token = tokens.create_token(
+                session, role=role, name=name, territory=territory, lawyer=lawyer, actor="cli"
+            )
+    except DomainError as exc:
+        _fail(_describe(exc))
+    typer.echo(token)
+
+
+def load_registry_file(path: Path) -> registry.RegistryFile:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}") from exc
+    try:
+        return registry.RegistryFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise typer.BadParameter(f"{where}: {first['msg']} ({exc.error_count()} errors)") from exc
+
+
+@registry_app.command("import")
+def registry_import(file: Annotated[Path, typer.Argument(help="Registry JSON file")]) -> None:
+    """Import a registry file: all or nothing; importing it again changes nothing."""
+    data = load_registry_file(file)
+    try:
+        with unit_of_work(_engine()) as session:
+            summary = registry.import_registry(session, data, actor="cli")
+    except DomainError as exc:
+        _fail(_describe(exc))
+    typer.echo(json.dumps(summary.as_dict()))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the whole hash chain; exits 1 when it is broken."""
+    with unit_of_work(_engine()) as session:
+        result = audit.verify(session)
+    typer.echo(json.dumps(result.as_dict()))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def prepare_demo(settings: Settings) -> dict[str, str]:
+    """A fresh database with the demo registry and a token for each role."""
+    if settings.database_url.startswith("sqlite:///"):
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = _engine(settings)
+    data = load_registry_file(DEMO_REGISTRY)
+    with unit_of_work(engine) as session:
+        registry.import_registry(session, data, actor="demo")
+        court_territory = data.territories[0].code
+        made = {
+            "admin": tokens.create_token(session, role="admin", name="Demo administrator",
+                                         actor="demo"),
+            "bar": tokens.create_token(session, role="bar", name="Demo bar reviewer",
+                                       actor="demo"),
+            "court": tokens.create_token(session, role="court", name="Demo district court",
+                                         territory=court_territory, actor="demo"),
+            "investigator": tokens.create_token(
+                session, role="investigator", name="Demo investigator",
+                territory=court_territory, actor="demo",
+            ),
+        }
+    engine.dispose()
+    return {**made, "territory": court_territory}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Fresh SQLite database with the demo registry")] = False,
+) -> None:
+    """Run the service (API, deadlines and outbox delivery in one process)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = get_settings()
+    if demo:
+        if "DISPATCHER_DATABASE_URL" not in os.environ:
+            settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
+        made = prepare_demo(settings)
+        base = f"http://{host}:{port}"
+        typer.echo(f"Demo database: {settings.database_url}")
+        typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
+        for role in ("admin", "bar", "court", "investigator"):
+            typer.echo(f"  {role:<13} token: {made[role]}")
+        typer.echo("  lawyer tokens: dispatcher token create --role lawyer --name NAME "
+                   "--lawyer LICENCE")
+        typer.echo(f"API docs:   {base}/docs")
+        typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
+        typer.echo(f"Tablet:     {base}/tablet/<token from POST /api/v1/requests/ID/choice-sessions>")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

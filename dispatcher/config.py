@@ -1,0 +1,31 @@
+"""Settings from the environment (prefix DISPATCHER_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPATCHER_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///dispatcher.db"
+    policy_file: str | None = None
+    redis_url: str | None = None
+    environment: Literal["local", "production"] = "local"
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    # Run deadlines and outbox delivery inside the API process (the embedded default).
+    scheduler: bool = True
+    outbox_interval_s: float = 1.0
+    deadline_sweep_s: float = 30.0
+    callback_timeout_s: float = 10.0
+    max_body_bytes: int = 1_000_000
+    public_url: str = "http://127.0.0.1:8000"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,277 @@
+"""Tables. One obvious place for each fact; JSON columns hold lists the rules read whole."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dispatcher.db import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _when(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_type=UTCDateTime,  # type: ignore[call-overload]
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+# --- registry ---------------------------------------------------------------------------
+
+
+class Territory(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    name_az: str = Field(max_length=200)
+    name_ru: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    fallback: list[str] = _json(list)
+
+
+class Firm(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    name: str = Field(max_length=300)
+    status: str = Field(default="active", max_length=16)
+
+
+class FirmTerritory(SQLModel, table=True):
+    __tablename__ = "firm_territory"
+    firm_id: int = Field(foreign_key="firm.id", primary_key=True, ondelete="CASCADE")
+    territory_id: int = Field(foreign_key="territory.id", primary_key=True, index=True)
+
+
+class Lawyer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    licence: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200)
+    firm_id: int = Field(foreign_key="firm.id", index=True)
+    languages: list[str] = _json(list)
+    specialisations: list[str] = _json(list)
+    max_open: int = 8
+    status: str = Field(default="active", max_length=16)
+    # [{"weekday": 0, "start": "09:00", "end": "18:00"}]
+    duty: list[dict[str, Any]] = _json(list)
+    last_offer_at: datetime | None = _when(nullable=True)
+
+
+class LawyerTerritory(SQLModel, table=True):
+    __tablename__ = "lawyer_territory"
+    lawyer_id: int = Field(foreign_key="lawyer.id", primary_key=True, ondelete="CASCADE")
+    territory_id: int = Field(foreign_key="territory.id", primary_key=True, index=True)
+
+
+class Conflict(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("lawyer_id", "case_number", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True, ondelete="CASCADE")
+    case_number: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=64)
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+class Requester(SQLModel, table=True):
+    """A court or investigating body; requests belong to it."""
+
+    __table_args__ = (UniqueConstraint("role", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    territory_id: int | None = Field(default=None, foreign_key="territory.id")
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    requester_id: int | None = Field(default=None, foreign_key="requester.id")
+    lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+# --- workflow ------------------------------------------------------------------------------
+
+
+class Request(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("requester_id", "external_ref"),
+        Index("ix_request_case_number", "case_number"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    requester_id: int = Field(foreign_key="requester.id", index=True)
+    external_ref: str = Field(max_length=128)
+    payload_hash: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    case_number: str = Field(max_length=64)
+    territory_id: int = Field(foreign_key="territory.id", index=True)
+    urgency: str = Field(max_length=16)
+    category: str = Field(max_length=64)
+    person_name: str = Field(max_length=200)
+    person_language: str = Field(max_length=8)
+    person_juvenile: bool = False
+    callback_url: str | None = Field(default=None, max_length=2000)
+    status: str = Field(max_length=20, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    assigned_at: datetime | None = _when(nullable=True)
+
+
+class ChoiceSession(SQLModel, table=True):
+    __tablename__ = "choice_session"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    language: str = Field(max_length=8)
+    # The regional list exactly as it is shown: [{"position", "lawyer", "name", "firm", ...}]
+    options: list[dict[str, Any]] = _json(list)
+    decision_id: int | None = Field(default=None, foreign_key="decision.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    spent_at: datetime | None = _when(nullable=True)
+
+
+class Choice(SQLModel, table=True):
+    """What the suspect chose, with the list as shown. Written once, never updated."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    session_id: str = Field(foreign_key="choice_session.id", unique=True)
+    kind: str = Field(max_length=16)  # lawyer | delegate | own_counsel
+    lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
+    position: int | None = None
+    own_counsel: str | None = Field(default=None, max_length=200)
+    options: list[dict[str, Any]] = _json(list)
+    language: str = Field(max_length=8)
+    chosen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class Invitation(SQLModel, table=True):
+    __table_args__ = (
+        # At most one pending invitation per request, enforced by the database itself.
+        Index(
+            "uq_invitation_pending_request",
+            "request_id",
+            unique=True,
+            sqlite_where=Column("status", String) == "pending",
+            postgresql_where=Column("status", String) == "pending",
+        ),
+        Index("ix_invitation_status_deadline", "status", "deadline"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True)
+    firm_id: int = Field(foreign_key="firm.id")
+    decision_id: int = Field(foreign_key="decision.id")
+    status: str = Field(default="pending", max_length=16)
+    deadline: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    answered_at: datetime | None = _when(nullable=True)
+    decline_reason: str | None = Field(default=None, max_length=1000)
+
+
+class Appointment(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", unique=True)
+    invitation_id: str = Field(foreign_key="invitation.id", unique=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True)
+    firm_id: int = Field(foreign_key="firm.id")
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    closed_at: datetime | None = _when(nullable=True)
+
+
+# --- rotation and decisions ----------------------------------------------------------------
+
+
+class RotationState(SQLModel, table=True):
+    """A firm's running entitlement and offer count in one territory's rotation."""
+
+    __tablename__ = "rotation_state"
+    territory_id: int = Field(foreign_key="territory.id", primary_key=True)
+    firm_id: int = Field(foreign_key="firm.id", primary_key=True)
+    entitlement: float = 0.0
+    offers: int = 0
+
+
+class Decision(SQLModel, table=True):
+    """One allocation decision with its full explanation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="request.id", index=True)
+    territory_id: int = Field(foreign_key="territory.id", index=True)
+    kind: str = Field(max_length=16)  # rotation | choice | list
+    firm_id: int | None = Field(default=None, foreign_key="firm.id")
+    lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
+    charged: bool = False
+    via_fallback: str | None = Field(default=None, max_length=16)
+    policy_version: str = Field(max_length=64)
+    explanation: dict[str, Any] = _json(dict)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class DecisionShare(SQLModel, table=True):
+    """Entitlement earned by each eligible firm at a charged decision (for the reports)."""
+
+    __tablename__ = "decision_share"
+    decision_id: int = Field(foreign_key="decision.id", primary_key=True)
+    firm_id: int = Field(foreign_key="firm.id", primary_key=True, index=True)
+    share: float
+    charged: int = 0
+
+
+# --- outbox and audit ----------------------------------------------------------------------
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # invitation | callback
+    target: str = Field(max_length=2000)
+    payload: dict[str, Any] = _json(dict)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    delivered_at: datetime | None = _when(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    entity_type: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    request_id: str | None = Field(default=None, max_length=32, index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's last link, so that a truncated tail is detected too."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)

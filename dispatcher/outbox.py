@@ -1,0 +1,146 @@
+"""Messages that leave the service: written in the transaction that causes them, sent after.
+
+Delivery claims a message with a guarded UPDATE (a lease), sends it outside any transaction,
+then marks it delivered or schedules a retry with exponential backoff. A message is sent at
+least once; each carries its id as an idempotency key so receivers can drop repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+import httpx
+import structlog
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.models import OutboxMessage
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF_S = 3600.0
+
+
+class NotificationChannel(Protocol):
+    """How an invitation reaches a lawyer (SMS, e-mail, push...)."""
+
+    def send(self, lawyer: str, message: dict[str, Any]) -> None: ...
+
+
+class LogChannel:
+    """The default channel: writes the notification to the structured log."""
+
+    def send(self, lawyer: str, message: dict[str, Any]) -> None:
+        log.info(
+            "notification.sent",
+            lawyer=lawyer,
+            invitation_id=message.get("invitation_id"),
+            request_id=message.get("request_id"),
+            deadline=message.get("deadline"),
+        )
+
+
+def enqueue(session: Session, *, kind: str, target: str, payload: dict[str, Any]) -> None:
+    """Add a message to the outbox inside the caller's transaction."""
+    session.add(OutboxMessage(kind=kind, target=target, payload=payload))
+
+
+def backoff_s(attempts: int) -> float:
+    return float(min(MAX_BACKOFF_S, 2 ** min(attempts, 20)))
+
+
+class Courier:
+    """Delivers due outbox messages."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        channel: NotificationChannel | None = None,
+        http: httpx.Client | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.channel: NotificationChannel = channel or LogChannel()
+        self.http = http or httpx.Client(timeout=timeout_s)
+        self._senders: dict[str, Callable[[OutboxMessage], None]] = {
+            "invitation": self._send_invitation,
+            "callback": self._send_callback,
+        }
+
+    def _send_invitation(self, message: OutboxMessage) -> None:
+        self.channel.send(message.target, message.payload)
+
+    def _send_callback(self, message: OutboxMessage) -> None:
+        response = self.http.post(
+            message.target,
+            json=message.payload,
+            headers={"Idempotency-Key": f"outbox-{message.id}"},
+        )
+        if not response.is_success:
+            raise RuntimeError(f"callback answered {response.status_code}")
+
+    def _claim(self, message_id: int) -> OutboxMessage | None:
+        now = utcnow()
+        with unit_of_work(self.engine) as session:
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == message_id,
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.next_attempt_at) <= now,
+                )
+                .values(next_attempt_at=now + LEASE)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return session.get(OutboxMessage, message_id)
+
+    def deliver_one(self, message_id: int) -> bool:
+        """Try one message; True when it was delivered now."""
+        message = self._claim(message_id)
+        if message is None:
+            return False
+        error: str | None = None
+        try:
+            self._senders[message.kind](message)
+        except Exception as exc:  # any failure means: try again later
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        with unit_of_work(self.engine) as session:
+            values: dict[str, Any] = {"attempts": message.attempts + 1}
+            if error is None:
+                values |= {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
+            else:
+                values |= {
+                    "next_attempt_at": utcnow()
+                    + timedelta(seconds=backoff_s(message.attempts + 1)),
+                    "last_error": error,
+                }
+            session.execute(
+                update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
+            )
+        if error is None:
+            log.info("outbox.delivered", message_id=message_id, kind=message.kind)
+        else:
+            log.warning(
+                "outbox.retry", message_id=message_id, kind=message.kind, attempts=values["attempts"]
+            )
+        return error is None
+
+    def deliver_due(self, limit: int = 100) -> int:
+        """Deliver what is due now; returns how many were delivered."""
+        with unit_of_work(self.engine) as session:
+            due = session.exec(
+                select(OutboxMessage.id)
+                .where(
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.next_attempt_at) <= utcnow(),
+                )
+                .order_by(col(OutboxMessage.id))
+                .limit(limit)
+            ).all()
+        return sum(1 for message_id in due if message_id is not None and self.deliver_one(message_id))

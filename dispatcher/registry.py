@@ -1,0 +1,401 @@
+"""The registry: territories, firms, lawyers, duty windows and conflicts.
+
+Entities are addressed by their natural codes. Writing an entity is an upsert that changes
+only what differs, so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlmodel import Session, col, delete, select
+
+from dispatcher import audit
+from dispatcher.errors import Invalid, NotFound
+from dispatcher.models import Conflict, Firm, FirmTerritory, Lawyer, LawyerTerritory, Territory
+
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,15}$")]
+Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Names(_Strict):
+    az: Name
+    ru: Name
+    en: Name
+
+
+class TerritoryIn(_Strict):
+    code: Code
+    name: Names
+    fallback: list[Code] = Field(default_factory=list, max_length=10)
+
+
+class FirmIn(_Strict):
+    code: Code
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+    territories: list[Code] = Field(min_length=1, max_length=100)
+    status: Literal["active", "suspended"] = "active"
+
+
+class DutyIn(_Strict):
+    weekday: int = Field(ge=0, le=6)
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not HHMM.match(value):
+            raise ValueError("must be a time of day as HH:MM")
+        return value
+
+
+class LawyerIn(_Strict):
+    licence: Licence
+    name: Name
+    firm: Code
+    territories: list[Code] = Field(min_length=1, max_length=100)
+    languages: list[Language] = Field(min_length=1, max_length=20)
+    specialisations: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    max_open: int = Field(default=8, ge=0, le=1000)
+    status: Literal["active", "on_leave", "suspended"] = "active"
+    duty: list[DutyIn] = Field(default_factory=list, max_length=100)
+
+
+class ConflictIn(_Strict):
+    lawyer: Licence
+    case_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    role: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RegistryFile(_Strict):
+    territories: list[TerritoryIn] = Field(default_factory=list, max_length=10_000)
+    firms: list[FirmIn] = Field(default_factory=list, max_length=10_000)
+    lawyers: list[LawyerIn] = Field(default_factory=list, max_length=100_000)
+    conflicts: list[ConflictIn] = Field(default_factory=list, max_length=100_000)
+
+
+@dataclass
+class ImportSummary:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, created: bool | None) -> None:
+        if created is None:
+            return
+        bucket = self.created if created else self.updated
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "changed": self.changed}
+
+
+# --- lookups -------------------------------------------------------------------------------
+
+
+def territory_by_code(session: Session, code: str) -> Territory | None:
+    return session.exec(select(Territory).where(Territory.code == code)).first()
+
+
+def firm_by_code(session: Session, code: str) -> Firm | None:
+    return session.exec(select(Firm).where(Firm.code == code)).first()
+
+
+def lawyer_by_licence(session: Session, licence: str) -> Lawyer | None:
+    return session.exec(select(Lawyer).where(Lawyer.licence == licence)).first()
+
+
+def get_territory(session: Session, code: str) -> Territory:
+    found = territory_by_code(session, code)
+    if found is None:
+        raise NotFound(f"territory {code} not found")
+    return found
+
+
+def get_firm(session: Session, code: str) -> Firm:
+    found = firm_by_code(session, code)
+    if found is None:
+        raise NotFound(f"firm {code} not found")
+    return found
+
+
+def get_lawyer(session: Session, licence: str) -> Lawyer:
+    found = lawyer_by_licence(session, licence)
+    if found is None:
+        raise NotFound(f"lawyer {licence} not found")
+    return found
+
+
+def territory_codes(session: Session, territory_ids: list[int]) -> list[str]:
+    if not territory_ids:
+        return []
+    rows = session.exec(select(Territory.code).where(col(Territory.id).in_(territory_ids))).all()
+    return sorted(rows)
+
+
+def firm_territory_ids(session: Session, firm_id: int) -> list[int]:
+    return list(
+        session.exec(
+            select(FirmTerritory.territory_id).where(FirmTerritory.firm_id == firm_id)
+        ).all()
+    )
+
+
+def lawyer_territory_ids(session: Session, lawyer_id: int) -> list[int]:
+    return list(
+        session.exec(
+            select(LawyerTerritory.territory_id).where(LawyerTerritory.lawyer_id == lawyer_id)
+        ).all()
+    )
+
+
+# --- public shapes -------------------------------------------------------------------------
+
+
+def territory_out(t: Territory) -> dict[str, Any]:
+    return {
+        "code": t.code,
+        "name": {"az": t.name_az, "ru": t.name_ru, "en": t.name_en},
+        "fallback": list(t.fallback),
+    }
+
+
+def firm_out(session: Session, f: Firm) -> dict[str, Any]:
+    assert f.id is not None
+    return {
+        "code": f.code,
+        "name": f.name,
+        "territories": territory_codes(session, firm_territory_ids(session, f.id)),
+        "status": f.status,
+    }
+
+
+def lawyer_out(session: Session, lawyer: Lawyer, firm_code: str | None = None) -> dict[str, Any]:
+    assert lawyer.id is not None
+    if firm_code is None:
+        firm = session.get(Firm, lawyer.firm_id)
+        firm_code = firm.code if firm else ""
+    return {
+        "licence": lawyer.licence,
+        "name": lawyer.name,
+        "firm": firm_code,
+        "territories": territory_codes(session, lawyer_territory_ids(session, lawyer.id)),
+        "languages": list(lawyer.languages),
+        "specialisations": list(lawyer.specialisations),
+        "max_open": lawyer.max_open,
+        "status": lawyer.status,
+        "duty": list(lawyer.duty),
+    }
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def _resolve_territories(session: Session, codes: list[str], where: str) -> list[int]:
+    ids: list[int] = []
+    for i, code in enumerate(codes):
+        t = territory_by_code(session, code)
+        if t is None or t.id is None:
+            raise Invalid(f"{where}.{i}", f"unknown territory {code}")
+        ids.append(t.id)
+    return sorted(set(ids))
+
+
+def _set_links(
+    session: Session, model: type[FirmTerritory] | type[LawyerTerritory], owner: str,
+    owner_id: int, territory_ids: list[int],
+) -> bool:
+    owner_col = getattr(model, owner)
+    current = set(session.exec(select(model.territory_id).where(owner_col == owner_id)).all())
+    wanted = set(territory_ids)
+    if current == wanted:
+        return False
+    if current - wanted:
+        session.exec(  # type: ignore[call-overload]
+            delete(model).where(
+                owner_col == owner_id, col(model.territory_id).in_(current - wanted)
+            )
+        )
+    for territory_id in wanted - current:
+        session.add(model(**{owner: owner_id, "territory_id": territory_id}))
+    return True
+
+
+def upsert_territory(session: Session, data: TerritoryIn, *, where: str = "body") -> bool | None:
+    """Create or update a territory; None when nothing changed, else True if created."""
+    existing = territory_by_code(session, data.code)
+    values = {
+        "name_az": data.name.az,
+        "name_ru": data.name.ru,
+        "name_en": data.name.en,
+        "fallback": list(dict.fromkeys(data.fallback)),
+    }
+    if data.code in values["fallback"]:
+        raise Invalid(f"{where}.fallback", "a territory cannot fall back to itself")
+    if existing is None:
+        session.add(Territory(code=data.code, **values))
+        session.flush()
+        return True
+    if all(getattr(existing, k) == v for k, v in values.items()):
+        return None
+    for k, v in values.items():
+        setattr(existing, k, v)
+    session.add(existing)
+    return False
+
+
+def check_fallbacks(session: Session, data: TerritoryIn, *, where: str) -> None:
+    for i, code in enumerate(data.fallback):
+        if territory_by_code(session, code) is None:
+            raise Invalid(f"{where}.fallback.{i}", f"unknown territory {code}")
+
+
+def upsert_firm(session: Session, data: FirmIn, *, where: str = "body") -> bool | None:
+    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories")
+    existing = firm_by_code(session, data.code)
+    created = existing is None
+    if existing is None:
+        existing = Firm(code=data.code, name=data.name, status=data.status)
+        session.add(existing)
+        session.flush()
+        changed = True
+    else:
+        changed = existing.name != data.name or existing.status != data.status
+        existing.name, existing.status = data.name, data.status
+        session.add(existing)
+    assert existing.id is not None
+    changed = _set_links(session, FirmTerritory, "firm_id", existing.id, territory_ids) or changed
+    return created if changed else None
+
+
+def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> bool | None:
+    firm = firm_by_code(session, data.firm)
+    if firm is None or firm.id is None:
+        raise Invalid(f"{where}.firm", f"unknown firm {data.firm}")
+    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories")
+    outside = set(territory_ids) - set(firm_territory_ids(session, firm.id))
+    if outside:
+        raise Invalid(
+            f"{where}.territories",
+            f"firm {firm.code} does not serve {', '.join(territory_codes(session, sorted(outside)))}",
+        )
+    values: dict[str, Any] = {
+        "name": data.name,
+        "firm_id": firm.id,
+        "languages": sorted(set(data.languages)),
+        "specialisations": sorted(set(data.specialisations)),
+        "max_open": data.max_open,
+        "status": data.status,
+        "duty": [d.model_dump() for d in data.duty],
+    }
+    existing = lawyer_by_licence(session, data.licence)
+    created = existing is None
+    if existing is None:
+        existing = Lawyer(licence=data.licence, **values)
+        session.add(existing)
+        session.flush()
+        changed = True
+    else:
+        changed = any(getattr(existing, k) != v for k, v in values.items())
+        if changed:
+            for k, v in values.items():
+                setattr(existing, k, v)
+            session.add(existing)
+    assert existing.id is not None
+    changed = _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids) or changed
+    return created if changed else None
+
+
+def add_conflict(session: Session, data: ConflictIn, *, where: str = "body") -> bool | None:
+    lawyer = lawyer_by_licence(session, data.lawyer)
+    if lawyer is None or lawyer.id is None:
+        raise Invalid(f"{where}.lawyer", f"unknown lawyer {data.lawyer}")
+    existing = session.exec(
+        select(Conflict).where(
+            Conflict.lawyer_id == lawyer.id,
+            Conflict.case_number == data.case_number,
+            Conflict.role == data.role,
+        )
+    ).first()
+    if existing is not None:
+        return None
+    session.add(Conflict(lawyer_id=lawyer.id, case_number=data.case_number, role=data.role))
+    session.flush()
+    return True
+
+
+def remove_conflict(session: Session, data: ConflictIn) -> None:
+    lawyer = get_lawyer(session, data.lawyer)
+    found = session.exec(
+        select(Conflict).where(
+            Conflict.lawyer_id == lawyer.id,
+            Conflict.case_number == data.case_number,
+            Conflict.role == data.role,
+        )
+    ).first()
+    if found is None:
+        raise NotFound("conflict not found")
+    session.delete(found)
+
+
+def list_conflicts(session: Session) -> list[dict[str, str]]:
+    rows = session.exec(
+        select(Conflict, Lawyer.licence)
+        .join(Lawyer, col(Lawyer.id) == Conflict.lawyer_id)
+        .order_by(col(Conflict.id))
+    ).all()
+    return [{"lawyer": lic, "case_number": c.case_number, "role": c.role} for c, lic in rows]
+
+
+def import_registry(session: Session, data: RegistryFile, *, actor: str) -> ImportSummary:
+    """Apply a whole registry file inside the caller's transaction (all or nothing)."""
+    summary = ImportSummary()
+    for i, t in enumerate(data.territories):
+        summary.count("territories", upsert_territory(session, t, where=f"territories.{i}"))
+    session.flush()
+    for i, t in enumerate(data.territories):
+        check_fallbacks(session, t, where=f"territories.{i}")
+    for i, f in enumerate(data.firms):
+        summary.count("firms", upsert_firm(session, f, where=f"firms.{i}"))
+    session.flush()
+    for i, lw in enumerate(data.lawyers):
+        summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}"))
+    session.flush()
+    for i, c in enumerate(data.conflicts):
+        summary.count("conflicts", add_conflict(session, c, where=f"conflicts.{i}"))
+    session.flush()
+    if summary.changed:
+        digest = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+        audit.record(
+            session,
+            actor=actor,
+            action="registry.imported",
+            entity_type="registry",
+            entity_id=digest[:16],
+            payload={"sha256": digest, **summary.as_dict()},
+        )
+    return summary
+
+
+def record_change(session: Session, *, actor: str, kind: str, key: str, body: dict[str, Any]) -> None:
+    audit.record(
+        session, actor=actor, action=f"registry.{kind}.saved", entity_type=kind, entity_id=key,
+        payload=body,
+    )

@@ -1,0 +1,714 @@
+"""The request workflow: request → (choice) → invitation → appointment, and every way out.
+
+The state machine lives here and only here. Services take the caller's session and never
+commit; side effects go to the outbox, and scheduling happens after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import structlog
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from dispatcher import allocation, audit, outbox
+from dispatcher.db import after_commit, utcnow
+from dispatcher.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from dispatcher.models import (
+    Appointment,
+    Choice,
+    ChoiceSession,
+    Firm,
+    Invitation,
+    Lawyer,
+    Request,
+    Requester,
+    Territory,
+)
+from dispatcher.registry import Code
+from policies.config import Policy, PolicyBook
+
+log = structlog.get_logger(__name__)
+
+# --- the state machine ----------------------------------------------------------------------
+
+AWAITING_CHOICE = "awaiting_choice"
+INVITING = "inviting"
+ASSIGNED = "assigned"
+UNFILLED = "unfilled"
+CANCELLED = "cancelled"
+PRIVATE_COUNSEL = "private_counsel"
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    AWAITING_CHOICE: frozenset({INVITING, PRIVATE_COUNSEL, CANCELLED, UNFILLED}),
+    INVITING: frozenset({ASSIGNED, UNFILLED, CANCELLED, AWAITING_CHOICE}),
+    ASSIGNED: frozenset({CANCELLED}),
+    UNFILLED: frozenset(),
+    CANCELLED: frozenset(),
+    PRIVATE_COUNSEL: frozenset(),
+}
+TABLET_LANGUAGES = ("az", "ru", "en")
+
+# Called after commit with (invitation id, deadline) so the scheduler can arm a timer.
+invitation_listeners: list[Callable[[str, datetime], None]] = []
+# Called after commit when the outbox has something new.
+outbox_listeners: list[Callable[[], None]] = []
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the flows need besides the session: the rules and who acts."""
+
+    policies: PolicyBook
+    actor: str
+
+    def policy(self, territory_code: str) -> Policy:
+        return self.policies.for_territory(territory_code)
+
+
+# --- input shapes ---------------------------------------------------------------------------
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+    juvenile: bool = False
+
+
+class RequestIn(BaseModel):
+    """A request for counsel. There is deliberately no field to ask for a particular lawyer."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_ref: Annotated[
+        str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.:/()\-]+$")
+    ]
+    kind: Literal["court_order", "investigation"]
+    case_number: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+    territory: Code
+    urgency: Literal["detention", "standard"]
+    category: Literal["minor", "less_grave", "grave", "especially_grave"]
+    person: PersonIn
+    callback_url: AnyHttpUrl | None = Field(default=None)
+
+
+class ChoiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lawyer: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    delegate: bool | None = None
+    own_counsel: Text | None = None
+
+
+# --- output shape ---------------------------------------------------------------------------
+
+
+def request_out(session: Session, request: Request) -> dict[str, Any]:
+    """The request's JSON as the API contract gives it."""
+    territory = session.get(Territory, request.territory_id)
+    invitation = session.exec(
+        select(Invitation, Lawyer.licence, Firm.code)
+        .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
+        .join(Firm, col(Firm.id) == Invitation.firm_id)
+        .where(Invitation.request_id == request.id, Invitation.status == "pending")
+    ).first()
+    appointment = session.exec(
+        select(Appointment, Lawyer.licence, Firm.code)
+        .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
+        .join(Firm, col(Firm.id) == Appointment.firm_id)
+        .where(Appointment.request_id == request.id)
+    ).first()
+    return {
+        "id": request.id,
+        "external_ref": request.external_ref,
+        "kind": request.kind,
+        "status": request.status,
+        "territory": territory.code if territory else None,
+        "case_number": request.case_number,
+        "urgency": request.urgency,
+        "category": request.category,
+        "invitation": (
+            {
+                "id": invitation[0].id,
+                "lawyer": invitation[1],
+                "firm": invitation[2],
+                "deadline": invitation[0].deadline.isoformat(),
+            }
+            if invitation
+            else None
+        ),
+        "appointment": (
+            {
+                "id": appointment[0].id,
+                "lawyer": appointment[1],
+                "firm": appointment[2],
+                "closed": appointment[0].closed_at is not None,
+            }
+            if appointment
+            else None
+        ),
+        "created_at": request.created_at.isoformat(),
+        "updated_at": request.updated_at.isoformat(),
+    }
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def payload_hash(data: RequestIn) -> str:
+    return hashlib.sha256(audit.canonical(data.model_dump(mode="json")).encode()).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _move(session: Session, request: Request, to: str, ctx: Context, **details: Any) -> None:
+    if to not in TRANSITIONS[request.status]:
+        raise Conflict(f"request is {request.status}; it cannot become {to}")
+    before = request.status
+    request.status = to
+    request.updated_at = utcnow()
+    if to == ASSIGNED:
+        request.assigned_at = request.updated_at
+    session.add(request)
+    audit.record(
+        session, actor=ctx.actor, action="request.status", entity_type="request",
+        entity_id=request.id, request_id=request.id,
+        payload={"from": before, "to": to, **details},
+    )
+    if to in (ASSIGNED, UNFILLED) and request.callback_url:
+        session.flush()
+        outbox.enqueue(
+            session, kind="callback", target=request.callback_url,
+            payload=request_out(session, request),
+        )
+        _notify_outbox(session)
+
+
+def _notify_outbox(session: Session) -> None:
+    for listener in outbox_listeners:
+        after_commit(session, listener)
+
+
+def _policy_of(session: Session, request: Request, ctx: Context) -> Policy:
+    return ctx.policy(allocation.request_territory_code(session, request))
+
+
+def get_request(session: Session, request_id: str, *, requester_id: int | None = None) -> Request:
+    """The request; 404 also when it belongs to another requester."""
+    request = session.get(Request, request_id)
+    if request is None or (requester_id is not None and request.requester_id != requester_id):
+        raise NotFound("request not found")
+    return request
+
+
+def lock_request(session: Session, request_id: str) -> Request:
+    request = session.get(Request, request_id, with_for_update=True, populate_existing=True)
+    if request is None:
+        raise NotFound("request not found")
+    return request
+
+
+# --- flows ----------------------------------------------------------------------------------
+
+
+def create_request(
+    session: Session, data: RequestIn, *, requester: Requester, ctx: Context
+) -> tuple[Request, bool]:
+    """Open a request, or return the one already opened under the same reference.
+
+    An identical retry returns the existing request (created False); a different payload under
+    the same reference is a 409. A court order is allocated at once.
+    """
+    digest = payload_hash(data)
+    assert requester.id is not None
+    existing = _by_reference(session, requester.id, data.external_ref)
+    if existing is not None:
+        return _same_or_conflict(existing, digest), False
+    territory = session.exec(select(Territory).where(Territory.code == data.territory)).first()
+    if territory is None or territory.id is None:
+        raise Invalid("territory", f"unknown territory {data.territory}")
+    request = Request(
+        requester_id=requester.id,
+        external_ref=data.external_ref,
+        payload_hash=digest,
+        kind=data.kind,
+        case_number=data.case_number,
+        territory_id=territory.id,
+        urgency=data.urgency,
+        category=data.category,
+        person_name=data.person.name,
+        person_language=data.person.language,
+        person_juvenile=data.person.juvenile,
+        callback_url=str(data.callback_url) if data.callback_url else None,
+        status=AWAITING_CHOICE if data.kind == "investigation" else INVITING,
+    )
+    try:
+        with session.begin_nested():
+            session.add(request)
+            session.flush()
+    except IntegrityError:
+        # Another worker inserted the same reference between our read and our write.
+        existing = _by_reference(session, requester.id, data.external_ref)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, digest), False
+    duplicates = session.exec(
+        select(Request.id).where(
+            Request.case_number == request.case_number,
+            Request.id != request.id,
+            func.lower(Request.person_name) == request.person_name.lower(),
+            col(Request.status).notin_([CANCELLED, UNFILLED]),
+        )
+    ).all()
+    audit.record(
+        session, actor=ctx.actor, action="request.created", entity_type="request",
+        entity_id=request.id, request_id=request.id,
+        payload={
+            "external_ref": request.external_ref, "kind": request.kind,
+            "territory": territory.code, "case_number": request.case_number,
+            "urgency": request.urgency, "category": request.category,
+            "status": request.status, "payload_sha256": digest,
+            "possible_duplicate_of": list(duplicates),
+        },
+    )
+    if duplicates:
+        log.warning("request.possible_duplicate", request_id=request.id, others=list(duplicates))
+    if request.kind == "court_order":
+        invite_next(session, request, ctx)
+    return request, True
+
+
+def _by_reference(session: Session, requester_id: int, ref: str) -> Request | None:
+    return session.exec(
+        select(Request).where(Request.requester_id == requester_id, Request.external_ref == ref)
+    ).first()
+
+
+def _same_or_conflict(existing: Request, digest: str) -> Request:
+    if existing.payload_hash != digest:
+        raise Conflict(
+            f"external_ref {existing.external_ref} was already used with a different payload"
+        )
+    return existing
+
+
+def invite_next(session: Session, request: Request, ctx: Context, note: str | None = None) -> None:
+    """Take the next rotation decision for the request and invite, or end it unfilled."""
+    policy = _policy_of(session, request, ctx)
+    sent = session.exec(
+        select(func.count()).select_from(Invitation).where(Invitation.request_id == request.id)
+    ).one()
+    if sent >= policy.rotation.max_invitations:
+        _move(session, request, UNFILLED, ctx, reason="ladder exhausted", invitations=sent)
+        return
+    outcome = allocation.decide_rotation(session, request, ctx.policy, note=note)
+    _record_decision(session, request, outcome.decision, ctx)
+    if outcome.lawyer is None or outcome.firm is None:
+        _move(session, request, UNFILLED, ctx, reason="no eligible lawyer",
+              decision=outcome.decision.id)
+        return
+    if request.status != INVITING:
+        _move(session, request, INVITING, ctx)
+    _invite(session, request, outcome.lawyer, outcome.firm, outcome.decision.id, policy, ctx)
+
+
+def _record_decision(session: Session, request: Request, decision: Any, ctx: Context) -> None:
+    digest = hashlib.sha256(audit.canonical(decision.explanation).encode()).hexdigest()
+    chosen = decision.explanation.get("chosen")
+    audit.record(
+        session, actor=ctx.actor, action=f"decision.{decision.kind}", entity_type="decision",
+        entity_id=decision.id, request_id=request.id,
+        payload={
+            "chosen": chosen, "via_fallback": decision.via_fallback,
+            "policy_version": decision.policy_version, "explanation_sha256": digest,
+        },
+    )
+
+
+def _invite(
+    session: Session, request: Request, lawyer: Lawyer, firm: Firm, decision_id: int | None,
+    policy: Policy, ctx: Context,
+) -> Invitation:
+    assert lawyer.id is not None and firm.id is not None and decision_id is not None
+    deadline = utcnow() + timedelta(seconds=policy.deadline_s(request.urgency))
+    invitation = Invitation(
+        request_id=request.id, lawyer_id=lawyer.id, firm_id=firm.id,
+        decision_id=decision_id, deadline=deadline,
+    )
+    session.add(invitation)
+    session.flush()
+    audit.record(
+        session, actor=ctx.actor, action="invitation.sent", entity_type="invitation",
+        entity_id=invitation.id, request_id=request.id,
+        payload={"lawyer": lawyer.licence, "firm": firm.code, "deadline": deadline.isoformat(),
+                 "decision": decision_id},
+    )
+    outbox.enqueue(
+        session, kind="invitation", target=lawyer.licence,
+        payload={
+            "invitation_id": invitation.id, "request_id": request.id,
+            "case_number": request.case_number, "urgency": request.urgency,
+            "deadline": deadline.isoformat(),
+        },
+    )
+    _notify_outbox(session)
+    for listener in invitation_listeners:
+        after_commit(session, lambda lst=listener: lst(invitation.id, deadline))  # type: ignore[misc]
+    return invitation
+
+
+# --- the tablet -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    token: str
+    session: ChoiceSession
+
+
+def open_choice_session(session: Session, request: Request, ctx: Context) -> OpenedSession:
+    """A one-time tablet token with the regional list frozen as it will be shown."""
+    request = lock_request(session, request.id)
+    if request.kind != "investigation":
+        raise Conflict("only investigation requests have a choice on the tablet")
+    if request.status != AWAITING_CHOICE:
+        raise Conflict(f"request is {request.status}; the choice is no longer open")
+    policy = _policy_of(session, request, ctx)
+    now = utcnow()
+    # Only the newest session is usable: older unspent ones are superseded.
+    session.execute(
+        update(ChoiceSession)
+        .where(col(ChoiceSession.request_id) == request.id, col(ChoiceSession.spent_at).is_(None))
+        .values(spent_at=now)
+    )
+    decision, options = allocation.regional_list(
+        session, request, policy, random.Random(secrets.randbits(64))
+    )
+    token = secrets.token_urlsafe(24)
+    language = request.person_language if request.person_language in TABLET_LANGUAGES else "az"
+    choice_session = ChoiceSession(
+        request_id=request.id, token_hash=token_hash(token), language=language, options=options,
+        decision_id=decision.id, expires_at=now + timedelta(seconds=policy.choice.session_ttl_s),
+    )
+    session.add(choice_session)
+    session.flush()
+    audit.record(
+        session, actor=ctx.actor, action="choice_session.opened", entity_type="choice_session",
+        entity_id=choice_session.id, request_id=request.id,
+        payload={"options": [{"position": o["position"], "lawyer": o["lawyer"]} for o in options],
+                 "expires_at": choice_session.expires_at.isoformat(), "decision": decision.id},
+    )
+    return OpenedSession(token, choice_session)
+
+
+def tablet_session(session: Session, token: str) -> ChoiceSession:
+    """The live session behind a tablet token: 404 unknown, 410 spent or expired."""
+    found = session.exec(
+        select(ChoiceSession).where(ChoiceSession.token_hash == token_hash(token))
+    ).first()
+    if found is None:
+        raise NotFound("unknown tablet token")
+    if found.spent_at is not None:
+        raise Gone("this tablet link has already been used")
+    if found.expires_at <= utcnow():
+        raise Gone("this tablet link has expired")
+    return found
+
+
+def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) -> Request:
+    """Record the suspect's choice (immutable), spend the token, then invite accordingly."""
+    given = [k for k in ("lawyer", "delegate", "own_counsel") if getattr(data, k) not in (None, False)]
+    if len(given) != 1:
+        raise Invalid("lawyer", "give exactly one of lawyer, delegate (true) or own_counsel")
+    choice_session = tablet_session(session, token)
+    request = lock_request(session, choice_session.request_id)
+    # Spend the token with a guarded update: two taps at once record one choice.
+    spent = session.execute(
+        update(ChoiceSession)
+        .where(col(ChoiceSession.id) == choice_session.id, col(ChoiceSession.spent_at).is_(None))
+        .values(spent_at=utcnow())
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise Gone("this tablet link has already been used")
+    if request.status != AWAITING_CHOICE:
+        raise Conflict(f"request is {request.status}; the choice is no longer open")
+    sctx = Context(ctx.policies, f"suspect:{choice_session.id}")
+    position: int | None = None
+    lawyer: Lawyer | None = None
+    if data.lawyer is not None:
+        option = next((o for o in choice_session.options if o["lawyer"] == data.lawyer), None)
+        if option is None:
+            raise Invalid("lawyer", f"{data.lawyer} is not on the list shown")
+        position = int(option["position"])
+        lawyer = session.exec(select(Lawyer).where(Lawyer.licence == data.lawyer)).one()
+    choice = Choice(
+        request_id=request.id, session_id=choice_session.id,
+        kind="lawyer" if lawyer else ("delegate" if data.delegate else "own_counsel"),
+        lawyer_id=lawyer.id if lawyer else None, position=position,
+        own_counsel=data.own_counsel, options=choice_session.options,
+        language=choice_session.language,
+    )
+    session.add(choice)
+    session.flush()
+    audit.record(
+        session, actor=sctx.actor, action="choice.recorded", entity_type="choice",
+        entity_id=choice.id or 0, request_id=request.id,
+        payload={"kind": choice.kind, "lawyer": data.lawyer, "position": position,
+                 "options": [o["lawyer"] for o in choice.options],
+                 "language": choice.language, "own_counsel_given": bool(data.own_counsel)},
+    )
+    if choice.kind == "own_counsel":
+        _move(session, request, PRIVATE_COUNSEL, sctx)
+        return request
+    _move(session, request, INVITING, sctx)
+    policy = _policy_of(session, request, ctx)
+    if lawyer is not None:
+        outcome = allocation.decide_choice(session, request, policy, lawyer)
+        if outcome is not None and outcome.firm is not None:
+            _record_decision(session, request, outcome.decision, sctx)
+            _invite(session, request, lawyer, outcome.firm, outcome.decision.id, policy, sctx)
+            return request
+        reason = allocation.exclusion_of(session, request, policy, lawyer)
+        invite_next(session, request, sctx, note=f"chosen lawyer {lawyer.licence} excluded: {reason}")
+        return request
+    invite_next(session, request, sctx, note="the suspect let the system choose")
+    return request
+
+
+# --- the lawyer's answers -------------------------------------------------------------------
+
+
+def _lawyer_invitation(session: Session, invitation_id: str, lawyer: Lawyer) -> Invitation:
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.lawyer_id != lawyer.id:
+        raise NotFound("invitation not found")
+    return invitation
+
+
+def _settle(session: Session, invitation: Invitation, status: str, **values: Any) -> bool:
+    """Move a pending invitation on, exactly once: the guard is in the UPDATE itself."""
+    result = session.execute(
+        update(Invitation)
+        .where(col(Invitation.id) == invitation.id, col(Invitation.status) == "pending")
+        .values(status=status, answered_at=utcnow(), **values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.refresh(invitation)
+    return True
+
+
+def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -> Request:
+    invitation = _lawyer_invitation(session, invitation_id, lawyer)
+    request = lock_request(session, invitation.request_id)
+    if invitation.status != "pending":
+        raise Conflict(f"invitation is {invitation.status}")
+    if invitation.deadline <= utcnow():
+        raise Conflict("the deadline to answer has passed")
+    if not _settle(session, invitation, "accepted"):
+        raise Conflict("invitation was answered meanwhile")
+    appointment = Appointment(
+        request_id=request.id, invitation_id=invitation.id, lawyer_id=invitation.lawyer_id,
+        firm_id=invitation.firm_id,
+    )
+    session.add(appointment)
+    session.flush()
+    audit.record(
+        session, actor=ctx.actor, action="invitation.accepted", entity_type="invitation",
+        entity_id=invitation.id, request_id=request.id, payload={"appointment": appointment.id},
+    )
+    _move(session, request, ASSIGNED, ctx, appointment=appointment.id)
+    return request
+
+
+def decline(
+    session: Session, invitation_id: str, lawyer: Lawyer, reason: str, ctx: Context
+) -> Request:
+    invitation = _lawyer_invitation(session, invitation_id, lawyer)
+    request = lock_request(session, invitation.request_id)
+    if not _settle(session, invitation, "declined", decline_reason=reason):
+        raise Conflict(f"invitation is {invitation.status}")
+    audit.record(
+        session, actor=ctx.actor, action="invitation.declined", entity_type="invitation",
+        entity_id=invitation.id, request_id=request.id, payload={"reason": reason},
+    )
+    _escalate(session, request, invitation, ctx)
+    return request
+
+
+def expire(session: Session, invitation_id: str, ctx: Context) -> bool:
+    """Expire an overdue pending invitation and move the ladder on; False if nothing to do.
+
+    Safe to call any number of times, from any number of processes: only the call whose
+    guarded UPDATE moves the invitation escalates.
+    """
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.status != "pending" or invitation.deadline > utcnow():
+        return False
+    request = lock_request(session, invitation.request_id)
+    if not _settle(session, invitation, "expired"):
+        return False
+    audit.record(
+        session, actor=ctx.actor, action="invitation.expired", entity_type="invitation",
+        entity_id=invitation.id, request_id=request.id,
+        payload={"deadline": invitation.deadline.isoformat()},
+    )
+    _escalate(session, request, invitation, ctx)
+    return True
+
+
+def _escalate(session: Session, request: Request, invitation: Invitation, ctx: Context) -> None:
+    if request.status != INVITING:
+        return
+    policy = _policy_of(session, request, ctx)
+    from_choice = session.exec(
+        select(Choice.id).where(
+            Choice.request_id == request.id, Choice.lawyer_id == invitation.lawyer_id
+        )
+    ).first()
+    if from_choice is not None and policy.choice.reoffer_on_decline:
+        _move(session, request, AWAITING_CHOICE, ctx, reason="the chosen lawyer did not accept")
+        return
+    invite_next(session, request, ctx, note=f"after {invitation.status} invitation {invitation.id}")
+
+
+# --- cancel and close -----------------------------------------------------------------------
+
+
+def cancel(session: Session, request: Request, ctx: Context) -> Request:
+    request = lock_request(session, request.id)
+    if CANCELLED not in TRANSITIONS[request.status]:
+        raise Conflict(f"request is {request.status}; it cannot be cancelled")
+    pending = session.exec(
+        select(Invitation).where(Invitation.request_id == request.id, Invitation.status == "pending")
+    ).all()
+    for invitation in pending:
+        if _settle(session, invitation, "withdrawn"):
+            lawyer = session.get(Lawyer, invitation.lawyer_id)
+            audit.record(
+                session, actor=ctx.actor, action="invitation.withdrawn", entity_type="invitation",
+                entity_id=invitation.id, request_id=request.id, payload={},
+            )
+            outbox.enqueue(
+                session, kind="invitation", target=lawyer.licence if lawyer else "",
+                payload={"invitation_id": invitation.id, "request_id": request.id,
+                         "withdrawn": True},
+            )
+            _notify_outbox(session)
+    open_appointment = session.exec(
+        select(Appointment).where(
+            Appointment.request_id == request.id, col(Appointment.closed_at).is_(None)
+        )
+    ).first()
+    if open_appointment is not None:
+        open_appointment.closed_at = utcnow()
+        session.add(open_appointment)
+    _move(session, request, CANCELLED, ctx)
+    return request
+
+
+def close_appointment(
+    session: Session, appointment_id: str, lawyer: Lawyer, ctx: Context
+) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.lawyer_id != lawyer.id:
+        raise NotFound("appointment not found")
+    result = session.execute(
+        update(Appointment)
+        .where(col(Appointment.id) == appointment_id, col(Appointment.closed_at).is_(None))
+        .values(closed_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("appointment is already closed")
+    session.refresh(appointment)
+    audit.record(
+        session, actor=ctx.actor, action="appointment.closed", entity_type="appointment",
+        entity_id=appointment.id, request_id=appointment.request_id, payload={},
+    )
+    return appointment
+
+
+def lawyer_invitations(session: Session, lawyer: Lawyer, status: str | None) -> list[dict[str, Any]]:
+    query = (
+        select(Invitation, Request)
+        .join(Request, col(Request.id) == Invitation.request_id)
+        .where(Invitation.lawyer_id == lawyer.id)
+        .order_by(col(Invitation.created_at).desc())
+        .limit(500)
+    )
+    if status:
+        query = query.where(Invitation.status == status)
+    return [
+        {
+            "id": inv.id, "request_id": req.id, "status": inv.status,
+            "deadline": inv.deadline.isoformat(), "case_number": req.case_number,
+            "urgency": req.urgency, "category": req.category,
+            "language": req.person_language, "juvenile": req.person_juvenile,
+            "decline_reason": inv.decline_reason,
+            "appointment": _appointment_id(session, inv.id),
+        }
+        for inv, req in session.exec(query).all()
+    ]
+
+
+def _appointment_id(session: Session, invitation_id: str) -> str | None:
+    return session.exec(
+        select(Appointment.id).where(Appointment.invitation_id == invitation_id)
+    ).first()
+
+
+def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> list[dict[str, Any]]:
+    query = (
+        select(Appointment, Request)
+        .join(Request, col(Request.id) == Appointment.request_id)
+        .where(Appointment.lawyer_id == lawyer.id)
+        .order_by(col(Appointment.opened_at).desc())
+        .limit(500)
+    )
+    if open_only:
+        query = query.where(col(Appointment.closed_at).is_(None))
+    return [
+        {"id": a.id, "request_id": r.id, "case_number": r.case_number,
+         "opened_at": a.opened_at.isoformat(),
+         "closed_at": a.closed_at.isoformat() if a.closed_at else None}
+        for a, r in session.exec(query).all()
+    ]
+
+
+def explanation(session: Session, request: Request) -> dict[str, Any]:
+    """Every decision taken for the request, with its full explanation, in order."""
+    from dispatcher.models import Decision
+
+    decisions = session.exec(
+        select(Decision).where(Decision.request_id == request.id).order_by(col(Decision.id))
+    ).all()
+    choices = session.exec(select(Choice).where(Choice.request_id == request.id)).all()
+    return {
+        "request_id": request.id,
+        "status": request.status,
+        "decisions": [
+            {"id": d.id, "at": d.created_at.isoformat(), **d.explanation} for d in decisions
+        ],
+        "choices": [
+            {"kind": c.kind, "position": c.position, "options": c.options,
+             "language": c.language, "chosen_at": c.chosen_at.isoformat()}
+            for c in choices
+        ],
+    }
+
+
+def ensure_role(role: str, allowed: set[str]) -> None:
+    if role not in allowed:
+        raise Forbidden(f"role {role} may not do this")

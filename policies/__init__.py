@@ -1,0 +1,1 @@
+"""Allocation rules and their versioned configuration."""

@@ -1,0 +1,117 @@
+"""Policy files: defaults plus per-territory overrides, versioned by content."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("default.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Deadlines(_Section):
+    detention_s: int = Field(gt=0)
+    standard_s: int = Field(gt=0)
+
+
+class Rotation(_Section):
+    weight: Literal["active_lawyers", "equal"] = "active_lawyers"
+    charge_choices: bool = True
+    starvation_shortfall: float = Field(default=3.0, gt=0)
+    max_invitations: int = Field(default=25, gt=0)
+
+
+class Eligibility(_Section):
+    require_language: bool = True
+    juvenile_specialisation: str = "juvenile"
+
+
+class Choice(_Section):
+    list_size: int = Field(default=10, gt=0, le=50)
+    lawyers_per_firm: int = Field(default=2, gt=0)
+    session_ttl_s: int = Field(default=1800, gt=0)
+    reoffer_on_decline: bool = False
+
+
+class Workload(_Section):
+    default_max_open: int = Field(default=8, gt=0)
+
+
+class Policy(_Section):
+    """The rules in force for one territory; `version` names them in every decision."""
+
+    version: str
+    timezone: str = "Asia/Baku"
+    deadlines: Deadlines
+    rotation: Rotation = Rotation()
+    eligibility: Eligibility = Eligibility()
+    choice: Choice = Choice()
+    workload: Workload = Workload()
+
+    def deadline_s(self, urgency: str) -> int:
+        return self.deadlines.detention_s if urgency == "detention" else self.deadlines.standard_s
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, unreadable or invalid."""
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class PolicyBook:
+    """A loaded policy file: the defaults and each territory's overrides."""
+
+    def __init__(self, raw: dict[str, Any], digest: str) -> None:
+        overrides = raw.pop("territories", {}) or {}
+        if not isinstance(overrides, dict):
+            raise PolicyError("[territories] must be a table of territory codes")
+        if "version" not in raw:
+            raise PolicyError("the policy file must set `version`")
+        raw = dict(raw)
+        raw["version"] = f"{raw['version']}+{digest[:12]}"
+        try:
+            self.default = Policy.model_validate(raw)
+            self._by_territory = {
+                code: Policy.model_validate(_merge(raw, dict(table)))
+                for code, table in overrides.items()
+            }
+        except ValidationError as exc:
+            raise PolicyError(f"invalid policy: {exc}") from exc
+
+    def for_territory(self, territory: str) -> Policy:
+        return self._by_territory.get(territory, self.default)
+
+
+def load_policy_book(path: Path | str | None = None) -> PolicyBook:
+    """Read and validate a policy file (the default one when `path` is None)."""
+    file = Path(path) if path else DEFAULT_POLICY_FILE
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {file}: {exc}") from exc
+    try:
+        raw = tomllib.loads(content.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {file} is not valid TOML: {exc}") from exc
+    return PolicyBook(raw, hashlib.sha256(content).hexdigest())
+
+
+@lru_cache(maxsize=8)
+def cached_policy_book(path: str | None) -> PolicyBook:
+    return load_policy_book(path)

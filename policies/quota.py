@@ -1,0 +1,112 @@
+"""The rotation rule: which eligible firm gets the next turn, and which of its lawyers.
+
+Every eligible firm earns, at each decision, its weight divided by the total weight of the
+firms eligible at that decision (its eligibility-adjusted entitlement). The turn goes to the
+firm furthest behind in the sense of Tijdeman's chairman-assignment rule: among the firms that
+would not rise more than ``s = 1 - 1/(2n-2)`` above their entitlement by taking the turn, the
+one whose shortfall would first reach ``1 - s`` at its current rate. With a fixed set of
+eligible firms this keeps every firm's count within ``s < 1`` of its entitlement at every point
+of the sequence (the quota property); a plain "largest shortfall" rule does not (it can drift
+past 1). When exclusions leave no firm inside that band, the largest shortfall decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class FirmStanding:
+    """A firm's position in a territory's rotation before a decision."""
+
+    firm: str
+    weight: float
+    entitlement: float
+    offers: int
+
+
+@dataclass(frozen=True)
+class RankedFirm:
+    firm: str
+    weight: float
+    share: float
+    entitlement_before: float
+    entitlement_after: float
+    offers: int
+    shortfall: float
+    within_quota: bool
+    urgency: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "firm": self.firm,
+            "weight": self.weight,
+            "share": round(self.share, 9),
+            "entitlement": round(self.entitlement_after, 9),
+            "offers": self.offers,
+            "shortfall": round(self.shortfall, 9),
+            "within_quota": self.within_quota,
+        }
+
+
+def quota_slack(n: int) -> float:
+    """Tijdeman's bound 1 - 1/(2n-2) for n firms (0 for a single firm)."""
+    return 1.0 - 1.0 / (2 * n - 2) if n >= 2 else 0.0
+
+
+def rank_firms(standings: Sequence[FirmStanding]) -> list[RankedFirm]:
+    """Order the eligible firms by who is next in turn; the first one gets this turn."""
+    eligible = [s for s in standings if s.weight > 0]
+    if not eligible:
+        return []
+    total = sum(s.weight for s in eligible)
+    slack = quota_slack(len(eligible))
+    ranked: list[RankedFirm] = []
+    for s in eligible:
+        share = s.weight / total
+        after = s.entitlement + share
+        within = s.offers + 1 - after <= slack + EPS
+        ranked.append(
+            RankedFirm(
+                firm=s.firm,
+                weight=s.weight,
+                share=share,
+                entitlement_before=s.entitlement,
+                entitlement_after=after,
+                offers=s.offers,
+                shortfall=after - s.offers,
+                within_quota=within,
+                urgency=(s.offers + slack - after) / share,
+            )
+        )
+
+    def key(r: RankedFirm) -> tuple[int, float, float, str]:
+        if r.within_quota:
+            return (0, round(r.urgency, 9), -round(r.shortfall, 9), r.firm)
+        return (1, -round(r.shortfall, 9), 0.0, r.firm)
+
+    return sorted(ranked, key=key)
+
+
+@dataclass(frozen=True)
+class LawyerStanding:
+    """A lawyer's place within their firm's queue."""
+
+    licence: str
+    open_appointments: int
+    last_offer_at: datetime | None
+
+
+def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
+    """Fewest open appointments first, then the longest since their last offer, then licence."""
+
+    def key(lawyer: LawyerStanding) -> tuple[int, int, float, str]:
+        never = lawyer.last_offer_at is None
+        stamp = 0.0 if lawyer.last_offer_at is None else lawyer.last_offer_at.timestamp()
+        return (lawyer.open_appointments, 0 if never else 1, stamp, lawyer.licence)
+
+    return sorted(lawyers, key=key)
