@@ -62,8 +62,12 @@ def role(*allowed: str) -> Callable[..., Principal]:
     return check
 
 
-def context(runtime: Runtime, principal: Principal | None, actor: str | None = None) -> workflow.Context:
-    return workflow.Context(runtime.policies, actor or (principal.actor if principal else "anonymous"))
+def context(
+    runtime: Runtime, principal: Principal | None, actor: str | None = None
+) -> workflow.Context:
+    return workflow.Context(
+        runtime.policies, actor or (principal.actor if principal else "anonymous")
+    )
 
 
 def lawyer_of(session: Session, principal: Principal) -> Lawyer:
@@ -76,5 +80,3 @@ def lawyer_of(session: Session, principal: Principal) -> Lawyer:
 def requester_scope(principal: Principal) -> int | None:
     """The requester whose requests this caller may see (None: all of them)."""
     return principal.requester_id if principal.role in ("court", "investigator") else None
-
-

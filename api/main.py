@@ -119,8 +119,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         HTTP_SECONDS.labels(request.method, template).observe(elapsed)
         response.headers["X-Request-ID"] = request_id
         log.info(
-            "http.request", method=request.method, route=template,
-            status=response.status_code, ms=round(elapsed * 1000, 1),
+            "http.request",
+            method=request.method,
+            route=template,
+            status=response.status_code,
+            ms=round(elapsed * 1000, 1),
         )
         return response
 

@@ -13,7 +13,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,7 +71,9 @@ class Pool:
 
 def _duty(windows: Iterable[dict[str, Any]]) -> tuple[DutyWindow, ...]:
     return tuple(
-        DutyWindow(int(w["weekday"]), dtime.fromisoformat(w["start"]), dtime.fromisoformat(w["end"]))
+        DutyWindow(
+            int(w["weekday"]), dtime.fromisoformat(w["start"]), dtime.fromisoformat(w["end"])
+        )
         for w in windows
     )
 
@@ -300,7 +303,11 @@ def lock_territory(session: Session, territory_id: int) -> None:
 
 
 def _decision(
-    request: Request, territory: Territory, policy: Policy, kind: str, via: str | None,
+    request: Request,
+    territory: Territory,
+    policy: Policy,
+    kind: str,
+    via: str | None,
     explanation: dict[str, Any],
 ) -> Decision:
     assert territory.id is not None
@@ -336,13 +343,18 @@ def decide_rotation(
         lawyer = queue[0]
         via = None if territory.id == request.territory_id else territory.code
         decision = _decision(
-            request, territory, policy, "rotation", via,
+            request,
+            territory,
+            policy,
+            "rotation",
+            via,
             {
                 "territory": territory.code,
                 "via_fallback": via,
                 "fallback_rule": (
                     f"no eligible lawyer in {tried[0]['territory']}; fallback to {via}"
-                    if via else None
+                    if via
+                    else None
                 ),
                 "note": note,
                 "ranking": [r.as_dict() for r in ranking],
@@ -369,9 +381,18 @@ def decide_rotation(
         return Outcome(decision, lawyer, pool.firms[firm_id])
     home = territories_to_try(session, request)[0]
     decision = _decision(
-        request, home, policy_for(home.code), "rotation", None,
-        {"territory": home.code, "note": note, "chosen": None, "tried": tried,
-         "outcome": "no eligible lawyer in the territory or its fallbacks"},
+        request,
+        home,
+        policy_for(home.code),
+        "rotation",
+        None,
+        {
+            "territory": home.code,
+            "note": note,
+            "chosen": None,
+            "tried": tried,
+            "outcome": "no eligible lawyer in the territory or its fallbacks",
+        },
     )
     session.add(decision)
     session.flush()
@@ -387,15 +408,13 @@ def request_territory_code(session: Session, request: Request) -> str:
 def regional_list(
     session: Session, request: Request, policy: Policy, rng: random.Random
 ) -> tuple[Decision, list[dict[str, Any]]]:
-    """The tablet list: lawyers of the firms next in rotation, shuffled; or a starving firm alone."""
+    """The tablet list: the lawyers of the firms next in turn, shuffled (or a starving firm's)."""
     now = utcnow()
     territory = session.get(Territory, request.territory_id)
     assert territory is not None and territory.id is not None
     pool = build_pool(session, request, territory, policy, now)
     ranking = rank(session, pool)[0] if pool.eligible else []
-    starving = [
-        r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall
-    ]
+    starving = [r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall]
     firms_shown: list[RankedFirm]
     per_firm = policy.choice.lawyers_per_firm
     if starving:
@@ -412,20 +431,30 @@ def regional_list(
             if len(options) >= policy.choice.list_size:
                 break
             options.append(
-                {"lawyer": lawyer.licence, "name": lawyer.name, "firm": r.firm,
-                 "languages": list(lawyer.languages)}
+                {
+                    "lawyer": lawyer.licence,
+                    "name": lawyer.name,
+                    "firm": r.firm,
+                    "languages": list(lawyer.languages),
+                }
             )
     rng.shuffle(options)
     for position, option in enumerate(options, start=1):
         option["position"] = position
     decision = _decision(
-        request, territory, policy, "list", None,
+        request,
+        territory,
+        policy,
+        "list",
+        None,
         {
             "territory": territory.code,
             "rule": rule,
             "ranking": [r.as_dict() for r in ranking],
-            "options": [{"position": o["position"], "lawyer": o["lawyer"], "firm": o["firm"]}
-                        for o in options],
+            "options": [
+                {"position": o["position"], "lawyer": o["lawyer"], "firm": o["firm"]}
+                for o in options
+            ],
             "tried": [pool.summary()],
         },
     )
@@ -453,7 +482,11 @@ def decide_choice(
     ranking, states = rank(session, pool)
     firm = pool.firms[lawyer.firm_id]
     decision = _decision(
-        request, territory, policy, "choice", None,
+        request,
+        territory,
+        policy,
+        "choice",
+        None,
         {
             "territory": territory.code,
             "chosen": {"firm": firm.code, "lawyer": lawyer.licence},
@@ -475,9 +508,7 @@ def decide_choice(
     return Outcome(decision, lawyer, firm)
 
 
-def exclusion_of(
-    session: Session, request: Request, policy: Policy, lawyer: Lawyer
-) -> str | None:
+def exclusion_of(session: Session, request: Request, policy: Policy, lawyer: Lawyer) -> str | None:
     """Why the rules exclude this lawyer for this request now (None when eligible)."""
     territory = session.get(Territory, request.territory_id)
     assert territory is not None

@@ -15,11 +15,13 @@ from dispatcher.config import Settings, get_settings
 from dispatcher.db import create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
 
-app = typer.Typer(help="Counsel dispatcher: appoints state-funded defence lawyers.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Counsel dispatcher: appoints state-funded defence lawyers.", no_args_is_help=True
+)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-registry_app = typer.Typer(help="The registry of territories, firms and lawyers.",
-                           no_args_is_help=True)
+registry_app = typer.Typer(
+    help="The registry of territories, firms and lawyers.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
@@ -52,7 +54,9 @@ def _describe(exc: DomainError) -> str:
 def token_create(
     role: Annotated[str, typer.Option(help="admin, bar, court, investigator or lawyer")],
     name: Annotated[str, typer.Option(help="Who holds the token, e.g. a court's name")],
-    territory: Annotated[str | None, typer.Option(help="Territory code (court, investigator)")] = None,
+    territory: Annotated[
+        str | None, typer.Option(help="Territory code (court, investigator)")
+    ] = None,
     lawyer: Annotated[str | None, typer.Option(help="Licence (lawyer tokens)")] = None,
 ) -> None:
     """Create a token and print it alone on stdout (only its hash is stored)."""
@@ -113,15 +117,23 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         registry.import_registry(session, data, actor="demo")
         court_territory = data.territories[0].code
         made = {
-            "admin": tokens.create_token(session, role="admin", name="Demo administrator",
-                                         actor="demo"),
-            "bar": tokens.create_token(session, role="bar", name="Demo bar reviewer",
-                                       actor="demo"),
-            "court": tokens.create_token(session, role="court", name="Demo district court",
-                                         territory=court_territory, actor="demo"),
+            "admin": tokens.create_token(
+                session, role="admin", name="Demo administrator", actor="demo"
+            ),
+            "bar": tokens.create_token(session, role="bar", name="Demo bar reviewer", actor="demo"),
+            "court": tokens.create_token(
+                session,
+                role="court",
+                name="Demo district court",
+                territory=court_territory,
+                actor="demo",
+            ),
             "investigator": tokens.create_token(
-                session, role="investigator", name="Demo investigator",
-                territory=court_territory, actor="demo",
+                session,
+                role="investigator",
+                name="Demo investigator",
+                territory=court_territory,
+                actor="demo",
             ),
         }
     engine.dispose()
@@ -132,7 +144,9 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-    demo: Annotated[bool, typer.Option(help="Fresh SQLite database with the demo registry")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Fresh SQLite database with the demo registry")
+    ] = False,
 ) -> None:
     """Run the service (API, deadlines and outbox delivery in one process)."""
     import uvicorn
@@ -149,11 +163,14 @@ def serve(
         typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
         for role in ("admin", "bar", "court", "investigator"):
             typer.echo(f"  {role:<13} token: {made[role]}")
-        typer.echo("  lawyer tokens: dispatcher token create --role lawyer --name NAME "
-                   "--lawyer LICENCE")
+        typer.echo(
+            "  lawyer tokens: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
+        )
         typer.echo(f"API docs:   {base}/docs")
         typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
-        typer.echo(f"Tablet:     {base}/tablet/<token from POST /api/v1/requests/ID/choice-sessions>")
+        typer.echo(
+            f"Tablet:     {base}/tablet/<token from POST /api/v1/requests/ID/choice-sessions>"
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
 
 

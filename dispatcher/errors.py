@@ -35,5 +35,7 @@ class Invalid(DomainError):
     status_code = 422
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__([{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}])
+        super().__init__(
+            [{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}]
+        )
         self.field = field

@@ -19,7 +19,7 @@ def new_id() -> str:
 def _when(nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None,
-        sa_type=UTCDateTime,  # type: ignore[call-overload]
+        sa_type=UTCDateTime,
         nullable=nullable,
         index=index,
     )
@@ -103,7 +103,7 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=200)
     requester_id: int | None = Field(default=None, foreign_key="requester.id")
     lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = _when(nullable=True)
 
 
@@ -129,8 +129,8 @@ class Request(SQLModel, table=True):
     person_juvenile: bool = False
     callback_url: str | None = Field(default=None, max_length=2000)
     status: str = Field(max_length=20, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     assigned_at: datetime | None = _when(nullable=True)
 
 
@@ -143,8 +143,8 @@ class ChoiceSession(SQLModel, table=True):
     # The regional list exactly as it is shown: [{"position", "lawyer", "name", "firm", ...}]
     options: list[dict[str, Any]] = _json(list)
     decision_id: int | None = Field(default=None, foreign_key="decision.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    expires_at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     spent_at: datetime | None = _when(nullable=True)
 
 
@@ -160,7 +160,7 @@ class Choice(SQLModel, table=True):
     own_counsel: str | None = Field(default=None, max_length=200)
     options: list[dict[str, Any]] = _json(list)
     language: str = Field(max_length=8)
-    chosen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    chosen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Invitation(SQLModel, table=True):
@@ -181,8 +181,8 @@ class Invitation(SQLModel, table=True):
     firm_id: int = Field(foreign_key="firm.id")
     decision_id: int = Field(foreign_key="decision.id")
     status: str = Field(default="pending", max_length=16)
-    deadline: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    deadline: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     answered_at: datetime | None = _when(nullable=True)
     decline_reason: str | None = Field(default=None, max_length=1000)
 
@@ -193,7 +193,7 @@ class Appointment(SQLModel, table=True):
     invitation_id: str = Field(foreign_key="invitation.id", unique=True)
     lawyer_id: int = Field(foreign_key="lawyer.id", index=True)
     firm_id: int = Field(foreign_key="firm.id")
-    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     closed_at: datetime | None = _when(nullable=True)
 
 
@@ -223,7 +223,7 @@ class Decision(SQLModel, table=True):
     via_fallback: str | None = Field(default=None, max_length=16)
     policy_version: str = Field(max_length=64)
     explanation: dict[str, Any] = _json(dict)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class DecisionShare(SQLModel, table=True):
@@ -248,16 +248,16 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = _json(dict)
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     delivered_at: datetime | None = _when(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    at: datetime = Field(sa_type=UTCDateTime)
     actor: str = Field(max_length=200)
     action: str = Field(max_length=64)
     entity_type: str = Field(max_length=32)

@@ -127,7 +127,10 @@ class Courier:
             log.info("outbox.delivered", message_id=message_id, kind=message.kind)
         else:
             log.warning(
-                "outbox.retry", message_id=message_id, kind=message.kind, attempts=values["attempts"]
+                "outbox.retry",
+                message_id=message_id,
+                kind=message.kind,
+                attempts=values["attempts"],
             )
         return error is None
 
@@ -143,4 +146,6 @@ class Courier:
                 .order_by(col(OutboxMessage.id))
                 .limit(limit)
             ).all()
-        return sum(1 for message_id in due if message_id is not None and self.deliver_one(message_id))
+        return sum(
+            1 for message_id in due if message_id is not None and self.deliver_one(message_id)
+        )

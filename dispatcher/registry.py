@@ -152,7 +152,7 @@ def territory_codes(session: Session, territory_ids: list[int]) -> list[str]:
 
 def firm_territory_ids(session: Session, firm_id: int) -> list[int]:
     return list(
-        session.exec(
+        session.execute(
             select(FirmTerritory.territory_id).where(FirmTerritory.firm_id == firm_id)
         ).all()
     )
@@ -160,7 +160,7 @@ def firm_territory_ids(session: Session, firm_id: int) -> list[int]:
 
 def lawyer_territory_ids(session: Session, lawyer_id: int) -> list[int]:
     return list(
-        session.exec(
+        session.execute(
             select(LawyerTerritory.territory_id).where(LawyerTerritory.lawyer_id == lawyer_id)
         ).all()
     )
@@ -219,8 +219,11 @@ def _resolve_territories(session: Session, codes: list[str], where: str) -> list
 
 
 def _set_links(
-    session: Session, model: type[FirmTerritory] | type[LawyerTerritory], owner: str,
-    owner_id: int, territory_ids: list[int],
+    session: Session,
+    model: type[FirmTerritory] | type[LawyerTerritory],
+    owner: str,
+    owner_id: int,
+    territory_ids: list[int],
 ) -> bool:
     owner_col = getattr(model, owner)
     current = set(session.exec(select(model.territory_id).where(owner_col == owner_id)).all())
@@ -228,7 +231,7 @@ def _set_links(
     if current == wanted:
         return False
     if current - wanted:
-        session.exec(  # type: ignore[call-overload]
+        session.execute(
             delete(model).where(
                 owner_col == owner_id, col(model.territory_id).in_(current - wanted)
             )
@@ -241,7 +244,7 @@ def _set_links(
 def upsert_territory(session: Session, data: TerritoryIn, *, where: str = "body") -> bool | None:
     """Create or update a territory; None when nothing changed, else True if created."""
     existing = territory_by_code(session, data.code)
-    values = {
+    values: dict[str, Any] = {
         "name_az": data.name.az,
         "name_ru": data.name.ru,
         "name_en": data.name.en,
@@ -250,7 +253,15 @@ def upsert_territory(session: Session, data: TerritoryIn, *, where: str = "body"
     if data.code in values["fallback"]:
         raise Invalid(f"{where}.fallback", "a territory cannot fall back to itself")
     if existing is None:
-        session.add(Territory(code=data.code, **values))
+        session.add(
+            Territory(
+                code=data.code,
+                name_az=data.name.az,
+                name_ru=data.name.ru,
+                name_en=data.name.en,
+                fallback=values["fallback"],
+            )
+        )
         session.flush()
         return True
     if all(getattr(existing, k) == v for k, v in values.items()):
@@ -292,10 +303,8 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> b
     territory_ids = _resolve_territories(session, data.territories, f"{where}.territories")
     outside = set(territory_ids) - set(firm_territory_ids(session, firm.id))
     if outside:
-        raise Invalid(
-            f"{where}.territories",
-            f"firm {firm.code} does not serve {', '.join(territory_codes(session, sorted(outside)))}",
-        )
+        missing = ", ".join(territory_codes(session, sorted(outside)))
+        raise Invalid(f"{where}.territories", f"firm {firm.code} does not serve {missing}")
     values: dict[str, Any] = {
         "name": data.name,
         "firm_id": firm.id,
@@ -319,7 +328,9 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> b
                 setattr(existing, k, v)
             session.add(existing)
     assert existing.id is not None
-    changed = _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids) or changed
+    changed = (
+        _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids) or changed
+    )
     return created if changed else None
 
 
@@ -394,8 +405,14 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     return summary
 
 
-def record_change(session: Session, *, actor: str, kind: str, key: str, body: dict[str, Any]) -> None:
+def record_change(
+    session: Session, *, actor: str, kind: str, key: str, body: dict[str, Any]
+) -> None:
     audit.record(
-        session, actor=actor, action=f"registry.{kind}.saved", entity_type=kind, entity_id=key,
+        session,
+        actor=actor,
+        action=f"registry.{kind}.saved",
+        entity_type=kind,
+        entity_id=key,
         payload=body,
     )

@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import ColumnElement, case
 from sqlmodel import Session, col, func, select
 
 from dispatcher.models import (
@@ -23,7 +23,14 @@ from dispatcher.models import (
 from dispatcher.registry import get_territory
 
 FAIRNESS_COLUMNS = (
-    "firm", "weight", "entitlement", "offers", "accepted", "declined", "expired", "deviation",
+    "firm",
+    "weight",
+    "entitlement",
+    "offers",
+    "accepted",
+    "declined",
+    "expired",
+    "deviation",
 )
 
 
@@ -32,7 +39,10 @@ def fairness(
 ) -> dict[str, Any]:
     """Per firm: weight, entitlement earned, offers charged, answers, and the deviation."""
     t = get_territory(session, territory)
-    window = [Decision.territory_id == t.id, Decision.charged == True]  # noqa: E712
+    window: list[ColumnElement[bool]] = [
+        col(Decision.territory_id) == t.id,
+        col(Decision.charged).is_(True),
+    ]
     if start is not None:
         window.append(col(Decision.created_at) >= start)
     if end is not None:
@@ -49,8 +59,11 @@ def fairness(
     shares = {
         firm_id: (float(ent or 0.0), int(offers or 0))
         for firm_id, ent, offers in session.exec(
-            select(DecisionShare.firm_id, func.sum(DecisionShare.share),
-                   func.sum(DecisionShare.charged))
+            select(
+                DecisionShare.firm_id,
+                func.sum(DecisionShare.share),
+                func.sum(DecisionShare.charged),
+            )
             .join(Decision, col(Decision.id) == DecisionShare.decision_id)
             .where(*window)
             .group_by(col(DecisionShare.firm_id))
@@ -69,14 +82,15 @@ def fairness(
         .group_by(col(Invitation.firm_id))
     ).all():
         answers[firm_id] = {
-            "accepted": int(accepted or 0), "declined": int(declined or 0),
+            "accepted": int(accepted or 0),
+            "declined": int(declined or 0),
             "expired": int(expired or 0),
         }
     firm_ids = set(
         session.exec(select(FirmTerritory.firm_id).where(FirmTerritory.territory_id == t.id)).all()
     ) | set(shares)
     codes = dict(session.exec(select(Firm.id, Firm.code).where(col(Firm.id).in_(firm_ids))).all())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for firm_id in sorted(firm_ids, key=lambda f: codes.get(f, "")):
         entitlement, offers = shares.get(firm_id, (0.0, 0))
         a = answers.get(firm_id, {"accepted": 0, "declined": 0, "expired": 0})
@@ -96,7 +110,7 @@ def fairness(
         "from": start.isoformat() if start else None,
         "to": end.isoformat() if end else None,
         "decisions": int(decisions),
-        "max_abs_deviation": max((abs(r["deviation"]) for r in rows), default=0.0),
+        "max_abs_deviation": max((abs(float(r["deviation"])) for r in rows), default=0.0),
         "firms": rows,
     }
 

@@ -31,7 +31,9 @@ class Runtime:
         runtime = cls(settings, engine, policies, courier)
         if settings.scheduler:
             runtime.jobs = Jobs(
-                engine, policies, courier,
+                engine,
+                policies,
+                courier,
                 outbox_interval_s=settings.outbox_interval_s,
                 sweep_interval_s=settings.deadline_sweep_s,
             )

@@ -45,12 +45,21 @@ class Jobs:
         for invitation_id, deadline in deadlines.pending_deadlines(self.engine):
             self.arm(invitation_id, deadline)
         self.scheduler.add_job(
-            self._deliver, "interval", seconds=self.outbox_interval_s, id="outbox",
-            max_instances=1, coalesce=True, next_run_time=utcnow(),
+            self._deliver,
+            "interval",
+            seconds=self.outbox_interval_s,
+            id="outbox",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
         )
         self.scheduler.add_job(
-            self._sweep, "interval", seconds=self.sweep_interval_s, id="deadline-sweep",
-            max_instances=1, coalesce=True,
+            self._sweep,
+            "interval",
+            seconds=self.sweep_interval_s,
+            id="deadline-sweep",
+            max_instances=1,
+            coalesce=True,
         )
         workflow.invitation_listeners.append(self.arm)
         workflow.outbox_listeners.append(self.wake_outbox)
@@ -67,8 +76,12 @@ class Jobs:
     def arm(self, invitation_id: str, deadline: datetime) -> None:
         # A little after the deadline, so the guarded expiry sees it as past.
         self.scheduler.add_job(
-            self._expire, "date", run_date=deadline + timedelta(milliseconds=50),
-            args=[invitation_id], id=f"deadline-{invitation_id}", replace_existing=True,
+            self._expire,
+            "date",
+            run_date=deadline + timedelta(milliseconds=50),
+            args=[invitation_id],
+            id=f"deadline-{invitation_id}",
+            replace_existing=True,
             misfire_grace_time=None,
         )
 

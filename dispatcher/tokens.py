@@ -72,13 +72,20 @@ def create_token(
         lawyer_id = found.id
     token = secrets.token_urlsafe(32)
     row = ApiToken(
-        token_hash=_hash(token), role=role, name=name.strip(),
-        requester_id=requester_id, lawyer_id=lawyer_id,
+        token_hash=_hash(token),
+        role=role,
+        name=name.strip(),
+        requester_id=requester_id,
+        lawyer_id=lawyer_id,
     )
     session.add(row)
     session.flush()
     audit.record(
-        session, actor=actor, action="token.created", entity_type="token", entity_id=row.id or 0,
+        session,
+        actor=actor,
+        action="token.created",
+        entity_type="token",
+        entity_id=row.id or 0,
         payload={"role": role, "name": row.name, "territory": territory, "lawyer": lawyer},
     )
     return token

@@ -95,7 +95,9 @@ class RequestIn(BaseModel):
         str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.:/()\-]+$")
     ]
     kind: Literal["court_order", "investigation"]
-    case_number: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+    case_number: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)
+    ]
     territory: Code
     urgency: Literal["detention", "standard"]
     category: Literal["minor", "less_grave", "grave", "especially_grave"]
@@ -183,14 +185,20 @@ def _move(session: Session, request: Request, to: str, ctx: Context, **details: 
         request.assigned_at = request.updated_at
     session.add(request)
     audit.record(
-        session, actor=ctx.actor, action="request.status", entity_type="request",
-        entity_id=request.id, request_id=request.id,
+        session,
+        actor=ctx.actor,
+        action="request.status",
+        entity_type="request",
+        entity_id=request.id,
+        request_id=request.id,
         payload={"from": before, "to": to, **details},
     )
     if to in (ASSIGNED, UNFILLED) and request.callback_url:
         session.flush()
         outbox.enqueue(
-            session, kind="callback", target=request.callback_url,
+            session,
+            kind="callback",
+            target=request.callback_url,
             payload=request_out(session, request),
         )
         _notify_outbox(session)
@@ -273,13 +281,21 @@ def create_request(
         )
     ).all()
     audit.record(
-        session, actor=ctx.actor, action="request.created", entity_type="request",
-        entity_id=request.id, request_id=request.id,
+        session,
+        actor=ctx.actor,
+        action="request.created",
+        entity_type="request",
+        entity_id=request.id,
+        request_id=request.id,
         payload={
-            "external_ref": request.external_ref, "kind": request.kind,
-            "territory": territory.code, "case_number": request.case_number,
-            "urgency": request.urgency, "category": request.category,
-            "status": request.status, "payload_sha256": digest,
+            "external_ref": request.external_ref,
+            "kind": request.kind,
+            "territory": territory.code,
+            "case_number": request.case_number,
+            "urgency": request.urgency,
+            "category": request.category,
+            "status": request.status,
+            "payload_sha256": digest,
             "possible_duplicate_of": list(duplicates),
         },
     )
@@ -316,8 +332,14 @@ def invite_next(session: Session, request: Request, ctx: Context, note: str | No
     outcome = allocation.decide_rotation(session, request, ctx.policy, note=note)
     _record_decision(session, request, outcome.decision, ctx)
     if outcome.lawyer is None or outcome.firm is None:
-        _move(session, request, UNFILLED, ctx, reason="no eligible lawyer",
-              decision=outcome.decision.id)
+        _move(
+            session,
+            request,
+            UNFILLED,
+            ctx,
+            reason="no eligible lawyer",
+            decision=outcome.decision.id,
+        )
         return
     if request.status != INVITING:
         _move(session, request, INVITING, ctx)
@@ -328,38 +350,64 @@ def _record_decision(session: Session, request: Request, decision: Any, ctx: Con
     digest = hashlib.sha256(audit.canonical(decision.explanation).encode()).hexdigest()
     chosen = decision.explanation.get("chosen")
     audit.record(
-        session, actor=ctx.actor, action=f"decision.{decision.kind}", entity_type="decision",
-        entity_id=decision.id, request_id=request.id,
+        session,
+        actor=ctx.actor,
+        action=f"decision.{decision.kind}",
+        entity_type="decision",
+        entity_id=decision.id,
+        request_id=request.id,
         payload={
-            "chosen": chosen, "via_fallback": decision.via_fallback,
-            "policy_version": decision.policy_version, "explanation_sha256": digest,
+            "chosen": chosen,
+            "via_fallback": decision.via_fallback,
+            "policy_version": decision.policy_version,
+            "explanation_sha256": digest,
         },
     )
 
 
 def _invite(
-    session: Session, request: Request, lawyer: Lawyer, firm: Firm, decision_id: int | None,
-    policy: Policy, ctx: Context,
+    session: Session,
+    request: Request,
+    lawyer: Lawyer,
+    firm: Firm,
+    decision_id: int | None,
+    policy: Policy,
+    ctx: Context,
 ) -> Invitation:
     assert lawyer.id is not None and firm.id is not None and decision_id is not None
     deadline = utcnow() + timedelta(seconds=policy.deadline_s(request.urgency))
     invitation = Invitation(
-        request_id=request.id, lawyer_id=lawyer.id, firm_id=firm.id,
-        decision_id=decision_id, deadline=deadline,
+        request_id=request.id,
+        lawyer_id=lawyer.id,
+        firm_id=firm.id,
+        decision_id=decision_id,
+        deadline=deadline,
     )
     session.add(invitation)
     session.flush()
     audit.record(
-        session, actor=ctx.actor, action="invitation.sent", entity_type="invitation",
-        entity_id=invitation.id, request_id=request.id,
-        payload={"lawyer": lawyer.licence, "firm": firm.code, "deadline": deadline.isoformat(),
-                 "decision": decision_id},
+        session,
+        actor=ctx.actor,
+        action="invitation.sent",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        request_id=request.id,
+        payload={
+            "lawyer": lawyer.licence,
+            "firm": firm.code,
+            "deadline": deadline.isoformat(),
+            "decision": decision_id,
+        },
     )
     outbox.enqueue(
-        session, kind="invitation", target=lawyer.licence,
+        session,
+        kind="invitation",
+        target=lawyer.licence,
         payload={
-            "invitation_id": invitation.id, "request_id": request.id,
-            "case_number": request.case_number, "urgency": request.urgency,
+            "invitation_id": invitation.id,
+            "request_id": request.id,
+            "case_number": request.case_number,
+            "urgency": request.urgency,
             "deadline": deadline.isoformat(),
         },
     )
@@ -399,16 +447,27 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     token = secrets.token_urlsafe(24)
     language = request.person_language if request.person_language in TABLET_LANGUAGES else "az"
     choice_session = ChoiceSession(
-        request_id=request.id, token_hash=token_hash(token), language=language, options=options,
-        decision_id=decision.id, expires_at=now + timedelta(seconds=policy.choice.session_ttl_s),
+        request_id=request.id,
+        token_hash=token_hash(token),
+        language=language,
+        options=options,
+        decision_id=decision.id,
+        expires_at=now + timedelta(seconds=policy.choice.session_ttl_s),
     )
     session.add(choice_session)
     session.flush()
     audit.record(
-        session, actor=ctx.actor, action="choice_session.opened", entity_type="choice_session",
-        entity_id=choice_session.id, request_id=request.id,
-        payload={"options": [{"position": o["position"], "lawyer": o["lawyer"]} for o in options],
-                 "expires_at": choice_session.expires_at.isoformat(), "decision": decision.id},
+        session,
+        actor=ctx.actor,
+        action="choice_session.opened",
+        entity_type="choice_session",
+        entity_id=choice_session.id,
+        request_id=request.id,
+        payload={
+            "options": [{"position": o["position"], "lawyer": o["lawyer"]} for o in options],
+            "expires_at": choice_session.expires_at.isoformat(),
+            "decision": decision.id,
+        },
     )
     return OpenedSession(token, choice_session)
 
@@ -429,7 +488,9 @@ def tablet_session(session: Session, token: str) -> ChoiceSession:
 
 def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) -> Request:
     """Record the suspect's choice (immutable), spend the token, then invite accordingly."""
-    given = [k for k in ("lawyer", "delegate", "own_counsel") if getattr(data, k) not in (None, False)]
+    given = [
+        k for k in ("lawyer", "delegate", "own_counsel") if getattr(data, k) not in (None, False)
+    ]
     if len(given) != 1:
         raise Invalid("lawyer", "give exactly one of lawyer, delegate (true) or own_counsel")
     choice_session = tablet_session(session, token)
@@ -454,20 +515,32 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
         position = int(option["position"])
         lawyer = session.exec(select(Lawyer).where(Lawyer.licence == data.lawyer)).one()
     choice = Choice(
-        request_id=request.id, session_id=choice_session.id,
+        request_id=request.id,
+        session_id=choice_session.id,
         kind="lawyer" if lawyer else ("delegate" if data.delegate else "own_counsel"),
-        lawyer_id=lawyer.id if lawyer else None, position=position,
-        own_counsel=data.own_counsel, options=choice_session.options,
+        lawyer_id=lawyer.id if lawyer else None,
+        position=position,
+        own_counsel=data.own_counsel,
+        options=choice_session.options,
         language=choice_session.language,
     )
     session.add(choice)
     session.flush()
     audit.record(
-        session, actor=sctx.actor, action="choice.recorded", entity_type="choice",
-        entity_id=choice.id or 0, request_id=request.id,
-        payload={"kind": choice.kind, "lawyer": data.lawyer, "position": position,
-                 "options": [o["lawyer"] for o in choice.options],
-                 "language": choice.language, "own_counsel_given": bool(data.own_counsel)},
+        session,
+        actor=sctx.actor,
+        action="choice.recorded",
+        entity_type="choice",
+        entity_id=choice.id or 0,
+        request_id=request.id,
+        payload={
+            "kind": choice.kind,
+            "lawyer": data.lawyer,
+            "position": position,
+            "options": [o["lawyer"] for o in choice.options],
+            "language": choice.language,
+            "own_counsel_given": bool(data.own_counsel),
+        },
     )
     if choice.kind == "own_counsel":
         _move(session, request, PRIVATE_COUNSEL, sctx)
@@ -481,7 +554,9 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
             _invite(session, request, lawyer, outcome.firm, outcome.decision.id, policy, sctx)
             return request
         reason = allocation.exclusion_of(session, request, policy, lawyer)
-        invite_next(session, request, sctx, note=f"chosen lawyer {lawyer.licence} excluded: {reason}")
+        invite_next(
+            session, request, sctx, note=f"chosen lawyer {lawyer.licence} excluded: {reason}"
+        )
         return request
     invite_next(session, request, sctx, note="the suspect let the system choose")
     return request
@@ -520,14 +595,21 @@ def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -
     if not _settle(session, invitation, "accepted"):
         raise Conflict("invitation was answered meanwhile")
     appointment = Appointment(
-        request_id=request.id, invitation_id=invitation.id, lawyer_id=invitation.lawyer_id,
+        request_id=request.id,
+        invitation_id=invitation.id,
+        lawyer_id=invitation.lawyer_id,
         firm_id=invitation.firm_id,
     )
     session.add(appointment)
     session.flush()
     audit.record(
-        session, actor=ctx.actor, action="invitation.accepted", entity_type="invitation",
-        entity_id=invitation.id, request_id=request.id, payload={"appointment": appointment.id},
+        session,
+        actor=ctx.actor,
+        action="invitation.accepted",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        request_id=request.id,
+        payload={"appointment": appointment.id},
     )
     _move(session, request, ASSIGNED, ctx, appointment=appointment.id)
     return request
@@ -541,8 +623,13 @@ def decline(
     if not _settle(session, invitation, "declined", decline_reason=reason):
         raise Conflict(f"invitation is {invitation.status}")
     audit.record(
-        session, actor=ctx.actor, action="invitation.declined", entity_type="invitation",
-        entity_id=invitation.id, request_id=request.id, payload={"reason": reason},
+        session,
+        actor=ctx.actor,
+        action="invitation.declined",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        request_id=request.id,
+        payload={"reason": reason},
     )
     _escalate(session, request, invitation, ctx)
     return request
@@ -561,8 +648,12 @@ def expire(session: Session, invitation_id: str, ctx: Context) -> bool:
     if not _settle(session, invitation, "expired"):
         return False
     audit.record(
-        session, actor=ctx.actor, action="invitation.expired", entity_type="invitation",
-        entity_id=invitation.id, request_id=request.id,
+        session,
+        actor=ctx.actor,
+        action="invitation.expired",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        request_id=request.id,
         payload={"deadline": invitation.deadline.isoformat()},
     )
     _escalate(session, request, invitation, ctx)
@@ -592,19 +683,31 @@ def cancel(session: Session, request: Request, ctx: Context) -> Request:
     if CANCELLED not in TRANSITIONS[request.status]:
         raise Conflict(f"request is {request.status}; it cannot be cancelled")
     pending = session.exec(
-        select(Invitation).where(Invitation.request_id == request.id, Invitation.status == "pending")
+        select(Invitation).where(
+            Invitation.request_id == request.id, Invitation.status == "pending"
+        )
     ).all()
     for invitation in pending:
         if _settle(session, invitation, "withdrawn"):
             lawyer = session.get(Lawyer, invitation.lawyer_id)
             audit.record(
-                session, actor=ctx.actor, action="invitation.withdrawn", entity_type="invitation",
-                entity_id=invitation.id, request_id=request.id, payload={},
+                session,
+                actor=ctx.actor,
+                action="invitation.withdrawn",
+                entity_type="invitation",
+                entity_id=invitation.id,
+                request_id=request.id,
+                payload={},
             )
             outbox.enqueue(
-                session, kind="invitation", target=lawyer.licence if lawyer else "",
-                payload={"invitation_id": invitation.id, "request_id": request.id,
-                         "withdrawn": True},
+                session,
+                kind="invitation",
+                target=lawyer.licence if lawyer else "",
+                payload={
+                    "invitation_id": invitation.id,
+                    "request_id": request.id,
+                    "withdrawn": True,
+                },
             )
             _notify_outbox(session)
     open_appointment = session.exec(
@@ -634,13 +737,20 @@ def close_appointment(
         raise Conflict("appointment is already closed")
     session.refresh(appointment)
     audit.record(
-        session, actor=ctx.actor, action="appointment.closed", entity_type="appointment",
-        entity_id=appointment.id, request_id=appointment.request_id, payload={},
+        session,
+        actor=ctx.actor,
+        action="appointment.closed",
+        entity_type="appointment",
+        entity_id=appointment.id,
+        request_id=appointment.request_id,
+        payload={},
     )
     return appointment
 
 
-def lawyer_invitations(session: Session, lawyer: Lawyer, status: str | None) -> list[dict[str, Any]]:
+def lawyer_invitations(
+    session: Session, lawyer: Lawyer, status: str | None
+) -> list[dict[str, Any]]:
     query = (
         select(Invitation, Request)
         .join(Request, col(Request.id) == Invitation.request_id)
@@ -652,10 +762,15 @@ def lawyer_invitations(session: Session, lawyer: Lawyer, status: str | None) -> 
         query = query.where(Invitation.status == status)
     return [
         {
-            "id": inv.id, "request_id": req.id, "status": inv.status,
-            "deadline": inv.deadline.isoformat(), "case_number": req.case_number,
-            "urgency": req.urgency, "category": req.category,
-            "language": req.person_language, "juvenile": req.person_juvenile,
+            "id": inv.id,
+            "request_id": req.id,
+            "status": inv.status,
+            "deadline": inv.deadline.isoformat(),
+            "case_number": req.case_number,
+            "urgency": req.urgency,
+            "category": req.category,
+            "language": req.person_language,
+            "juvenile": req.person_juvenile,
             "decline_reason": inv.decline_reason,
             "appointment": _appointment_id(session, inv.id),
         }
@@ -680,9 +795,13 @@ def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> li
     if open_only:
         query = query.where(col(Appointment.closed_at).is_(None))
     return [
-        {"id": a.id, "request_id": r.id, "case_number": r.case_number,
-         "opened_at": a.opened_at.isoformat(),
-         "closed_at": a.closed_at.isoformat() if a.closed_at else None}
+        {
+            "id": a.id,
+            "request_id": r.id,
+            "case_number": r.case_number,
+            "opened_at": a.opened_at.isoformat(),
+            "closed_at": a.closed_at.isoformat() if a.closed_at else None,
+        }
         for a, r in session.exec(query).all()
     ]
 
@@ -702,8 +821,13 @@ def explanation(session: Session, request: Request) -> dict[str, Any]:
             {"id": d.id, "at": d.created_at.isoformat(), **d.explanation} for d in decisions
         ],
         "choices": [
-            {"kind": c.kind, "position": c.position, "options": c.options,
-             "language": c.language, "chosen_at": c.chosen_at.isoformat()}
+            {
+                "kind": c.kind,
+                "position": c.position,
+                "options": c.options,
+                "language": c.language,
+                "chosen_at": c.chosen_at.isoformat(),
+            }
             for c in choices
         ],
     }

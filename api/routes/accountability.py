@@ -44,10 +44,16 @@ def audit_events(
         return {
             "events": [
                 {
-                    "seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-                    "entity_type": e.entity_type, "entity_id": e.entity_id,
-                    "request_id": e.request_id, "payload": json.loads(e.payload),
-                    "prev_hash": e.prev_hash, "hash": e.hash,
+                    "seq": e.seq,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "entity_type": e.entity_type,
+                    "entity_id": e.entity_id,
+                    "request_id": e.request_id,
+                    "payload": json.loads(e.payload),
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
                 }
                 for e in rows
             ],
@@ -85,7 +91,8 @@ def fairness_csv(
     with uow() as session:
         report = reports.fairness(session, territory, _aware(from_), _aware(to))
     return PlainTextResponse(
-        reports.fairness_csv(report), media_type="text/csv",
+        reports.fairness_csv(report),
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="fairness-{territory}.csv"'},
     )
 

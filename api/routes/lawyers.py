@@ -43,7 +43,10 @@ def decline(
 ) -> dict[str, Any]:
     with uow() as session:
         request = workflow.decline(
-            session, invitation_id, lawyer_of(session, principal), body.reason,
+            session,
+            invitation_id,
+            lawyer_of(session, principal),
+            body.reason,
             context(runtime, principal),
         )
         return workflow.request_out(session, request)

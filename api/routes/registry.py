@@ -52,16 +52,23 @@ def put_territory(
     with uow() as session:
         registry.check_fallbacks(session, body, where="body")
         if registry.upsert_territory(session, body) is not None:
-            registry.record_change(session, actor=principal.actor, kind="territory", key=code,
-                                   body=body.model_dump(mode="json"))
+            registry.record_change(
+                session,
+                actor=principal.actor,
+                kind="territory",
+                key=code,
+                body=body.model_dump(mode="json"),
+            )
         return registry.territory_out(registry.get_territory(session, code))
 
 
 @router.get("/firms")
 def list_firms(principal: Reader, uow: UowDep) -> list[dict[str, Any]]:
     with uow() as session:
-        return [registry.firm_out(session, f)
-                for f in session.exec(select(Firm).order_by(col(Firm.code))).all()]
+        return [
+            registry.firm_out(session, f)
+            for f in session.exec(select(Firm).order_by(col(Firm.code))).all()
+        ]
 
 
 @router.get("/firms/{code}")
@@ -75,15 +82,18 @@ def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) ->
     _same_key(code, body.code, "code")
     with uow() as session:
         if registry.upsert_firm(session, body) is not None:
-            registry.record_change(session, actor=principal.actor, kind="firm", key=code,
-                                   body=body.model_dump(mode="json"))
+            registry.record_change(
+                session,
+                actor=principal.actor,
+                kind="firm",
+                key=code,
+                body=body.model_dump(mode="json"),
+            )
         return registry.firm_out(session, registry.get_firm(session, code))
 
 
 @router.get("/lawyers")
-def list_lawyers(
-    principal: Reader, uow: UowDep, firm: str | None = None
-) -> list[dict[str, Any]]:
+def list_lawyers(principal: Reader, uow: UowDep, firm: str | None = None) -> list[dict[str, Any]]:
     with uow() as session:
         query = select(Lawyer).order_by(col(Lawyer.licence))
         if firm is not None:
@@ -104,8 +114,13 @@ def put_lawyer(
     _same_key(licence, body.licence, "licence")
     with uow() as session:
         if registry.upsert_lawyer(session, body) is not None:
-            registry.record_change(session, actor=principal.actor, kind="lawyer", key=licence,
-                                   body=body.model_dump(mode="json"))
+            registry.record_change(
+                session,
+                actor=principal.actor,
+                kind="lawyer",
+                key=licence,
+                body=body.model_dump(mode="json"),
+            )
         return registry.lawyer_out(session, registry.get_lawyer(session, licence))
 
 
@@ -120,8 +135,13 @@ def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> di
     with uow() as session:
         created = registry.add_conflict(session, body)
         if created:
-            registry.record_change(session, actor=principal.actor, kind="conflict",
-                                   key=body.lawyer, body=body.model_dump(mode="json"))
+            registry.record_change(
+                session,
+                actor=principal.actor,
+                kind="conflict",
+                key=body.lawyer,
+                body=body.model_dump(mode="json"),
+            )
         return {**body.model_dump(), "created": bool(created)}
 
 
@@ -129,6 +149,11 @@ def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> di
 def remove_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
         registry.remove_conflict(session, body)
-        registry.record_change(session, actor=principal.actor, kind="conflict_removed",
-                               key=body.lawyer, body=body.model_dump(mode="json"))
+        registry.record_change(
+            session,
+            actor=principal.actor,
+            kind="conflict_removed",
+            key=body.lawyer,
+            body=body.model_dump(mode="json"),
+        )
         return {**body.model_dump(), "removed": True}

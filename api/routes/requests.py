@@ -20,8 +20,12 @@ Requesting = Annotated[Principal, Depends(role("court", "investigator"))]
 Reading = Annotated[Principal, Depends(role("court", "investigator", "admin", "bar"))]
 
 
-@router.post("", response_model=RequestOut, status_code=201,
-             responses={200: {"description": "An identical retry: the request already opened"}})
+@router.post(
+    "",
+    response_model=RequestOut,
+    status_code=201,
+    responses={200: {"description": "An identical retry: the request already opened"}},
+)
 def create_request(
     body: workflow.RequestIn, principal: Requesting, runtime: RuntimeDep, uow: UowDep
 ) -> JSONResponse:
@@ -42,9 +46,7 @@ def create_request(
 @router.get("/{request_id}", response_model=RequestOut)
 def get_request(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
-        request = workflow.get_request(
-            session, request_id, requester_id=requester_scope(principal)
-        )
+        request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         return workflow.request_out(session, request)
 
 
@@ -56,9 +58,7 @@ def cancel_request(
     uow: UowDep,
 ) -> dict[str, Any]:
     with uow() as session:
-        request = workflow.get_request(
-            session, request_id, requester_id=requester_scope(principal)
-        )
+        request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         workflow.cancel(session, request, context(runtime, principal))
         return workflow.request_out(session, request)
 
@@ -66,9 +66,7 @@ def cancel_request(
 @router.get("/{request_id}/explanation")
 def explain(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
-        request = workflow.get_request(
-            session, request_id, requester_id=requester_scope(principal)
-        )
+        request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         return workflow.explanation(session, request)
 
 
