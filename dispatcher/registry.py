@@ -152,7 +152,7 @@ def territory_codes(session: Session, territory_ids: list[int]) -> list[str]:
 
 def firm_territory_ids(session: Session, firm_id: int) -> list[int]:
     return list(
-        session.execute(
+        session.exec(
             select(FirmTerritory.territory_id).where(FirmTerritory.firm_id == firm_id)
         ).all()
     )
@@ -160,7 +160,7 @@ def firm_territory_ids(session: Session, firm_id: int) -> list[int]:
 
 def lawyer_territory_ids(session: Session, lawyer_id: int) -> list[int]:
     return list(
-        session.execute(
+        session.exec(
             select(LawyerTerritory.territory_id).where(LawyerTerritory.lawyer_id == lawyer_id)
         ).all()
     )
