@@ -36,32 +36,77 @@ def small_registry() -> dict[str, Any]:
     """Two territories, three firms (weights 3, 2, 1 in CEN), a conflict, a juvenile lawyer."""
     return {
         "territories": [
-            {"code": "CEN", "name": {"az": "Mərkəz", "ru": "Центр", "en": "Centre"},
-             "fallback": ["NOR"]},
+            {
+                "code": "CEN",
+                "name": {"az": "Mərkəz", "ru": "Центр", "en": "Centre"},
+                "fallback": ["NOR"],
+            },
             {"code": "NOR", "name": {"az": "Şimal", "ru": "Север", "en": "North"}, "fallback": []},
         ],
         "firms": [
             {"code": "F1", "name": "First Bureau", "territories": ["CEN"], "status": "active"},
             {"code": "F2", "name": "Second Bureau", "territories": ["CEN"], "status": "active"},
-            {"code": "F3", "name": "Third Bureau", "territories": ["CEN", "NOR"],
-             "status": "active"},
+            {
+                "code": "F3",
+                "name": "Third Bureau",
+                "territories": ["CEN", "NOR"],
+                "status": "active",
+            },
         ],
         "lawyers": [
-            {"licence": "L-11", "name": "Aysel Məmmədova", "firm": "F1", "territories": ["CEN"],
-             "languages": ["az", "ru"], "specialisations": ["juvenile"], "max_open": 3},
-            {"licence": "L-12", "name": "Elvin Quliyev", "firm": "F1", "territories": ["CEN"],
-             "languages": ["az"], "max_open": 3},
-            {"licence": "L-13", "name": "Rəşad Əliyev", "firm": "F1", "territories": ["CEN"],
-             "languages": ["az", "en"], "max_open": 3},
-            {"licence": "L-21", "name": "Günel Hüseynova", "firm": "F2", "territories": ["CEN"],
-             "languages": ["az", "ru"], "max_open": 3},
-            {"licence": "L-22", "name": "Tural Həsənov", "firm": "F2", "territories": ["CEN"],
-             "languages": ["az"], "max_open": 3},
-            {"licence": "L-31", "name": "Irina Petrova", "firm": "F3",
-             "territories": ["CEN", "NOR"], "languages": ["az", "ru"], "max_open": 3},
+            {
+                "licence": "L-11",
+                "name": "Aysel Məmmədova",
+                "firm": "F1",
+                "territories": ["CEN"],
+                "languages": ["az", "ru"],
+                "specialisations": ["juvenile"],
+                "max_open": 3,
+            },
+            {
+                "licence": "L-12",
+                "name": "Elvin Quliyev",
+                "firm": "F1",
+                "territories": ["CEN"],
+                "languages": ["az"],
+                "max_open": 3,
+            },
+            {
+                "licence": "L-13",
+                "name": "Rəşad Əliyev",
+                "firm": "F1",
+                "territories": ["CEN"],
+                "languages": ["az", "en"],
+                "max_open": 3,
+            },
+            {
+                "licence": "L-21",
+                "name": "Günel Hüseynova",
+                "firm": "F2",
+                "territories": ["CEN"],
+                "languages": ["az", "ru"],
+                "max_open": 3,
+            },
+            {
+                "licence": "L-22",
+                "name": "Tural Həsənov",
+                "firm": "F2",
+                "territories": ["CEN"],
+                "languages": ["az"],
+                "max_open": 3,
+            },
+            {
+                "licence": "L-31",
+                "name": "Irina Petrova",
+                "firm": "F3",
+                "territories": ["CEN", "NOR"],
+                "languages": ["az", "ru"],
+                "max_open": 3,
+            },
         ],
-        "conflicts": [{"lawyer": "L-22", "case_number": "1(101)-77/2026",
-                       "role": "victim_counsel"}],
+        "conflicts": [
+            {"lawyer": "L-22", "case_number": "1(101)-77/2026", "role": "victim_counsel"}
+        ],
     }
 
 
@@ -126,15 +171,25 @@ class Api:
         return {"Authorization": f"Bearer {self._lawyers[role_or_licence]}"}
 
     def post(self, path: str, who: str | None, body: Any = None) -> httpx.Response:
-        return self.client.post(path, json=body, headers=self.auth(who) if who else {})
+        response: httpx.Response = self.client.post(
+            path, json=body, headers=self.auth(who) if who else {}
+        )
+        return response
 
     def get(self, path: str, who: str | None, **params: Any) -> httpx.Response:
-        return self.client.get(path, params=params, headers=self.auth(who) if who else {})
+        response: httpx.Response = self.client.get(
+            path, params=params, headers=self.auth(who) if who else {}
+        )
+        return response
 
     def order(self, ref: str, **over: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "external_ref": ref, "kind": "court_order", "case_number": f"1(101)-{ref}/2026",
-            "territory": "CEN", "urgency": "standard", "category": "grave",
+            "external_ref": ref,
+            "kind": "court_order",
+            "case_number": f"1(101)-{ref}/2026",
+            "territory": "CEN",
+            "urgency": "standard",
+            "category": "grave",
             "person": {"name": f"Person {ref}", "language": "az", "juvenile": False},
         }
         body.update(over)
@@ -152,5 +207,12 @@ def demo_registry() -> dict[str, Any]:
     return data
 
 
-__all__ = ["Api", "NotificationChannel", "RecordingChannel", "demo_registry", "load_registry",
-           "make_token", "small_registry"]
+__all__ = [
+    "Api",
+    "NotificationChannel",
+    "RecordingChannel",
+    "demo_registry",
+    "load_registry",
+    "make_token",
+    "small_registry",
+]

@@ -1,0 +1,179 @@
+"""Side effects leave only after their transaction commits; delivery retries until 2xx."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from dispatcher import outbox, workflow
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.models import Invitation, OutboxMessage, Requester
+from dispatcher.runtime import Runtime
+from tests.conftest import RecordingChannel, make_token
+
+
+class Receiver:
+    """A real HTTP endpoint on loopback that fails a given number of times, then accepts."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple[int, dict[str, Any], str | None]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = 503 if receiver.failures > 0 else 204
+                receiver.failures -= 1
+                receiver.calls.append((status, body, self.headers.get("Idempotency-Key")))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/counsel"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(failures=2)
+    yield r
+    r.close()
+
+
+def _create(rt: Runtime, ref: str, callback: str | None = None) -> str:
+    with unit_of_work(rt.engine) as session:
+        requester = session.exec(select(Requester)).first()
+        assert requester is not None
+        body: dict[str, Any] = {
+            "external_ref": ref,
+            "kind": "court_order",
+            "case_number": f"C-{ref}",
+            "territory": "CEN",
+            "urgency": "standard",
+            "category": "grave",
+            "person": {"name": f"P {ref}", "language": "az"},
+        }
+        if callback:
+            body["callback_url"] = callback
+        request, _ = workflow.create_request(
+            session,
+            workflow.RequestIn.model_validate(body),
+            requester=requester,
+            ctx=workflow.Context(rt.policies, "test"),
+        )
+        return request.id
+
+
+def test_nothing_leaves_when_the_transaction_rolls_back(
+    small: Runtime, channel: RecordingChannel
+) -> None:
+    make_token(small, "court", "Court One", territory="CEN")
+    fired: list[str] = []
+    workflow.invitation_listeners.append(lambda i, d: fired.append(i))
+    try:
+        with pytest.raises(RuntimeError), unit_of_work(small.engine) as session:
+            requester = session.exec(select(Requester)).first()
+            assert requester is not None
+            workflow.create_request(
+                session,
+                workflow.RequestIn.model_validate(
+                    {
+                        "external_ref": "X",
+                        "kind": "court_order",
+                        "case_number": "C-X",
+                        "territory": "CEN",
+                        "urgency": "standard",
+                        "category": "grave",
+                        "person": {"name": "P", "language": "az"},
+                    }
+                ),
+                requester=requester,
+                ctx=workflow.Context(small.policies, "test"),
+            )
+            raise RuntimeError("the caller fails after the allocation")
+    finally:
+        workflow.invitation_listeners.clear()
+    assert fired == []
+    assert small.courier.deliver_due() == 0
+    assert channel.sent == []
+    with unit_of_work(small.engine) as session:
+        assert session.exec(select(OutboxMessage)).all() == []
+        assert session.exec(select(Invitation)).all() == []
+
+
+def test_invitation_reaches_the_lawyer_after_commit(
+    small: Runtime, channel: RecordingChannel
+) -> None:
+    make_token(small, "court", "Court One", territory="CEN")
+    fired: list[str] = []
+    workflow.invitation_listeners.append(lambda i, d: fired.append(i))
+    try:
+        request_id = _create(small, "A")
+    finally:
+        workflow.invitation_listeners.clear()
+    assert len(fired) == 1
+    assert channel.sent == []  # written, not yet sent
+    assert small.courier.deliver_due() == 1
+    [(lawyer, message)] = channel.sent
+    assert message["request_id"] == request_id and message["invitation_id"] == fired[0]
+    assert lawyer.startswith("L-")
+    # Delivering again sends nothing twice.
+    assert small.courier.deliver_due() == 0
+    assert len(channel.sent) == 1
+
+
+def test_callback_is_retried_with_backoff_until_2xx(small: Runtime, receiver: Receiver) -> None:
+    make_token(small, "court", "Court One", territory="CEN")
+    request_id = _create(small, "B", callback=receiver.url)
+    small.courier.deliver_due()  # the invitation notification
+    with unit_of_work(small.engine) as session:
+        invitation = session.exec(select(Invitation)).one()
+        from dispatcher.models import Lawyer
+
+        lawyer = session.get(Lawyer, invitation.lawyer_id)
+        assert lawyer is not None
+        workflow.accept(session, invitation.id, lawyer, workflow.Context(small.policies, "t"))
+
+    def message() -> OutboxMessage:
+        with unit_of_work(small.engine) as session:
+            return session.exec(select(OutboxMessage).where(OutboxMessage.kind == "callback")).one()
+
+    for attempt in (1, 2):
+        assert small.courier.deliver_due() == 0
+        m = message()
+        assert m.status == "pending" and m.attempts == attempt
+        # Backoff: the next attempt is in the future and grows with the attempts.
+        wait = (m.next_attempt_at - utcnow()).total_seconds()
+        assert outbox.backoff_s(attempt) - 2 < wait <= outbox.backoff_s(attempt)
+        assert small.courier.deliver_due() == 0  # not due yet
+        with unit_of_work(small.engine) as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == m.id)
+                .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+            )
+    assert small.courier.deliver_due() == 1
+    assert message().status == "delivered"
+    assert [c[0] for c in receiver.calls] == [503, 503, 204]
+    keys = {c[2] for c in receiver.calls}
+    assert len(keys) == 1 and keys != {None}
+    body = receiver.calls[-1][1]
+    assert body["id"] == request_id and body["status"] == "assigned"
+    assert body["appointment"]["lawyer"] == lawyer.licence

@@ -1,0 +1,199 @@
+"""The rotation through the real allocator and database: invariant 5, choices and starvation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session, col, select
+
+from dispatcher import workflow
+from dispatcher.config import Settings
+from dispatcher.db import unit_of_work
+from dispatcher.models import Choice, Decision, Firm, Invitation, Lawyer, Requester, RotationState
+from dispatcher.runtime import Runtime
+from policies.quota import quota_slack
+from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
+
+
+def _registry(sizes: list[int]) -> dict[str, Any]:
+    territory = {"code": "CEN", "name": {"az": "M", "ru": "Ц", "en": "C"}, "fallback": []}
+    firms, lawyers = [], []
+    for f, size in enumerate(sizes, start=1):
+        firms.append({"code": f"F{f}", "name": f"Firm {f}", "territories": ["CEN"]})
+        for n in range(size):
+            lawyers.append(
+                {
+                    "licence": f"L-{f}-{n}",
+                    "name": f"Lawyer {f}.{n}",
+                    "firm": f"F{f}",
+                    "territories": ["CEN"],
+                    "languages": ["az"],
+                    "max_open": 2,
+                }
+            )
+    return {"territories": [territory], "firms": firms, "lawyers": lawyers, "conflicts": []}
+
+
+def _runtime(path: Path, policy: Path | None = None) -> Runtime:
+    return Runtime.build(
+        Settings(
+            database_url=f"sqlite:///{path}",
+            scheduler=False,
+            log_level="WARNING",
+            policy_file=str(policy) if policy else None,
+        ),
+        channel=RecordingChannel(),
+    )
+
+
+def _requester(session: Session, role: str) -> Requester:
+    found = session.exec(select(Requester).where(Requester.role == role)).first()
+    assert found is not None
+    return found
+
+
+def _body(ref: str, kind: str = "court_order") -> workflow.RequestIn:
+    return workflow.RequestIn.model_validate(
+        {
+            "external_ref": ref,
+            "kind": kind,
+            "case_number": f"C-{ref}",
+            "territory": "CEN",
+            "urgency": "standard",
+            "category": "grave",
+            "person": {"name": f"P {ref}", "language": "az"},
+        }
+    )
+
+
+def _accept_and_close(session: Session, rt: Runtime, request_id: str) -> None:
+    ctx = workflow.Context(rt.policies, "test")
+    invitation = session.exec(
+        select(Invitation).where(
+            Invitation.request_id == request_id, Invitation.status == "pending"
+        )
+    ).one()
+    lawyer = session.get(Lawyer, invitation.lawyer_id)
+    assert lawyer is not None
+    workflow.accept(session, invitation.id, lawyer, ctx)
+    appointment = workflow.lawyer_appointments(session, lawyer, open_only=True)[0]
+    workflow.close_appointment(session, appointment["id"], lawyer, ctx)
+
+
+def _standing(session: Session) -> dict[str, tuple[float, int]]:
+    rows = session.exec(
+        select(Firm.code, RotationState.entitlement, RotationState.offers).join(
+            Firm, col(Firm.id) == RotationState.firm_id
+        )
+    ).all()
+    return {code: (ent, offers) for code, ent, offers in rows}
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=6), min_size=2, max_size=6),
+    decisions=st.integers(min_value=5, max_value=60),
+)
+def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
+    tmp_path_factory: Any, sizes: list[int], decisions: int
+) -> None:
+    rt = _runtime(tmp_path_factory.mktemp("rot") / "rot.db")
+    try:
+        load_registry(rt, _registry(sizes))
+        make_token(rt, "court", "Court", territory="CEN")
+        bound = quota_slack(len(sizes)) + 1e-9
+        ctx = workflow.Context(rt.policies, "test")
+        for i in range(decisions):
+            with unit_of_work(rt.engine) as session:
+                request, _ = workflow.create_request(
+                    session, _body(f"O-{i}"), requester=_requester(session, "court"), ctx=ctx
+                )
+                _accept_and_close(session, rt, request.id)
+            with unit_of_work(rt.engine) as session:
+                standing = _standing(session)
+            assert sum(o for _, o in standing.values()) == i + 1
+            for code, (entitlement, offers) in standing.items():
+                assert abs(offers - entitlement) <= bound, (code, i, standing)
+        # Weight is the number of active lawyers: the shares earned per decision say so.
+        with unit_of_work(rt.engine) as session:
+            expected = {f"F{f}": s / sum(sizes) for f, s in enumerate(sizes, start=1)}
+            for code, (entitlement, _) in _standing(session).items():
+                assert abs(entitlement - decisions * expected[code]) < 1e-6
+    finally:
+        rt.stop()
+
+
+def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, str]:
+    """Open a request and a tablet session; choose a lawyer of `prefer` if shown, else the first."""
+    ctx = workflow.Context(rt.policies, "test")
+    request, _ = workflow.create_request(
+        session,
+        _body(ref, "investigation"),
+        requester=_requester(session, "investigator"),
+        ctx=ctx,
+    )
+    opened = workflow.open_choice_session(session, request, ctx)
+    options = sorted(opened.session.options, key=lambda o: o["position"])
+    pick = next((o for o in options if o["firm"] == prefer), options[0])
+    workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=pick["lawyer"]), ctx)
+    decision = session.get(Decision, opened.session.decision_id)
+    assert decision is not None
+    return request.id, str(decision.explanation["rule"])
+
+
+def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
+    tmp_path: Path,
+) -> None:
+    rt = _runtime(tmp_path / "starve.db")
+    try:
+        load_registry(rt, _registry([3, 3, 3, 3, 3, 3]))
+        make_token(rt, "investigator", "Police", territory="CEN")
+        threshold = rt.policies.default.rotation.starvation_shortfall
+        rules = []
+        worst = 0.0
+        for i in range(80):
+            with unit_of_work(rt.engine) as session:
+                request_id, rule = _choose(session, rt, f"I-{i}", prefer="F1")
+                rules.append(rule)
+                _accept_and_close(session, rt, request_id)
+            with unit_of_work(rt.engine) as session:
+                worst = max(worst, *(e - o for e, o in _standing(session).values()))
+        assert "starving_firm_alone" in rules
+        # Every firm got turns, and no shortfall grew far beyond the threshold.
+        with unit_of_work(rt.engine) as session:
+            standing = _standing(session)
+        assert all(offers > 0 for _, offers in standing.values())
+        assert worst < threshold + 1.0 + 1e-9
+        # Choices are charged: the total of offers equals the number of choices.
+        assert sum(o for _, o in standing.values()) == 80
+    finally:
+        rt.stop()
+
+
+def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None:
+    policy = tmp_path / "free.toml"
+    policy.write_text(
+        'version = "free"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
+        "[rotation]\ncharge_choices = false\n",
+        encoding="utf-8",
+    )
+    rt = _runtime(tmp_path / "free.db", policy)
+    try:
+        load_registry(rt, small_registry())
+        make_token(rt, "investigator", "Police", territory="CEN")
+        with unit_of_work(rt.engine) as session:
+            request_id, _ = _choose(session, rt, "I-1", prefer="F3")
+        with unit_of_work(rt.engine) as session:
+            assert _standing(session) == {} or all(o == 0 for _, o in _standing(session).values())
+            choice = session.exec(select(Choice).where(Choice.request_id == request_id)).one()
+            decision = session.exec(
+                select(Decision).where(Decision.request_id == request_id, Decision.kind == "choice")
+            ).one()
+            assert choice.kind == "lawyer" and decision.charged is False
+    finally:
+        rt.stop()
