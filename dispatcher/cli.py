@@ -29,6 +29,8 @@ app.add_typer(audit_app, name="audit")
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
+DEMO_ENV_FILE = "dispatcher-demo.env"
+DEMO_TERRITORY = "BAK-NSM"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -112,10 +114,11 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     engine = _engine(settings)
-    data = load_registry_file(DEMO_REGISTRY)
+    data = load_registry_file(Path(settings.demo_registry or DEMO_REGISTRY))
     with unit_of_work(engine) as session:
         registry.import_registry(session, data, actor="demo")
-        court_territory = data.territories[0].code
+        codes = [t.code for t in data.territories]
+        court_territory = DEMO_TERRITORY if DEMO_TERRITORY in codes else codes[0]
         made = {
             "admin": tokens.create_token(
                 session, role="admin", name="Demo administrator", actor="demo"
@@ -161,8 +164,15 @@ def serve(
         base = f"http://{host}:{port}"
         typer.echo(f"Demo database: {settings.database_url}")
         typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
+        lines = [
+            f"export DISPATCHER_DATABASE_URL={settings.database_url}",
+            f"export DISPATCHER_URL={base}",
+        ]
         for role in ("admin", "bar", "court", "investigator"):
             typer.echo(f"  {role:<13} token: {made[role]}")
+            lines.append(f"export {role.upper()}_TOKEN={made[role]}")
+        Path(DEMO_ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        typer.echo(f"  the same as shell variables: . ./{DEMO_ENV_FILE}")
         typer.echo(
             "  lawyer tokens: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
         )
@@ -171,7 +181,9 @@ def serve(
         typer.echo(
             f"Tablet:     {base}/tablet/<token from POST /api/v1/requests/ID/choice-sessions>"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    # Our own structured access line logs the route template; uvicorn's would log raw paths,
+    # and a tablet path carries a credential.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

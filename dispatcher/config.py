@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     deadline_sweep_s: float = 30.0
     callback_timeout_s: float = 10.0
     max_body_bytes: int = 1_000_000
-    public_url: str = "http://127.0.0.1:8000"
+    # The registry `serve --demo` loads (default: data/registry.json beside the sources).
+    demo_registry: str | None = None
 
 
 @lru_cache(maxsize=1)

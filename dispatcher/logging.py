@@ -15,6 +15,8 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    # The scheduler reports every run at INFO; only its warnings matter here.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
