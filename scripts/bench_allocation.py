@@ -16,16 +16,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlmodel import select  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
 
 from dispatcher import allocation, registry, tokens, workflow  # noqa: E402
 from dispatcher.config import Settings  # noqa: E402
 from dispatcher.db import unit_of_work  # noqa: E402
-from dispatcher.models import Invitation, Lawyer, Requester  # noqa: E402
+from dispatcher.models import Invitation, Lawyer, Request, Requester  # noqa: E402
 from dispatcher.runtime import Runtime  # noqa: E402
 
 
@@ -61,14 +62,16 @@ def main() -> None:
         order_ms: list[float] = []
         timed = allocation.decide_rotation
 
-        def timed_decide(*a: object, **kw: object) -> allocation.Outcome:
+        def timed_decide(
+            session: Session, request: Request, policy_for: Any, *, note: str | None = None
+        ) -> allocation.Outcome:
             started = time.perf_counter()
             try:
-                return timed(*a, **kw)  # type: ignore[arg-type]
+                return timed(session, request, policy_for, note=note)
             finally:
                 decision_ms.append((time.perf_counter() - started) * 1000)
 
-        allocation.decide_rotation = timed_decide  # type: ignore[assignment]
+        allocation.decide_rotation = timed_decide
         started_all = time.perf_counter()
         for i in range(args.orders):
             code = rng.choices(territories, weights)[0]
