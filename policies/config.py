@@ -85,10 +85,15 @@ class PolicyBook:
             raise PolicyError("the policy file must set `version`")
         raw = dict(raw)
         raw["version"] = f"{raw['version']}+{digest[:12]}"
+        for code, table in overrides.items():
+            if not isinstance(table, dict):
+                raise PolicyError(f"[territories.{code}] must be a table of overrides")
+            if "version" in table:
+                raise PolicyError(f"[territories.{code}] may not set its own version")
         try:
             self.default = Policy.model_validate(raw)
             self._by_territory = {
-                code: Policy.model_validate(_merge(raw, dict(table)))
+                code: Policy.model_validate(_merge(raw, table))
                 for code, table in overrides.items()
             }
         except ValidationError as exc:

@@ -71,7 +71,7 @@ def exclusion(candidate: Candidate, need: Need, policy: Policy) -> str | None:
         return "suspended" if candidate.status == "suspended" else "on_leave"
     if not candidate.serves_territory:
         return "territory"
-    if candidate.conflicted:
+    if candidate.conflicted is not None:
         return "conflict"
     if candidate.already_invited:
         return "already_invited"

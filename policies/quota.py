@@ -4,7 +4,8 @@ Every eligible firm earns, at each decision, its weight divided by the total wei
 firms eligible at that decision (its eligibility-adjusted entitlement). The turn goes to the
 firm furthest behind in the sense of Tijdeman's chairman-assignment rule: among the firms that
 would not rise more than ``s = 1 - 1/(2n-2)`` above their entitlement by taking the turn, the
-one whose shortfall would first reach ``1 - s`` at its current rate. With a fixed set of
+one that would soonest fall ``s`` behind its entitlement at its current rate, i.e. the smallest
+``(offers + s - entitlement) / share``. With a fixed set of
 eligible firms this keeps every firm's count within ``s < 1`` of its entitlement at every point
 of the sequence (the quota property); a plain "largest shortfall" rule does not (it can drift
 past 1). When exclusions leave no firm inside that band, the largest shortfall decides.
