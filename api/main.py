@@ -30,38 +30,46 @@ HTTP_SECONDS = Histogram("dispatcher_http_request_seconds", "HTTP latency", ["me
 
 
 class BodyLimit:
-    """Refuse request bodies above a size with 413, before the application reads them."""
+    """Refuse request bodies above a size with 413, whether or not a length is declared.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Registry imports get their own, larger limit: a national registry is a few megabytes.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, max_import_bytes: int, import_path: str
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_import_bytes = max_import_bytes
+        self.import_path = import_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_import_bytes if scope["path"] == self.import_path else self.max_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(scope, receive, send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, receive, send, limit)
             return
         seen = 0
+        refused = False
 
-        async def limited() -> Message:
-            nonlocal seen
+        async def limited_receive() -> Message:
+            nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge()
-            return message
+            if seen > limit and not refused:
+                # Answer now, and tell the application the client went away.
+                refused = True
+                await _too_large(scope, receive, send, limit)
+            return {"type": "http.disconnect"} if refused else message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(scope, receive, send, self.max_bytes)
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
@@ -127,7 +135,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
         return response
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        max_import_bytes=settings.max_import_bytes,
+        import_path="/api/v1/registry/import",
+    )
 
     for module in (requests, tablet, lawyers, registry, accountability):
         app.include_router(module.router)

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     deadline_sweep_s: float = 30.0
     callback_timeout_s: float = 10.0
     max_body_bytes: int = 1_000_000
+    max_import_bytes: int = 50_000_000
     # The registry `serve --demo` loads (default: data/registry.json beside the sources).
     demo_registry: str | None = None
 

@@ -334,18 +334,21 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> b
     return created if changed else None
 
 
-def add_conflict(session: Session, data: ConflictIn, *, where: str = "body") -> bool | None:
-    lawyer = lawyer_by_licence(session, data.lawyer)
-    if lawyer is None or lawyer.id is None:
-        raise Invalid(f"{where}.lawyer", f"unknown lawyer {data.lawyer}")
-    existing = session.exec(
+def _find_conflict(session: Session, lawyer_id: int | None, data: ConflictIn) -> Conflict | None:
+    return session.exec(
         select(Conflict).where(
-            Conflict.lawyer_id == lawyer.id,
+            Conflict.lawyer_id == lawyer_id,
             Conflict.case_number == data.case_number,
             Conflict.role == data.role,
         )
     ).first()
-    if existing is not None:
+
+
+def add_conflict(session: Session, data: ConflictIn, *, where: str = "body") -> bool | None:
+    lawyer = lawyer_by_licence(session, data.lawyer)
+    if lawyer is None or lawyer.id is None:
+        raise Invalid(f"{where}.lawyer", f"unknown lawyer {data.lawyer}")
+    if _find_conflict(session, lawyer.id, data) is not None:
         return None
     session.add(Conflict(lawyer_id=lawyer.id, case_number=data.case_number, role=data.role))
     session.flush()
@@ -354,13 +357,7 @@ def add_conflict(session: Session, data: ConflictIn, *, where: str = "body") -> 
 
 def remove_conflict(session: Session, data: ConflictIn) -> None:
     lawyer = get_lawyer(session, data.lawyer)
-    found = session.exec(
-        select(Conflict).where(
-            Conflict.lawyer_id == lawyer.id,
-            Conflict.case_number == data.case_number,
-            Conflict.role == data.role,
-        )
-    ).first()
+    found = _find_conflict(session, lawyer.id, data)
     if found is None:
         raise NotFound("conflict not found")
     session.delete(found)
@@ -375,8 +372,43 @@ def list_conflicts(session: Session) -> list[dict[str, str]]:
     return [{"lawyer": lic, "case_number": c.case_number, "role": c.role} for c, lic in rows]
 
 
+def _refuse_repeats(data: RegistryFile) -> None:
+    """A file names each entity once: otherwise which entry wins would be an accident."""
+    sections: list[tuple[str, str, list[str]]] = [
+        ("territories", "code", [t.code for t in data.territories]),
+        ("firms", "code", [f.code for f in data.firms]),
+        ("lawyers", "licence", [lw.licence for lw in data.lawyers]),
+    ]
+    for section, key, values in sections:
+        first: dict[str, int] = {}
+        for i, value in enumerate(values):
+            if value in first:
+                raise Invalid(
+                    f"{section}.{i}.{key}",
+                    f"{value} is listed twice (also at index {first[value]})",
+                )
+            first[value] = i
+
+
+def check_firm_covers_lawyers(session: Session, firm: Firm, *, where: str) -> None:
+    """Refuse a firm whose lawyers would serve territories the firm no longer serves."""
+    assert firm.id is not None
+    served = set(firm_territory_ids(session, firm.id))
+    stray = session.exec(
+        select(Lawyer.licence)
+        .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
+        .where(Lawyer.firm_id == firm.id, col(LawyerTerritory.territory_id).notin_(served))
+    ).first()
+    if stray is not None:
+        raise Invalid(
+            f"{where}.territories",
+            f"lawyer {stray} of firm {firm.code} still serves a territory dropped from the firm",
+        )
+
+
 def import_registry(session: Session, data: RegistryFile, *, actor: str) -> ImportSummary:
     """Apply a whole registry file inside the caller's transaction (all or nothing)."""
+    _refuse_repeats(data)
     summary = ImportSummary()
     for i, t in enumerate(data.territories):
         summary.count("territories", upsert_territory(session, t, where=f"territories.{i}"))
@@ -389,6 +421,8 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     for i, lw in enumerate(data.lawyers):
         summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}"))
     session.flush()
+    for i, f in enumerate(data.firms):
+        check_firm_covers_lawyers(session, get_firm(session, f.code), where=f"firms.{i}")
     for i, c in enumerate(data.conflicts):
         summary.count("conflicts", add_conflict(session, c, where=f"conflicts.{i}"))
     session.flush()

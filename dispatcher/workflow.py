@@ -483,6 +483,9 @@ def tablet_session(session: Session, token: str) -> ChoiceSession:
         raise Gone("this tablet link has already been used")
     if found.expires_at <= utcnow():
         raise Gone("this tablet link has expired")
+    request = session.get(Request, found.request_id)
+    if request is None or request.status != AWAITING_CHOICE:
+        raise Gone("the choice for this request is closed")
     return found
 
 
@@ -620,6 +623,9 @@ def decline(
 ) -> Request:
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
+    if invitation.status == "pending" and invitation.deadline <= utcnow():
+        # Too late to decline: the deadline made it an expiry, which the bar counts apart.
+        raise Conflict("the deadline to answer has passed")
     if not _settle(session, invitation, "declined", decline_reason=reason):
         raise Conflict(f"invitation is {invitation.status}")
     audit.record(
@@ -710,6 +716,11 @@ def cancel(session: Session, request: Request, ctx: Context) -> Request:
                 },
             )
             _notify_outbox(session)
+    session.execute(
+        update(ChoiceSession)
+        .where(col(ChoiceSession.request_id) == request.id, col(ChoiceSession.spent_at).is_(None))
+        .values(spent_at=utcnow())
+    )
     open_appointment = session.exec(
         select(Appointment).where(
             Appointment.request_id == request.id, col(Appointment.closed_at).is_(None)

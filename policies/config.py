@@ -93,8 +93,7 @@ class PolicyBook:
         try:
             self.default = Policy.model_validate(raw)
             self._by_territory = {
-                code: Policy.model_validate(_merge(raw, table))
-                for code, table in overrides.items()
+                code: Policy.model_validate(_merge(raw, table)) for code, table in overrides.items()
             }
         except ValidationError as exc:
             raise PolicyError(f"invalid policy: {exc}") from exc

@@ -81,7 +81,10 @@ def get_firm(code: str, principal: Reader, uow: UowDep) -> dict[str, Any]:
 def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
     _same_key(code, body.code, "code")
     with uow() as session:
-        if registry.upsert_firm(session, body) is not None:
+        changed = registry.upsert_firm(session, body)
+        session.flush()
+        registry.check_firm_covers_lawyers(session, registry.get_firm(session, code), where="body")
+        if changed is not None:
             registry.record_change(
                 session,
                 actor=principal.actor,

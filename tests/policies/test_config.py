@@ -142,6 +142,4 @@ def test_territory_entry_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
 
 def test_territory_override_may_not_set_its_own_version(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="version"):
-        load_policy_book(
-            write(tmp_path, DEFAULT_TEXT + '\n[territories.NAX]\nversion = "mine"\n')
-        )
+        load_policy_book(write(tmp_path, DEFAULT_TEXT + '\n[territories.NAX]\nversion = "mine"\n'))
