@@ -89,13 +89,19 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     for firm_id, licence, role in registered:
         reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
     # Defending another person in the same case: a firm defends one person per case.
-    other_defence = session.exec(
-        select(Invitation.firm_id, Request.id)
-        .join(Request, col(Request.id) == Invitation.request_id)
+    # Selected through the case number first, so the cost does not grow with the history.
+    same_case = (
+        select(Request.id)
         .where(
             Request.case_number == request.case_number,
             Request.id != request.id,
             func.lower(Request.person_name) != request.person_name.lower(),
+        )
+        .scalar_subquery()
+    )
+    other_defence = session.exec(
+        select(Invitation.firm_id, Invitation.request_id).where(
+            col(Invitation.request_id).in_(same_case),
             col(Invitation.status).in_(["pending", "accepted"]),
         )
     ).all()

@@ -174,6 +174,8 @@ class Invitation(SQLModel, table=True):
             postgresql_where=Column("status", String) == "pending",
         ),
         Index("ix_invitation_status_deadline", "status", "deadline"),
+        # A lawyer's pending invitations count towards the cap: found without the history.
+        Index("ix_invitation_lawyer_status", "lawyer_id", "status"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)
@@ -188,6 +190,7 @@ class Invitation(SQLModel, table=True):
 
 
 class Appointment(SQLModel, table=True):
+    __table_args__ = (Index("ix_appointment_lawyer_open", "lawyer_id", "closed_at"),)
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", unique=True)
     invitation_id: str = Field(foreign_key="invitation.id", unique=True)

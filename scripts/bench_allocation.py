@@ -117,6 +117,13 @@ def main() -> None:
         "decision_ms_p50": round(statistics.median(decision_ms), 3),
         "decision_ms_p99": round(percentile(decision_ms, 0.99), 3),
         "decision_ms_mean": round(statistics.fmean(decision_ms), 3),
+        # Should not grow with the history: the first and the last quarter of the run.
+        "decision_ms_p50_first_quarter": round(
+            statistics.median(decision_ms[: len(decision_ms) // 4]), 3
+        ),
+        "decision_ms_p50_last_quarter": round(
+            statistics.median(decision_ms[-len(decision_ms) // 4 :]), 3
+        ),
         "order_transaction_ms_p50": round(statistics.median(order_ms), 3),
         "order_transaction_ms_p99": round(percentile(order_ms, 0.99), 3),
         "orders_per_second_incl_accept_close": round(args.orders / elapsed, 1),
