@@ -1,4 +1,8 @@
-"""structlog set-up: JSON in production, readable in a terminal; request ids via contextvars."""
+"""structlog set-up: JSON in production, readable in a terminal; request ids via contextvars.
+
+Records from the standard library (uvicorn, the scheduler) go through the same renderer, so
+every line of a production log is one JSON object.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +18,40 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
-    # The scheduler reports every run at INFO; only its warnings matter here.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # The scheduler reports every run at INFO, and the HTTP client logs whole URLs (a callback
+    # URL may carry a court's secret): only their warnings are wanted here.
+    for name in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
