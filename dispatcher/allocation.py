@@ -15,11 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import Histogram
+from sqlalchemy import insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from dispatcher.db import utcnow
@@ -48,6 +51,22 @@ DECISION_SECONDS = Histogram(
 )
 
 
+@dataclass(frozen=True)
+class LawyerRow:
+    """The columns of a lawyer the rules read (plain values: no ORM object per candidate)."""
+
+    id: int
+    licence: str
+    name: str
+    firm_id: int
+    languages: tuple[str, ...]
+    specialisations: tuple[str, ...]
+    max_open: int
+    status: str
+    duty: tuple[DutyWindow, ...]
+    last_offer_at: datetime | None
+
+
 @dataclass
 class Pool:
     """The eligible firms and lawyers of one territory for one request, with the exclusions."""
@@ -55,7 +74,7 @@ class Pool:
     territory: Territory
     firms: dict[int, Firm]
     weights: dict[int, float]
-    eligible: dict[int, list[Lawyer]]  # firm id -> eligible lawyers
+    eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
     load: dict[int, int]  # lawyer id -> open appointments + pending invitations
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
@@ -70,11 +89,14 @@ class Pool:
 
 
 def _duty(windows: Iterable[dict[str, Any]]) -> tuple[DutyWindow, ...]:
+    return _parse_duty(tuple((int(w["weekday"]), w["start"], w["end"]) for w in windows))
+
+
+@lru_cache(maxsize=4096)
+def _parse_duty(windows: tuple[tuple[int, str, str], ...]) -> tuple[DutyWindow, ...]:
     return tuple(
-        DutyWindow(
-            int(w["weekday"]), dtime.fromisoformat(w["start"]), dtime.fromisoformat(w["end"])
-        )
-        for w in windows
+        DutyWindow(day, dtime.fromisoformat(start), dtime.fromisoformat(end))
+        for day, start, end in windows
     )
 
 
@@ -124,10 +146,37 @@ def build_pool(
         ).all()
         if f.id is not None
     }
-    lawyers = session.exec(
-        select(Lawyer).where(col(Lawyer.firm_id).in_(list(firms))).order_by(col(Lawyer.licence))
-    ).all()
-    ids = [lw.id for lw in lawyers if lw.id is not None]
+    lawyers = [
+        LawyerRow(
+            id=row[0],
+            licence=row[1],
+            name=row[2],
+            firm_id=row[3],
+            languages=tuple(row[4]),
+            specialisations=tuple(row[5]),
+            max_open=row[6],
+            status=row[7],
+            duty=_duty(row[8]),
+            last_offer_at=row[9],
+        )
+        for row in session.execute(
+            sa_select(
+                col(Lawyer.id),
+                col(Lawyer.licence),
+                col(Lawyer.name),
+                col(Lawyer.firm_id),
+                col(Lawyer.languages),
+                col(Lawyer.specialisations),
+                col(Lawyer.max_open),
+                col(Lawyer.status),
+                col(Lawyer.duty),
+                col(Lawyer.last_offer_at),
+            )
+            .where(col(Lawyer.firm_id).in_(list(firms)))
+            .order_by(col(Lawyer.licence))
+        ).all()
+    ]
+    ids = [lw.id for lw in lawyers]
     in_territory = set(
         session.exec(
             select(LawyerTerritory.lawyer_id).where(
@@ -160,11 +209,10 @@ def build_pool(
         local_time=now.astimezone(ZoneInfo(policy.timezone)),
     )
     weights: dict[int, float] = defaultdict(float)
-    eligible: dict[int, list[Lawyer]] = {}
+    eligible: dict[int, list[LawyerRow]] = {}
     pool = Pool(territory, firms, weights, eligible, load)
     lawyer_reasons: dict[int, list[str]] = defaultdict(list)
     for lawyer in lawyers:
-        assert lawyer.id is not None
         firm = firms[lawyer.firm_id]
         if lawyer.status == "active" and lawyer.id in in_territory:
             weights[lawyer.firm_id] += 1.0
@@ -178,7 +226,7 @@ def build_pool(
             specialisations=frozenset(lawyer.specialisations),
             max_open=lawyer.max_open,
             load=load[lawyer.id],
-            duty=_duty(lawyer.duty),
+            duty=lawyer.duty,
             conflicted=conflicts.get(lawyer.firm_id),
             already_invited=lawyer.id in invited,
         )
@@ -247,12 +295,12 @@ def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, Rota
     return ranking, states
 
 
-def lawyers_in_turn(pool: Pool, firm_id: int) -> list[Lawyer]:
+def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     """The firm's eligible lawyers, the one to invite first."""
     by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
     ordered = order_lawyers(
         [
-            LawyerStanding(lw.licence, pool.load[lw.id or 0], lw.last_offer_at)
+            LawyerStanding(lw.licence, pool.load[lw.id], lw.last_offer_at)
             for lw in pool.eligible[firm_id]
         ]
     )
@@ -279,6 +327,7 @@ def _charge(
     chosen_firm_id: int,
 ) -> None:
     assert decision.id is not None
+    shares: list[dict[str, Any]] = []
     for r in ranking:
         firm_id = firm_id_by_code(pool, r.firm)
         state = states[firm_id]
@@ -286,9 +335,10 @@ def _charge(
         charged = 1 if firm_id == chosen_firm_id else 0
         state.offers += charged
         session.add(state)
-        session.add(
-            DecisionShare(decision_id=decision.id, firm_id=firm_id, share=r.share, charged=charged)
+        shares.append(
+            {"decision_id": decision.id, "firm_id": firm_id, "share": r.share, "charged": charged}
         )
+    session.execute(insert(DecisionShare), shares)
     decision.charged = True
 
 
@@ -346,7 +396,8 @@ def decide_rotation(
         ranking, states = rank(session, pool)
         firm_id = firm_id_by_code(pool, ranking[0].firm)
         queue = lawyers_in_turn(pool, firm_id)
-        lawyer = queue[0]
+        lawyer = session.get(Lawyer, queue[0].id)
+        assert lawyer is not None
         via = None if territory.id == request.territory_id else territory.code
         decision = _decision(
             request,
@@ -367,7 +418,7 @@ def decide_rotation(
                 "lawyer_queue": [
                     {
                         "licence": lw.licence,
-                        "load": pool.load[lw.id or 0],
+                        "load": pool.load[lw.id],
                         "last_offer_at": lw.last_offer_at.isoformat() if lw.last_offer_at else None,
                     }
                     for lw in queue
