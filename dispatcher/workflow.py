@@ -221,6 +221,25 @@ def get_request(session: Session, request_id: str, *, requester_id: int | None =
     return request
 
 
+def list_requests(
+    session: Session,
+    *,
+    requester_id: int | None,
+    status: str | None,
+    limit: int,
+    before: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The newest requests first; a requester sees only its own."""
+    query = select(Request).order_by(col(Request.created_at).desc()).limit(limit)
+    if requester_id is not None:
+        query = query.where(Request.requester_id == requester_id)
+    if status is not None:
+        query = query.where(Request.status == status)
+    if before is not None:
+        query = query.where(col(Request.created_at) < before)
+    return [request_out(session, r) for r in session.exec(query).all()]
+
+
 def lock_request(session: Session, request_id: str) -> Request:
     request = session.get(Request, request_id, with_for_update=True, populate_existing=True)
     if request is None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import RuntimeDep, UowDep, context, requester_scope, role
@@ -41,6 +42,28 @@ def create_request(
         )
         out = workflow.request_out(session, request)
     return JSONResponse(out, status_code=201 if created else 200)
+
+
+@router.get("", response_model=list[RequestOut])
+def list_requests(
+    principal: Reading,
+    uow: UowDep,
+    status: Literal[
+        "awaiting_choice", "inviting", "assigned", "unfilled", "cancelled", "private_counsel"
+    ]
+    | None = None,
+    before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Newest first; a court or investigator sees only its own requests."""
+    with uow() as session:
+        return workflow.list_requests(
+            session,
+            requester_id=requester_scope(principal),
+            status=status,
+            limit=limit,
+            before=before if before is None or before.tzinfo else before.replace(tzinfo=UTC),
+        )
 
 
 @router.get("/{request_id}", response_model=RequestOut)

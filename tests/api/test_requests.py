@@ -384,3 +384,18 @@ def test_different_orders_at_once_each_get_one_invitation_within_the_caps(api: A
     assert abs(per_firm["F1"] - n * 3 / 6) < 1
     assert abs(per_firm["F2"] - n * 2 / 6) < 1
     assert abs(per_firm["F3"] - n * 1 / 6) < 1
+
+
+def test_a_requester_lists_only_its_own_requests_newest_first(api: Api) -> None:
+    other = make_token(api.rt, "court", "Court Two", territory="CEN")
+    mine = [api.post(REQUESTS, "court", api.order(f"L-{i}")).json()["id"] for i in range(3)]
+    theirs = api.client.post(
+        REQUESTS, json=api.order("L-X"), headers={"Authorization": f"Bearer {other}"}
+    ).json()["id"]
+    listed = api.get(REQUESTS, "court").json()
+    assert [r["id"] for r in listed] == list(reversed(mine))
+    assert theirs not in {r["id"] for r in api.get(REQUESTS, "court").json()}
+    assert {r["id"] for r in api.get(REQUESTS, "bar").json()} == {*mine, theirs}
+    assert api.get(REQUESTS, "court", status="assigned").json() == []
+    assert len(api.get(REQUESTS, "court", limit=2).json()) == 2
+    assert api.get(REQUESTS, "court", status="bogus").status_code == 422
