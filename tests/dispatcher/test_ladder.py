@@ -9,9 +9,10 @@ from sqlmodel import Session, select
 from dispatcher import workflow
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
-from dispatcher.models import Invitation, Lawyer, Request, Requester
+from dispatcher.models import Invitation, Request
 from dispatcher.runtime import Runtime
 from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
+from tests.dispatcher.flows import choose_first, open_request, pending_invitation, request_body
 
 
 def _runtime(tmp_path: Path, rotation: str = "", choice: str = "") -> Runtime:
@@ -34,33 +35,8 @@ def _runtime(tmp_path: Path, rotation: str = "", choice: str = "") -> Runtime:
     return rt
 
 
-def _open(session: Session, rt: Runtime, kind: str, role: str) -> Request:
-    requester = session.exec(select(Requester).where(Requester.role == role)).one()
-    body = workflow.RequestIn.model_validate(
-        {
-            "external_ref": "R-1",
-            "kind": kind,
-            "case_number": "C-1",
-            "territory": "CEN",
-            "urgency": "standard",
-            "category": "grave",
-            "person": {"name": "P", "language": "az"},
-        }
-    )
-    request, _ = workflow.create_request(
-        session, body, requester=requester, ctx=workflow.Context(rt.policies, "t")
-    )
-    return request
-
-
 def _decline_pending(session: Session, rt: Runtime, request_id: str) -> str:
-    invitation = session.exec(
-        select(Invitation).where(
-            Invitation.request_id == request_id, Invitation.status == "pending"
-        )
-    ).one()
-    lawyer = session.get(Lawyer, invitation.lawyer_id)
-    assert lawyer is not None
+    invitation, lawyer = pending_invitation(session, request_id)
     workflow.decline(session, invitation.id, lawyer, "busy", workflow.Context(rt.policies, "t"))
     return lawyer.licence
 
@@ -72,10 +48,10 @@ def test_a_declined_choice_goes_back_to_the_suspect_when_the_policy_says_so(
     make_token(rt, "investigator", "Police", territory="CEN")
     ctx = workflow.Context(rt.policies, "t")
     with unit_of_work(rt.engine) as session:
-        request = _open(session, rt, "investigation", "investigator")
-        opened = workflow.open_choice_session(session, request, ctx)
-        chosen = opened.session.options[0]["lawyer"]
-        workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), ctx)
+        request = open_request(
+            session, rt, request_body("R-1", kind="investigation"), role="investigator"
+        )
+        chosen = choose_first(session, rt, request)
     with unit_of_work(rt.engine) as session:
         assert _decline_pending(session, rt, request.id) == chosen
         again = session.get(Request, request.id)
@@ -89,14 +65,13 @@ def test_a_declined_choice_goes_back_to_the_suspect_when_the_policy_says_so(
 def test_a_declined_choice_continues_with_the_rotation_by_default(tmp_path: Path) -> None:
     rt = _runtime(tmp_path)
     make_token(rt, "investigator", "Police", territory="CEN")
-    ctx = workflow.Context(rt.policies, "t")
     with unit_of_work(rt.engine) as session:
-        request = _open(session, rt, "investigation", "investigator")
-        opened = workflow.open_choice_session(session, request, ctx)
-        chosen = opened.session.options[0]["lawyer"]
-        workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), ctx)
+        request = open_request(
+            session, rt, request_body("R-1", kind="investigation"), role="investigator"
+        )
+        chosen = choose_first(session, rt, request)
     with unit_of_work(rt.engine) as session:
-        _decline_pending(session, rt, request.id)
+        assert _decline_pending(session, rt, request.id) == chosen
         again = session.get(Request, request.id)
         assert again is not None and again.status == "inviting"
 
@@ -105,7 +80,7 @@ def test_the_ladder_ends_unfilled_after_the_longest_allowed(tmp_path: Path) -> N
     rt = _runtime(tmp_path, rotation="max_invitations = 2")
     make_token(rt, "court", "Court", territory="CEN")
     with unit_of_work(rt.engine) as session:
-        request = _open(session, rt, "court_order", "court")
+        request = open_request(session, rt, request_body("R-1"))
     for _ in range(2):
         with unit_of_work(rt.engine) as session:
             _decline_pending(session, rt, request.id)

@@ -15,9 +15,10 @@ from sqlmodel import col, select
 
 from dispatcher import outbox, workflow
 from dispatcher.db import unit_of_work, utcnow
-from dispatcher.models import Invitation, OutboxMessage, Requester
+from dispatcher.models import Invitation, OutboxMessage
 from dispatcher.runtime import Runtime
 from tests.conftest import RecordingChannel, make_token
+from tests.dispatcher.flows import armed_invitations, open_request, request_body
 
 
 class Receiver:
@@ -59,57 +60,21 @@ def receiver() -> Iterator[Receiver]:
 
 def _create(rt: Runtime, ref: str, callback: str | None = None) -> str:
     with unit_of_work(rt.engine) as session:
-        requester = session.exec(select(Requester)).first()
-        assert requester is not None
-        body: dict[str, Any] = {
-            "external_ref": ref,
-            "kind": "court_order",
-            "case_number": f"C-{ref}",
-            "territory": "CEN",
-            "urgency": "standard",
-            "category": "grave",
-            "person": {"name": f"P {ref}", "language": "az"},
-        }
-        if callback:
-            body["callback_url"] = callback
-        request, _ = workflow.create_request(
-            session,
-            workflow.RequestIn.model_validate(body),
-            requester=requester,
-            ctx=workflow.Context(rt.policies, "test"),
-        )
-        return request.id
+        extra = {"callback_url": callback} if callback else {}
+        return open_request(session, rt, request_body(ref, **extra)).id
 
 
 def test_nothing_leaves_when_the_transaction_rolls_back(
     small: Runtime, channel: RecordingChannel
 ) -> None:
     make_token(small, "court", "Court One", territory="CEN")
-    fired: list[str] = []
-    workflow.invitation_listeners.append(lambda i, d: fired.append(i))
-    try:
-        with pytest.raises(RuntimeError), unit_of_work(small.engine) as session:
-            requester = session.exec(select(Requester)).first()
-            assert requester is not None
-            workflow.create_request(
-                session,
-                workflow.RequestIn.model_validate(
-                    {
-                        "external_ref": "X",
-                        "kind": "court_order",
-                        "case_number": "C-X",
-                        "territory": "CEN",
-                        "urgency": "standard",
-                        "category": "grave",
-                        "person": {"name": "P", "language": "az"},
-                    }
-                ),
-                requester=requester,
-                ctx=workflow.Context(small.policies, "test"),
-            )
-            raise RuntimeError("the caller fails after the allocation")
-    finally:
-        workflow.invitation_listeners.clear()
+    with (
+        armed_invitations() as fired,
+        pytest.raises(RuntimeError),
+        unit_of_work(small.engine) as session,
+    ):
+        open_request(session, small, request_body("X"))
+        raise RuntimeError("the caller fails after the allocation")
     assert fired == []
     assert small.courier.deliver_due() == 0
     assert channel.sent == []
@@ -122,12 +87,8 @@ def test_invitation_reaches_the_lawyer_after_commit(
     small: Runtime, channel: RecordingChannel
 ) -> None:
     make_token(small, "court", "Court One", territory="CEN")
-    fired: list[str] = []
-    workflow.invitation_listeners.append(lambda i, d: fired.append(i))
-    try:
+    with armed_invitations() as fired:
         request_id = _create(small, "A")
-    finally:
-        workflow.invitation_listeners.clear()
     assert len(fired) == 1
     assert channel.sent == []  # written, not yet sent
     assert small.courier.deliver_due() == 1

@@ -12,10 +12,11 @@ from sqlmodel import Session, col, select
 from dispatcher import workflow
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
-from dispatcher.models import Choice, Decision, Firm, Invitation, Lawyer, Requester, RotationState
+from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
 from policies.quota import quota_slack
 from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
+from tests.dispatcher.flows import open_request, pending_invitation, request_body
 
 
 def _registry(sizes: list[int]) -> dict[str, Any]:
@@ -49,35 +50,9 @@ def _runtime(path: Path, policy: Path | None = None) -> Runtime:
     )
 
 
-def _requester(session: Session, role: str) -> Requester:
-    found = session.exec(select(Requester).where(Requester.role == role)).first()
-    assert found is not None
-    return found
-
-
-def _body(ref: str, kind: str = "court_order") -> workflow.RequestIn:
-    return workflow.RequestIn.model_validate(
-        {
-            "external_ref": ref,
-            "kind": kind,
-            "case_number": f"C-{ref}",
-            "territory": "CEN",
-            "urgency": "standard",
-            "category": "grave",
-            "person": {"name": f"P {ref}", "language": "az"},
-        }
-    )
-
-
 def _accept_and_close(session: Session, rt: Runtime, request_id: str) -> None:
     ctx = workflow.Context(rt.policies, "test")
-    invitation = session.exec(
-        select(Invitation).where(
-            Invitation.request_id == request_id, Invitation.status == "pending"
-        )
-    ).one()
-    lawyer = session.get(Lawyer, invitation.lawyer_id)
-    assert lawyer is not None
+    invitation, lawyer = pending_invitation(session, request_id)
     workflow.accept(session, invitation.id, lawyer, ctx)
     appointment = workflow.lawyer_appointments(session, lawyer, open_only=True)[0]
     workflow.close_appointment(session, appointment["id"], lawyer, ctx)
@@ -107,12 +82,9 @@ def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
         load_registry(rt, _registry(sizes))
         make_token(rt, "court", "Court", territory="CEN")
         bound = quota_slack(len(sizes)) + 1e-9
-        ctx = workflow.Context(rt.policies, "test")
         for i in range(decisions):
             with unit_of_work(rt.engine) as session:
-                request, _ = workflow.create_request(
-                    session, _body(f"O-{i}"), requester=_requester(session, "court"), ctx=ctx
-                )
+                request = open_request(session, rt, request_body(f"O-{i}"))
                 _accept_and_close(session, rt, request.id)
             with unit_of_work(rt.engine) as session:
                 standing = _standing(session)
@@ -131,11 +103,8 @@ def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
 def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, str]:
     """Open a request and a tablet session; choose a lawyer of `prefer` if shown, else the first."""
     ctx = workflow.Context(rt.policies, "test")
-    request, _ = workflow.create_request(
-        session,
-        _body(ref, "investigation"),
-        requester=_requester(session, "investigator"),
-        ctx=ctx,
+    request = open_request(
+        session, rt, request_body(ref, kind="investigation"), role="investigator"
     )
     opened = workflow.open_choice_session(session, request, ctx)
     options = sorted(opened.session.options, key=lambda o: o["position"])
