@@ -139,6 +139,18 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
                 actor="demo",
             ),
         }
+        # One lawyer of the demo territory, so every role has a token to try.
+        demo_lawyer = next(
+            lw for lw in data.lawyers if court_territory in lw.territories and lw.status == "active"
+        )
+        made["lawyer"] = tokens.create_token(
+            session,
+            role="lawyer",
+            name=demo_lawyer.name,
+            lawyer=demo_lawyer.licence,
+            actor="demo",
+        )
+        made["lawyer_licence"] = demo_lawyer.licence
     engine.dispose()
     return {**made, "territory": court_territory}
 
@@ -168,18 +180,20 @@ def serve(
             f"export DISPATCHER_DATABASE_URL={settings.database_url}",
             f"export DISPATCHER_URL={base}",
         ]
-        for role in ("admin", "bar", "court", "investigator"):
+        for role in ("admin", "bar", "court", "investigator", "lawyer"):
             typer.echo(f"  {role:<13} token: {made[role]}")
             lines.append(f"export {role.upper()}_TOKEN={made[role]}")
+        typer.echo(f"  (the lawyer token is {made['lawyer_licence']}'s)")
         Path(DEMO_ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
         typer.echo(f"  the same as shell variables: . ./{DEMO_ENV_FILE}")
         typer.echo(
-            "  lawyer tokens: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
+            "  other lawyers: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
         )
         typer.echo(f"API docs:   {base}/docs")
         typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
         typer.echo(
-            f"Tablet:     {base}/tablet/<token from POST /api/v1/requests/ID/choice-sessions>"
+            f"Tablet list: {base}/api/v1/tablet/<token from POST "
+            "/api/v1/requests/ID/choice-sessions>"
         )
     # Our own structured access line logs the route template; uvicorn's would log raw paths,
     # and a tablet path carries a credential.

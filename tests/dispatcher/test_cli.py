@@ -1,0 +1,82 @@
+"""The command line: tokens alone on stdout, idempotent registry import, the demo set-up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dispatcher import cli
+from dispatcher.config import Settings, get_settings
+from dispatcher.db import make_engine, unit_of_work
+from dispatcher.tokens import resolve
+from tests.conftest import DEMO_REGISTRY, small_registry
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DISPATCHER_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_registry_import_is_idempotent_and_tokens_print_alone(
+    database: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "registry.json"
+    file.write_text(json.dumps(small_registry()), encoding="utf-8")
+    first = runner.invoke(cli.app, ["registry", "import", str(file)])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["changed"] is True
+    again = runner.invoke(cli.app, ["registry", "import", str(file)])
+    assert json.loads(again.stdout)["changed"] is False
+
+    made = runner.invoke(
+        cli.app, ["token", "create", "--role", "court", "--name", "Court", "--territory", "CEN"]
+    )
+    assert made.exit_code == 0
+    token = made.stdout.strip()
+    assert made.stdout == token + "\n" and len(token) >= 32
+    with unit_of_work(make_engine(database)) as session:
+        principal = resolve(session, token)
+        assert principal is not None and principal.role == "court"
+
+    refused = runner.invoke(
+        cli.app, ["token", "create", "--role", "court", "--name", "X", "--territory", "NOPE"]
+    )
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "territory" in refused.stderr
+
+
+def test_a_bad_registry_file_is_refused_naming_the_entry(database: str, tmp_path: Path) -> None:
+    data = small_registry()
+    data["lawyers"][2]["firm"] = "F9"
+    file = tmp_path / "bad.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    result = runner.invoke(cli.app, ["registry", "import", str(file)])
+    assert result.exit_code == 2
+    assert "lawyers.2.firm" in result.stderr
+
+
+def test_the_demo_has_a_working_token_for_every_role(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'demo.db'}", demo_registry=str(DEMO_REGISTRY)
+    )
+    made = cli.prepare_demo(settings)
+    assert made["territory"] == "BAK-NSM"
+    with unit_of_work(make_engine(settings.database_url)) as session:
+        for role in ("admin", "bar", "court", "investigator", "lawyer"):
+            principal = resolve(session, made[role])
+            assert principal is not None and principal.role == role
+    # A second demo start begins from a fresh database: the old tokens are gone.
+    again = cli.prepare_demo(settings)
+    with unit_of_work(make_engine(settings.database_url)) as session:
+        assert resolve(session, made["court"]) is None
+        assert resolve(session, again["court"]) is not None
