@@ -76,6 +76,7 @@ class Pool:
     weights: dict[int, float]
     eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
     load: dict[int, int]  # lawyer id -> open appointments + pending invitations
+    workload: dict[int, float]  # the same, weighted by case category
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -186,18 +187,23 @@ def build_pool(
         ).all()
     )
     load: dict[int, int] = defaultdict(int)
-    for lawyer_id, n in session.exec(
-        select(Appointment.lawyer_id, func.count())
+    workload: dict[int, float] = defaultdict(float)
+    open_cases = (
+        select(Appointment.lawyer_id, Request.category, func.count())
+        .join(Request, col(Request.id) == Appointment.request_id)
         .where(col(Appointment.closed_at).is_(None), col(Appointment.lawyer_id).in_(ids))
-        .group_by(col(Appointment.lawyer_id))
-    ).all():
-        load[lawyer_id] += n
-    for lawyer_id, n in session.exec(
-        select(Invitation.lawyer_id, func.count())
+        .group_by(col(Appointment.lawyer_id), col(Request.category))
+    )
+    offered = (
+        select(Invitation.lawyer_id, Request.category, func.count())
+        .join(Request, col(Request.id) == Invitation.request_id)
         .where(Invitation.status == "pending", col(Invitation.lawyer_id).in_(ids))
-        .group_by(col(Invitation.lawyer_id))
-    ).all():
-        load[lawyer_id] += n
+        .group_by(col(Invitation.lawyer_id), col(Request.category))
+    )
+    for query in (open_cases, offered):
+        for lawyer_id, category, n in session.exec(query).all():
+            load[lawyer_id] += n
+            workload[lawyer_id] += n * policy.workload.weight(category)
     invited = set(
         session.exec(select(Invitation.lawyer_id).where(Invitation.request_id == request.id)).all()
     )
@@ -210,7 +216,7 @@ def build_pool(
     )
     weights: dict[int, float] = defaultdict(float)
     eligible: dict[int, list[LawyerRow]] = {}
-    pool = Pool(territory, firms, weights, eligible, load)
+    pool = Pool(territory, firms, weights, eligible, load, workload)
     lawyer_reasons: dict[int, list[str]] = defaultdict(list)
     for lawyer in lawyers:
         firm = firms[lawyer.firm_id]
@@ -300,7 +306,7 @@ def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
     ordered = order_lawyers(
         [
-            LawyerStanding(lw.licence, pool.load[lw.id], lw.last_offer_at)
+            LawyerStanding(lw.licence, pool.workload[lw.id], lw.last_offer_at)
             for lw in pool.eligible[firm_id]
         ]
     )
@@ -419,6 +425,7 @@ def decide_rotation(
                     {
                         "licence": lw.licence,
                         "load": pool.load[lw.id],
+                        "workload": pool.workload[lw.id],
                         "last_offer_at": lw.last_offer_at.isoformat() if lw.last_offer_at else None,
                     }
                     for lw in queue

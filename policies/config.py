@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default.toml")
 
@@ -41,8 +41,18 @@ class Choice(_Section):
     reoffer_on_decline: bool = False
 
 
+def _default_category_weights() -> dict[str, float]:
+    return {"minor": 1.0, "less_grave": 1.0, "grave": 1.5, "especially_grave": 2.0}
+
+
 class Workload(_Section):
     default_max_open: int = Field(default=8, gt=0)
+    # How much one open case of each category weighs in a lawyer's workload (the order within
+    # a firm); the cap still counts cases.
+    category_weights: dict[str, PositiveFloat] = Field(default_factory=_default_category_weights)
+
+    def weight(self, category: str) -> float:
+        return self.category_weights.get(category, 1.0)
 
 
 class Policy(_Section):

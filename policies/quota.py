@@ -98,16 +98,16 @@ class LawyerStanding:
     """A lawyer's place within their firm's queue."""
 
     licence: str
-    open_appointments: int
+    workload: float  # open appointments and pending invitations, weighted by case category
     last_offer_at: datetime | None
 
 
 def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
-    """Fewest open appointments first, then the longest since their last offer, then licence."""
+    """Lightest workload first, then the longest since their last offer, then licence."""
 
-    def key(lawyer: LawyerStanding) -> tuple[int, int, float, str]:
+    def key(lawyer: LawyerStanding) -> tuple[float, int, float, str]:
         never = lawyer.last_offer_at is None
         stamp = 0.0 if lawyer.last_offer_at is None else lawyer.last_offer_at.timestamp()
-        return (lawyer.open_appointments, 0 if never else 1, stamp, lawyer.licence)
+        return (round(lawyer.workload, 9), 0 if never else 1, stamp, lawyer.licence)
 
     return sorted(lawyers, key=key)

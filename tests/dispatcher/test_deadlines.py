@@ -6,40 +6,19 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
-from dispatcher import deadlines, workflow
-from dispatcher.config import Settings
+from dispatcher import deadlines
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict
-from dispatcher.models import AuditEvent, Invitation, Lawyer, Request, Requester
+from dispatcher.models import AuditEvent, Invitation, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
-
-
-def _order(rt: Runtime, ref: str, urgency: str = "detention") -> str:
-    make_token(rt, "court", "Court One", territory="CEN")
-    with unit_of_work(rt.engine) as session:
-        requester = session.exec(select(Requester)).first()
-        assert requester is not None
-        data = workflow.RequestIn.model_validate(
-            {
-                "external_ref": ref,
-                "kind": "court_order",
-                "case_number": f"1(101)-{ref}/2026",
-                "territory": "CEN",
-                "urgency": urgency,
-                "category": "grave",
-                "person": {"name": f"Person {ref}", "language": "az"},
-            }
-        )
-        request, _ = workflow.create_request(
-            session, data, requester=requester, ctx=workflow.Context(rt.policies, "test")
-        )
-        return request.id
+from tests.conftest import load_registry, make_token, small_registry
+from tests.dispatcher.flows import accept_pending, runtime_at, submit_request
 
 
 def _invitations(rt: Runtime, request_id: str) -> list[tuple[str, str]]:
@@ -70,14 +49,9 @@ def _backdate(rt: Runtime, invitation_id: str) -> None:
         )
 
 
-def _runtime(tmp_path: Path, **over: object) -> Runtime:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'restart.db'}",
-        log_level="WARNING",
-        outbox_interval_s=0.2,
-        **over,  # type: ignore[arg-type]
-    )
-    return Runtime.build(settings, channel=RecordingChannel())
+def _runtime(tmp_path: Path, **over: Any) -> Runtime:
+    """The service on the same database file each time, so that a new one is a restart."""
+    return runtime_at(tmp_path / "restart.db", outbox_interval_s=0.2, **over)
 
 
 def test_invitation_that_expired_while_down_is_escalated_once_on_restart(tmp_path: Path) -> None:

@@ -166,3 +166,24 @@ def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None
             assert choice.kind == "lawyer" and decision.charged is False
     finally:
         rt.stop()
+
+
+def test_within_a_firm_the_lightest_workload_by_category_goes_first(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path / "weights.db")
+    try:
+        load_registry(rt, _registry([2]))
+        make_token(rt, "court", "Court", territory="CEN")
+        ctx = workflow.Context(rt.policies, "test")
+        weights = rt.policies.default.workload.category_weights
+        assert weights["especially_grave"] > weights["minor"]
+        invited = []
+        for ref, category in (("W-1", "especially_grave"), ("W-2", "minor"), ("W-3", "minor")):
+            with unit_of_work(rt.engine) as session:
+                request = open_request(session, rt, request_body(ref, category=category))
+                invitation, lawyer = pending_invitation(session, request.id)
+                workflow.accept(session, invitation.id, lawyer, ctx)
+                invited.append(lawyer.licence)
+        # Both hold one case after W-2, but the grave one weighs more: W-3 goes to the other.
+        assert invited == ["L-1-0", "L-1-1", "L-1-1"]
+    finally:
+        rt.stop()

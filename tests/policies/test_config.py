@@ -102,7 +102,7 @@ def test_version_follows_content(tmp_path: Path) -> None:
             DEFAULT_TEXT.replace('weight = "active_lawyers"', 'weight = "x"'),
             id="unknown-rotation-weight",
         ),
-        pytest.param(DEFAULT_TEXT + "\nterritories = 3\n", id="territories-not-a-table"),
+        pytest.param("territories = 3\n" + DEFAULT_TEXT, id="territories-not-a-table"),
     ],
 )
 def test_invalid_policy_is_refused(tmp_path: Path, text: str) -> None:

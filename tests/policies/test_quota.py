@@ -290,8 +290,8 @@ def test_order_lawyers_is_a_total_order(
     rng.shuffle(shuffled)
     assert order_lawyers(shuffled) == ordered
     for first, second in pairwise(ordered):
-        assert first.open_appointments <= second.open_appointments
-        if first.open_appointments == second.open_appointments:
+        assert first.workload <= second.workload
+        if first.workload == second.workload:
             assert not (first.last_offer_at is not None and second.last_offer_at is None)
             if first.last_offer_at is not None and second.last_offer_at is not None:
                 assert first.last_offer_at <= second.last_offer_at
