@@ -112,22 +112,24 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     for firm_id, licence, role in registered:
         reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
     # Defending another person in the same case: a firm defends one person per case.
-    # Selected through the case number first, so the cost does not grow with the history.
-    same_case = (
-        select(Request.id)
-        .where(
+    # Found through the case number first, so the cost does not grow with the history.
+    same_case = session.exec(
+        select(Request.id).where(
             Request.case_number == request.case_number,
             Request.id != request.id,
             func.lower(Request.person_name) != request.person_name.lower(),
         )
-        .scalar_subquery()
-    )
-    other_defence = session.exec(
-        select(Invitation.firm_id, Invitation.request_id).where(
-            col(Invitation.request_id).in_(same_case),
-            col(Invitation.status).in_(["pending", "accepted"]),
-        )
     ).all()
+    other_defence = (
+        session.exec(
+            select(Invitation.firm_id, Invitation.request_id).where(
+                col(Invitation.request_id).in_(same_case),
+                col(Invitation.status).in_(["pending", "accepted"]),
+            )
+        ).all()
+        if same_case
+        else []
+    )
     for firm_id, other in other_defence:
         reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
     return reasons

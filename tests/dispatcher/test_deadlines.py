@@ -54,11 +54,18 @@ def _runtime(tmp_path: Path, **over: Any) -> Runtime:
     return runtime_at(tmp_path / "restart.db", outbox_interval_s=0.2, **over)
 
 
+def _first_runtime(tmp_path: Path, **over: Any) -> Runtime:
+    """The first service on that file: it loads the small registry and makes a court's token."""
+    rt = _runtime(tmp_path, **over)
+    load_registry(rt, small_registry())
+    make_token(rt, "court", "Court One", territory="CEN")
+    return rt
+
+
 def test_invitation_that_expired_while_down_is_escalated_once_on_restart(tmp_path: Path) -> None:
-    first = _runtime(tmp_path)
-    load_registry(first, small_registry())
+    first = _first_runtime(tmp_path, scheduler=True)
     first.start()
-    request_id = _order(first, "R-1")
+    request_id = submit_request(first, "R-1", urgency="detention")
     [(invitation_id, status)] = _invitations(first, request_id)
     assert status == "pending"
     first.stop()
@@ -66,7 +73,7 @@ def test_invitation_that_expired_while_down_is_escalated_once_on_restart(tmp_pat
     # The deadline passes while the service is down.
     _backdate(first, invitation_id)
 
-    second = _runtime(tmp_path)
+    second = _runtime(tmp_path, scheduler=True)
     second.start()
     try:
         after = _invitations(second, request_id)
@@ -77,7 +84,7 @@ def test_invitation_that_expired_while_down_is_escalated_once_on_restart(tmp_pat
         second.stop()
 
     # A second restart finds nothing to do: the escalation is not repeated.
-    third = _runtime(tmp_path)
+    third = _runtime(tmp_path, scheduler=True)
     third.start()
     try:
         assert _invitations(third, request_id) == after
@@ -87,9 +94,8 @@ def test_invitation_that_expired_while_down_is_escalated_once_on_restart(tmp_pat
 
 
 def test_racing_expiries_escalate_exactly_once(tmp_path: Path) -> None:
-    rt = _runtime(tmp_path, scheduler=False)
-    load_registry(rt, small_registry())
-    ids = [_order(rt, f"R-{i}") for i in range(4)]
+    rt = _first_runtime(tmp_path)
+    ids = [submit_request(rt, f"R-{i}", urgency="detention") for i in range(4)]
     pending = [_invitations(rt, r)[0][0] for r in ids]
     for invitation_id in pending:
         _backdate(rt, invitation_id)
@@ -118,15 +124,15 @@ def test_racing_expiries_escalate_exactly_once(tmp_path: Path) -> None:
 
 
 def test_armed_timer_escalates_without_a_sweep(tmp_path: Path) -> None:
-    policy = tmp_path / "fast.toml"
-    policy.write_text(
-        'version = "fast"\n[deadlines]\ndetention_s = 1\nstandard_s = 60\n', encoding="utf-8"
+    rt = _first_runtime(
+        tmp_path,
+        scheduler=True,
+        policy_text='version = "fast"\n[deadlines]\ndetention_s = 1\nstandard_s = 60\n',
+        deadline_sweep_s=3600.0,
     )
-    rt = _runtime(tmp_path, policy_file=str(policy), deadline_sweep_s=3600.0)
-    load_registry(rt, small_registry())
     rt.start()
     try:
-        request_id = _order(rt, "R-T")
+        request_id = submit_request(rt, "R-T", urgency="detention")
         [(invitation_id, _)] = _invitations(rt, request_id)
         give_up = time.monotonic() + 10
         while time.monotonic() < give_up and _invitations(rt, request_id)[0][1] == "pending":
@@ -138,18 +144,12 @@ def test_armed_timer_escalates_without_a_sweep(tmp_path: Path) -> None:
 
 
 def test_accept_after_deadline_is_refused(tmp_path: Path) -> None:
-    rt = _runtime(tmp_path, scheduler=False)
-    load_registry(rt, small_registry())
-    request_id = _order(rt, "R-L")
+    rt = _first_runtime(tmp_path)
+    request_id = submit_request(rt, "R-L", urgency="detention")
     [(invitation_id, _)] = _invitations(rt, request_id)
     _backdate(rt, invitation_id)
-    with unit_of_work(rt.engine) as session:
-        invitation = session.get(Invitation, invitation_id)
-        assert invitation is not None
-        lawyer = session.get(Lawyer, invitation.lawyer_id)
-        assert lawyer is not None
     with pytest.raises(Conflict), unit_of_work(rt.engine) as session:
-        workflow.accept(session, invitation_id, lawyer, workflow.Context(rt.policies, "t"))
+        accept_pending(session, rt, request_id)
     with unit_of_work(rt.engine) as session:
         request = session.get(Request, request_id)
         assert request is not None and request.status == "inviting"

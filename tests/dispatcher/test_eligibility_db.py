@@ -10,8 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, func, select
 
-from dispatcher import workflow
-from dispatcher.config import Settings
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import (
     Appointment,
@@ -21,11 +19,17 @@ from dispatcher.models import (
     Lawyer,
     LawyerTerritory,
     Request,
-    Requester,
     Territory,
 )
-from dispatcher.runtime import Runtime
-from tests.conftest import RecordingChannel, load_registry, make_token
+from tests.conftest import load_registry, make_token
+from tests.dispatcher.flows import (
+    accept_and_close,
+    accept_pending,
+    decline_pending,
+    open_request,
+    pending,
+    runtime_at,
+)
 
 CASE = "1(101)-77/2026"
 LANGS = ["az", "ru", "en"]
@@ -184,33 +188,24 @@ def test_no_invitation_breaks_an_eligibility_rule(
     tmp_path_factory: Any, firms: list[dict[str, Any]], steps: list[dict[str, Any]]
 ) -> None:
     path = tmp_path_factory.mktemp("elig") / "elig.db"
-    rt = Runtime.build(
-        Settings(database_url=f"sqlite:///{path}", scheduler=False, log_level="WARNING"),
-        channel=RecordingChannel(),
-    )
+    rt = runtime_at(path)
     try:
         load_registry(rt, _registry(firms))
         make_token(rt, "court", "Court", territory="CEN")
-        ctx = workflow.Context(rt.policies, "test")
         for i, step in enumerate(steps):
             with unit_of_work(rt.engine) as session:
-                requester = session.exec(select(Requester)).one()
-                body = workflow.RequestIn.model_validate(
-                    {
-                        "external_ref": f"R-{i}",
-                        "kind": "court_order",
-                        "case_number": CASE if step["same_case"] else f"C-{i}",
-                        "territory": "CEN",
-                        "urgency": step["urgency"],
-                        "category": "grave",
-                        "person": {
-                            "name": f"P {i}",
-                            "language": step["language"],
-                            "juvenile": step["juvenile"],
-                        },
-                    }
+                request = open_request(
+                    session,
+                    rt,
+                    f"R-{i}",
+                    case_number=CASE if step["same_case"] else f"C-{i}",
+                    urgency=step["urgency"],
+                    person={
+                        "name": f"P {i}",
+                        "language": step["language"],
+                        "juvenile": step["juvenile"],
+                    },
                 )
-                request, _ = workflow.create_request(session, body, requester=requester, ctx=ctx)
             # Answer along the ladder until it ends or we leave it pending.
             for _ in range(6):
                 with unit_of_work(rt.engine) as session:
@@ -220,23 +215,16 @@ def test_no_invitation_breaks_an_eligibility_rule(
                     ).all():
                         _check_invitation(session, invitation, request)
                     _check_caps(session)
-                    pending = session.exec(
-                        select(Invitation).where(
-                            Invitation.request_id == request.id, Invitation.status == "pending"
-                        )
-                    ).all()
-                    assert len(pending) <= 1
-                    if not pending or step["answer"] == "none":
+                    # `pending` also fails if more than one invitation is pending.
+                    if pending(session, request.id) is None or step["answer"] == "none":
                         break
-                    lawyer = session.get(Lawyer, pending[0].lawyer_id)
-                    assert lawyer is not None
                     if step["answer"] == "decline":
-                        workflow.decline(session, pending[0].id, lawyer, "busy", ctx)
+                        decline_pending(session, rt, request.id, "busy")
                         continue
-                    workflow.accept(session, pending[0].id, lawyer, ctx)
                     if step["answer"] == "close":
-                        appointment = workflow.lawyer_appointments(session, lawyer, True)[0]
-                        workflow.close_appointment(session, appointment["id"], lawyer, ctx)
+                        accept_and_close(session, rt, request.id)
+                    else:
+                        accept_pending(session, rt, request.id)
                     break
     finally:
         rt.stop()

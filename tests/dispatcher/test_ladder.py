@@ -4,75 +4,63 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from dispatcher import workflow
-from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
-from tests.dispatcher.flows import choose_first, open_request, pending_invitation, request_body
+from tests.conftest import load_registry, make_token, small_registry
+from tests.dispatcher.flows import (
+    choose_first,
+    context,
+    decline_pending,
+    open_request,
+    runtime_at,
+)
 
 
 def _runtime(tmp_path: Path, rotation: str = "", choice: str = "") -> Runtime:
-    policy = tmp_path / "policy.toml"
-    policy.write_text(
-        'version = "t"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
+    """A service on the small registry whose policy adds `rotation` and `choice` settings."""
+    rt = runtime_at(
+        tmp_path / "l.db",
+        policy_text='version = "t"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
         f"[rotation]\n{rotation}\n[choice]\n{choice}\n",
-        encoding="utf-8",
-    )
-    rt = Runtime.build(
-        Settings(
-            database_url=f"sqlite:///{tmp_path / 'l.db'}",
-            scheduler=False,
-            log_level="WARNING",
-            policy_file=str(policy),
-        ),
-        channel=RecordingChannel(),
     )
     load_registry(rt, small_registry())
     return rt
 
 
-def _decline_pending(session: Session, rt: Runtime, request_id: str) -> str:
-    invitation, lawyer = pending_invitation(session, request_id)
-    workflow.decline(session, invitation.id, lawyer, "busy", workflow.Context(rt.policies, "t"))
-    return lawyer.licence
+def _chosen_lawyer_declines(rt: Runtime) -> tuple[str, str]:
+    """The suspect chooses the first lawyer shown, who declines; the request id and licence."""
+    make_token(rt, "investigator", "Police", territory="CEN")
+    with unit_of_work(rt.engine) as session:
+        request = open_request(session, rt, "R-1", kind="investigation")
+        chosen = choose_first(session, rt, request)
+    with unit_of_work(rt.engine) as session:
+        assert decline_pending(session, rt, request.id) == chosen
+    return request.id, chosen
 
 
 def test_a_declined_choice_goes_back_to_the_suspect_when_the_policy_says_so(
     tmp_path: Path,
 ) -> None:
     rt = _runtime(tmp_path, choice="reoffer_on_decline = true")
-    make_token(rt, "investigator", "Police", territory="CEN")
-    ctx = workflow.Context(rt.policies, "t")
+    request_id, chosen = _chosen_lawyer_declines(rt)
     with unit_of_work(rt.engine) as session:
-        request = open_request(
-            session, rt, request_body("R-1", kind="investigation"), role="investigator"
-        )
-        chosen = choose_first(session, rt, request)
-    with unit_of_work(rt.engine) as session:
-        assert _decline_pending(session, rt, request.id) == chosen
-        again = session.get(Request, request.id)
+        again = session.get(Request, request_id)
         assert again is not None and again.status == "awaiting_choice"
         # The suspect chooses again; the lawyer who declined is not on the new list.
-        second = workflow.open_choice_session(session, again, ctx)
+        second = workflow.open_choice_session(session, again, context(rt))
         assert chosen not in [o["lawyer"] for o in second.session.options]
         assert second.session.options
 
 
 def test_a_declined_choice_continues_with_the_rotation_by_default(tmp_path: Path) -> None:
     rt = _runtime(tmp_path)
-    make_token(rt, "investigator", "Police", territory="CEN")
+    request_id, _ = _chosen_lawyer_declines(rt)
     with unit_of_work(rt.engine) as session:
-        request = open_request(
-            session, rt, request_body("R-1", kind="investigation"), role="investigator"
-        )
-        chosen = choose_first(session, rt, request)
-    with unit_of_work(rt.engine) as session:
-        assert _decline_pending(session, rt, request.id) == chosen
-        again = session.get(Request, request.id)
+        again = session.get(Request, request_id)
         assert again is not None and again.status == "inviting"
 
 
@@ -80,10 +68,10 @@ def test_the_ladder_ends_unfilled_after_the_longest_allowed(tmp_path: Path) -> N
     rt = _runtime(tmp_path, rotation="max_invitations = 2")
     make_token(rt, "court", "Court", territory="CEN")
     with unit_of_work(rt.engine) as session:
-        request = open_request(session, rt, request_body("R-1"))
+        request = open_request(session, rt, "R-1")
     for _ in range(2):
         with unit_of_work(rt.engine) as session:
-            _decline_pending(session, rt, request.id)
+            decline_pending(session, rt, request.id)
     with unit_of_work(rt.engine) as session:
         ended = session.get(Request, request.id)
         assert ended is not None and ended.status == "unfilled"

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from dispatcher import outbox, workflow
+from dispatcher import outbox
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Invitation, OutboxMessage
 from dispatcher.runtime import Runtime
 from tests.conftest import RecordingChannel, make_token
-from tests.dispatcher.flows import armed_invitations, open_request, request_body
+from tests.dispatcher.flows import accept_pending, armed_invitations, open_request, submit_request
 
 
 class Receiver:
@@ -58,12 +58,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def _create(rt: Runtime, ref: str, callback: str | None = None) -> str:
-    with unit_of_work(rt.engine) as session:
-        extra = {"callback_url": callback} if callback else {}
-        return open_request(session, rt, request_body(ref, **extra)).id
-
-
 def test_nothing_leaves_when_the_transaction_rolls_back(
     small: Runtime, channel: RecordingChannel
 ) -> None:
@@ -73,7 +67,7 @@ def test_nothing_leaves_when_the_transaction_rolls_back(
         pytest.raises(RuntimeError),
         unit_of_work(small.engine) as session,
     ):
-        open_request(session, small, request_body("X"))
+        open_request(session, small, "X")
         raise RuntimeError("the caller fails after the allocation")
     assert fired == []
     assert small.courier.deliver_due() == 0
@@ -88,7 +82,7 @@ def test_invitation_reaches_the_lawyer_after_commit(
 ) -> None:
     make_token(small, "court", "Court One", territory="CEN")
     with armed_invitations() as fired:
-        request_id = _create(small, "A")
+        request_id = submit_request(small, "A")
     assert len(fired) == 1
     assert channel.sent == []  # written, not yet sent
     assert small.courier.deliver_due() == 1
@@ -102,15 +96,10 @@ def test_invitation_reaches_the_lawyer_after_commit(
 
 def test_callback_is_retried_with_backoff_until_2xx(small: Runtime, receiver: Receiver) -> None:
     make_token(small, "court", "Court One", territory="CEN")
-    request_id = _create(small, "B", callback=receiver.url)
+    request_id = submit_request(small, "B", callback_url=receiver.url)
     small.courier.deliver_due()  # the invitation notification
     with unit_of_work(small.engine) as session:
-        invitation = session.exec(select(Invitation)).one()
-        from dispatcher.models import Lawyer
-
-        lawyer = session.get(Lawyer, invitation.lawyer_id)
-        assert lawyer is not None
-        workflow.accept(session, invitation.id, lawyer, workflow.Context(small.policies, "t"))
+        lawyer = accept_pending(session, small, request_id)
 
     def message() -> OutboxMessage:
         with unit_of_work(small.engine) as session:

@@ -10,13 +10,18 @@ from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from dispatcher import workflow
-from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
 from policies.quota import quota_slack
-from tests.conftest import RecordingChannel, load_registry, make_token, small_registry
-from tests.dispatcher.flows import open_request, pending_invitation, request_body
+from tests.conftest import load_registry, make_token, small_registry
+from tests.dispatcher.flows import (
+    accept_and_close,
+    accept_pending,
+    context,
+    open_request,
+    runtime_at,
+)
 
 
 def _registry(sizes: list[int]) -> dict[str, Any]:
@@ -38,26 +43,6 @@ def _registry(sizes: list[int]) -> dict[str, Any]:
     return {"territories": [territory], "firms": firms, "lawyers": lawyers, "conflicts": []}
 
 
-def _runtime(path: Path, policy: Path | None = None) -> Runtime:
-    return Runtime.build(
-        Settings(
-            database_url=f"sqlite:///{path}",
-            scheduler=False,
-            log_level="WARNING",
-            policy_file=str(policy) if policy else None,
-        ),
-        channel=RecordingChannel(),
-    )
-
-
-def _accept_and_close(session: Session, rt: Runtime, request_id: str) -> None:
-    ctx = workflow.Context(rt.policies, "test")
-    invitation, lawyer = pending_invitation(session, request_id)
-    workflow.accept(session, invitation.id, lawyer, ctx)
-    appointment = workflow.lawyer_appointments(session, lawyer, open_only=True)[0]
-    workflow.close_appointment(session, appointment["id"], lawyer, ctx)
-
-
 def _standing(session: Session) -> dict[str, tuple[float, int]]:
     rows = session.exec(
         select(Firm.code, RotationState.entitlement, RotationState.offers).join(
@@ -77,15 +62,15 @@ def _standing(session: Session) -> dict[str, tuple[float, int]]:
 def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
     tmp_path_factory: Any, sizes: list[int], decisions: int
 ) -> None:
-    rt = _runtime(tmp_path_factory.mktemp("rot") / "rot.db")
+    rt = runtime_at(tmp_path_factory.mktemp("rot") / "rot.db")
     try:
         load_registry(rt, _registry(sizes))
         make_token(rt, "court", "Court", territory="CEN")
         bound = quota_slack(len(sizes)) + 1e-9
         for i in range(decisions):
             with unit_of_work(rt.engine) as session:
-                request = open_request(session, rt, request_body(f"O-{i}"))
-                _accept_and_close(session, rt, request.id)
+                request = open_request(session, rt, f"O-{i}")
+                accept_and_close(session, rt, request.id)
             with unit_of_work(rt.engine) as session:
                 standing = _standing(session)
             assert sum(o for _, o in standing.values()) == i + 1
@@ -102,10 +87,8 @@ def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
 
 def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, str]:
     """Open a request and a tablet session; choose a lawyer of `prefer` if shown, else the first."""
-    ctx = workflow.Context(rt.policies, "test")
-    request = open_request(
-        session, rt, request_body(ref, kind="investigation"), role="investigator"
-    )
+    ctx = context(rt)
+    request = open_request(session, rt, ref, kind="investigation")
     opened = workflow.open_choice_session(session, request, ctx)
     options = sorted(opened.session.options, key=lambda o: o["position"])
     pick = next((o for o in options if o["firm"] == prefer), options[0])
@@ -118,7 +101,7 @@ def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, 
 def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
     tmp_path: Path,
 ) -> None:
-    rt = _runtime(tmp_path / "starve.db")
+    rt = runtime_at(tmp_path / "starve.db")
     try:
         load_registry(rt, _registry([3, 3, 3, 3, 3, 3]))
         make_token(rt, "investigator", "Police", territory="CEN")
@@ -129,7 +112,7 @@ def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
             with unit_of_work(rt.engine) as session:
                 request_id, rule = _choose(session, rt, f"I-{i}", prefer="F1")
                 rules.append(rule)
-                _accept_and_close(session, rt, request_id)
+                accept_and_close(session, rt, request_id)
             with unit_of_work(rt.engine) as session:
                 worst = max(worst, *(e - o for e, o in _standing(session).values()))
         assert "starving_firm_alone" in rules
@@ -145,13 +128,11 @@ def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
 
 
 def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None:
-    policy = tmp_path / "free.toml"
-    policy.write_text(
-        'version = "free"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
+    rt = runtime_at(
+        tmp_path / "free.db",
+        policy_text='version = "free"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
         "[rotation]\ncharge_choices = false\n",
-        encoding="utf-8",
     )
-    rt = _runtime(tmp_path / "free.db", policy)
     try:
         load_registry(rt, small_registry())
         make_token(rt, "investigator", "Police", territory="CEN")
@@ -169,20 +150,17 @@ def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None
 
 
 def test_within_a_firm_the_lightest_workload_by_category_goes_first(tmp_path: Path) -> None:
-    rt = _runtime(tmp_path / "weights.db")
+    rt = runtime_at(tmp_path / "weights.db")
     try:
         load_registry(rt, _registry([2]))
         make_token(rt, "court", "Court", territory="CEN")
-        ctx = workflow.Context(rt.policies, "test")
         weights = rt.policies.default.workload.category_weights
         assert weights["especially_grave"] > weights["minor"]
         invited = []
         for ref, category in (("W-1", "especially_grave"), ("W-2", "minor"), ("W-3", "minor")):
             with unit_of_work(rt.engine) as session:
-                request = open_request(session, rt, request_body(ref, category=category))
-                invitation, lawyer = pending_invitation(session, request.id)
-                workflow.accept(session, invitation.id, lawyer, ctx)
-                invited.append(lawyer.licence)
+                request = open_request(session, rt, ref, category=category)
+                invited.append(accept_pending(session, rt, request.id).licence)
         # Both hold one case after W-2, but the grave one weighs more: W-3 goes to the other.
         assert invited == ["L-1-0", "L-1-1", "L-1-1"]
     finally:
