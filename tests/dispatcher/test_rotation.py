@@ -86,12 +86,17 @@ def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
 
 
 def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, str]:
-    """Open a request and a tablet session; choose a lawyer of `prefer` if shown, else the first."""
+    """Open a request and a tablet session; choose a lawyer of `prefer` if shown, else one of
+    the firm with the smallest code shown (never the shuffled position: the test must not
+    depend on the random order of the list)."""
     ctx = context(rt)
     request = open_request(session, rt, ref, kind="investigation")
     opened = workflow.open_choice_session(session, request, ctx)
     options = sorted(opened.session.options, key=lambda o: o["position"])
-    pick = next((o for o in options if o["firm"] == prefer), options[0])
+    pick = next(
+        (o for o in options if o["firm"] == prefer),
+        min(options, key=lambda o: (o["firm"], o["lawyer"])),
+    )
     workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=pick["lawyer"]), ctx)
     decision = session.get(Decision, opened.session.decision_id)
     assert decision is not None
