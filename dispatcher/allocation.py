@@ -79,6 +79,20 @@ class Pool:
     workload: dict[int, float]  # the same, weighted by case category
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
+    firm_ids: dict[str, int] = field(default_factory=dict)  # eligible firms by code
+
+    def firm_id(self, code: str) -> int:
+        """The id of an eligible firm, from the code the rotation rule ranks it by."""
+        return self.firm_ids[code]
+
+    def exclusion(self, lawyer_id: int, licence: str) -> str | None:
+        """Why the rules excluded this lawyer (None when eligible)."""
+        if any(lw.id == lawyer_id for lws in self.eligible.values() for lw in lws):
+            return None
+        for entry in self.excluded_lawyers:
+            if entry["licence"] == licence:
+                return str(entry["reason"])
+        return "territory"  # not a lawyer of a firm serving the territory
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -219,7 +233,6 @@ def build_pool(
     weights: dict[int, float] = defaultdict(float)
     eligible: dict[int, list[LawyerRow]] = {}
     pool = Pool(territory, firms, weights, eligible, load, workload)
-    lawyer_reasons: dict[int, list[str]] = defaultdict(list)
     for lawyer in lawyers:
         firm = firms[lawyer.firm_id]
         if lawyer.status == "active" and lawyer.id in in_territory:
@@ -242,7 +255,6 @@ def build_pool(
         if reason is None:
             eligible.setdefault(lawyer.firm_id, []).append(lawyer)
         else:
-            lawyer_reasons[lawyer.firm_id].append(reason)
             pool.excluded_lawyers.append(
                 {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
             )
@@ -262,10 +274,7 @@ def build_pool(
         if firm_id in conflicts:
             entry["detail"] = conflicts[firm_id]
         pool.excluded_firms.append(entry)
-    # A firm with eligible lawyers but no active weight (should not happen) still gets weight 1.
-    for firm_id in eligible:
-        if weights[firm_id] <= 0:
-            weights[firm_id] = 1.0
+    pool.firm_ids = {firms[f].code: f for f in eligible}
     return pool
 
 
@@ -315,10 +324,6 @@ def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     return [by_licence[s.licence] for s in ordered]
 
 
-def firm_id_by_code(pool: Pool, code: str) -> int:
-    return next(f for f in pool.eligible if pool.firms[f].code == code)
-
-
 @dataclass
 class Outcome:
     decision: Decision
@@ -337,7 +342,7 @@ def _charge(
     assert decision.id is not None
     shares: list[dict[str, Any]] = []
     for r in ranking:
-        firm_id = firm_id_by_code(pool, r.firm)
+        firm_id = pool.firm_id(r.firm)
         state = states[firm_id]
         state.entitlement += r.share
         charged = 1 if firm_id == chosen_firm_id else 0
@@ -392,8 +397,8 @@ def decide_rotation(
     started = time.perf_counter()
     now = utcnow()
     tried: list[dict[str, Any]] = []
-    policy: Policy = policy_for(request_territory_code(session, request))
-    for territory in territories_to_try(session, request):
+    chain = territories_to_try(session, request)
+    for territory in chain:
         assert territory.id is not None
         policy = policy_for(territory.code)
         lock_territory(session, territory.id)
@@ -402,7 +407,7 @@ def decide_rotation(
         if not pool.eligible:
             continue
         ranking, states = rank(session, pool)
-        firm_id = firm_id_by_code(pool, ranking[0].firm)
+        firm_id = pool.firm_id(ranking[0].firm)
         queue = lawyers_in_turn(pool, firm_id)
         lawyer = session.get(Lawyer, queue[0].id)
         assert lawyer is not None
@@ -445,7 +450,7 @@ def decide_rotation(
         session.add(decision)
         DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
         return Outcome(decision, lawyer, pool.firms[firm_id])
-    home = territories_to_try(session, request)[0]
+    home = chain[0]
     decision = _decision(
         request,
         home,
@@ -492,7 +497,7 @@ def regional_list(
         rule = "next_in_rotation"
     options: list[dict[str, Any]] = []
     for r in firms_shown:
-        firm_id = firm_id_by_code(pool, r.firm)
+        firm_id = pool.firm_id(r.firm)
         for lawyer in lawyers_in_turn(pool, firm_id)[:per_firm]:
             if len(options) >= policy.choice.list_size:
                 break
@@ -531,11 +536,11 @@ def regional_list(
 
 def decide_choice(
     session: Session, request: Request, policy: Policy, lawyer: Lawyer
-) -> Outcome | None:
+) -> Outcome | str:
     """Record the suspect's chosen lawyer as the decision, if the lawyer is still eligible.
 
-    Returns None (and records nothing) when the rules now exclude the lawyer; the caller then
-    falls back to the rotation and says why.
+    Returns the reason (and records nothing) when the rules now exclude the lawyer; the caller
+    then falls back to the rotation and says why.
     """
     started = time.perf_counter()
     now = utcnow()
@@ -543,8 +548,10 @@ def decide_choice(
     assert territory is not None and territory.id is not None
     lock_territory(session, territory.id)
     pool = build_pool(session, request, territory, policy, now)
-    if not any(lw.id == lawyer.id for lws in pool.eligible.values() for lw in lws):
-        return None
+    assert lawyer.id is not None
+    reason = pool.exclusion(lawyer.id, lawyer.licence)
+    if reason is not None:
+        return reason
     ranking, states = rank(session, pool)
     firm = pool.firms[lawyer.firm_id]
     decision = _decision(
@@ -572,16 +579,3 @@ def decide_choice(
     session.add(decision)
     DECISION_SECONDS.labels("choice").observe(time.perf_counter() - started)
     return Outcome(decision, lawyer, firm)
-
-
-def exclusion_of(session: Session, request: Request, policy: Policy, lawyer: Lawyer) -> str | None:
-    """Why the rules exclude this lawyer for this request now (None when eligible)."""
-    territory = session.get(Territory, request.territory_id)
-    assert territory is not None
-    pool = build_pool(session, request, territory, policy, utcnow())
-    for entry in pool.excluded_lawyers:
-        if entry["licence"] == lawyer.licence:
-            return str(entry["reason"])
-    if any(lw.id == lawyer.id for lws in pool.eligible.values() for lw in lws):
-        return None
-    return "territory"

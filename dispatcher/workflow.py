@@ -571,11 +571,12 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     policy = _policy_of(session, request, ctx)
     if lawyer is not None:
         outcome = allocation.decide_choice(session, request, policy, lawyer)
-        if outcome is not None and outcome.firm is not None:
+        if isinstance(outcome, allocation.Outcome):
+            assert outcome.firm is not None
             _record_decision(session, request, outcome.decision, sctx)
             _invite(session, request, lawyer, outcome.firm, outcome.decision.id, policy, sctx)
             return request
-        reason = allocation.exclusion_of(session, request, policy, lawyer)
+        reason = outcome
         invite_next(
             session, request, sctx, note=f"chosen lawyer {lawyer.licence} excluded: {reason}"
         )

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
-from dispatcher.models import Invitation, Request
+from dispatcher.models import Invitation, Lawyer, Request
 from dispatcher.runtime import Runtime
 from tests.conftest import load_registry, make_token, small_registry
 from tests.dispatcher.flows import (
@@ -16,6 +16,7 @@ from tests.dispatcher.flows import (
     context,
     decline_pending,
     open_request,
+    pending_invitation,
     runtime_at,
 )
 
@@ -79,3 +80,28 @@ def test_the_ladder_ends_unfilled_after_the_longest_allowed(tmp_path: Path) -> N
             len(session.exec(select(Invitation).where(Invitation.request_id == request.id)).all())
             == 2
         )
+
+
+def test_a_chosen_lawyer_excluded_meanwhile_falls_back_to_the_rotation_and_says_why(
+    tmp_path: Path,
+) -> None:
+    rt = _runtime(tmp_path)
+    make_token(rt, "investigator", "Police", territory="CEN")
+    with unit_of_work(rt.engine) as session:
+        request = open_request(session, rt, "R-1", kind="investigation")
+        opened = workflow.open_choice_session(session, request, context(rt))
+    chosen = str(opened.session.options[0]["lawyer"])
+    # The chosen lawyer goes on leave between the list being shown and the choice.
+    with unit_of_work(rt.engine) as session:
+        lawyer = session.exec(select(Lawyer).where(Lawyer.licence == chosen)).one()
+        lawyer.status = "on_leave"
+        session.add(lawyer)
+    with unit_of_work(rt.engine) as session:
+        workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), context(rt))
+        invited = pending_invitation(session, request.id)[1].licence
+        explained = workflow.explanation(session, request)
+    assert invited != chosen
+    assert [c["kind"] for c in explained["choices"]] == ["lawyer"]
+    rotation = [d for d in explained["decisions"] if d["kind"] == "rotation"]
+    assert [d["note"] for d in rotation] == [f"chosen lawyer {chosen} excluded: on_leave"]
+    assert not [d for d in explained["decisions"] if d["kind"] == "choice"]
