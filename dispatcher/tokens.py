@@ -29,7 +29,8 @@ class Principal:
         return f"{self.role}:{self.name}"
 
 
-def _hash(token: str) -> str:
+def hash_token(token: str) -> str:
+    """How every bearer or tablet token is stored: its SHA-256, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -72,7 +73,7 @@ def create_token(
         lawyer_id = found.id
     token = secrets.token_urlsafe(32)
     row = ApiToken(
-        token_hash=_hash(token),
+        token_hash=hash_token(token),
         role=role,
         name=name.strip(),
         requester_id=requester_id,
@@ -92,7 +93,7 @@ def create_token(
 
 
 def resolve(session: Session, token: str) -> Principal | None:
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     if row is None or row.revoked_at is not None or row.id is None:
         return None
     return Principal(row.id, row.role, row.name, row.requester_id, row.lawyer_id)

@@ -22,11 +22,12 @@ from sqlmodel import Session, col, func, select
 
 from dispatcher import allocation, audit, outbox
 from dispatcher.db import after_commit, utcnow
-from dispatcher.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import (
     Appointment,
     Choice,
     ChoiceSession,
+    Decision,
     Firm,
     Invitation,
     Lawyer,
@@ -35,6 +36,7 @@ from dispatcher.models import (
     Territory,
 )
 from dispatcher.registry import Code
+from dispatcher.tokens import hash_token
 from policies.config import Policy, PolicyBook
 
 log = structlog.get_logger(__name__)
@@ -169,10 +171,6 @@ def request_out(session: Session, request: Request) -> dict[str, Any]:
 
 def payload_hash(data: RequestIn) -> str:
     return hashlib.sha256(audit.canonical(data.model_dump(mode="json")).encode()).hexdigest()
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _move(session: Session, request: Request, to: str, ctx: Context, **details: Any) -> None:
@@ -455,11 +453,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     policy = _policy_of(session, request, ctx)
     now = utcnow()
     # Only the newest session is usable: older unspent ones are superseded.
-    session.execute(
-        update(ChoiceSession)
-        .where(col(ChoiceSession.request_id) == request.id, col(ChoiceSession.spent_at).is_(None))
-        .values(spent_at=now)
-    )
+    _close_choice_sessions(session, request.id)
     decision, options = allocation.regional_list(
         session, request, policy, random.Random(secrets.randbits(64))
     )
@@ -467,7 +461,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     language = request.person_language if request.person_language in TABLET_LANGUAGES else "az"
     choice_session = ChoiceSession(
         request_id=request.id,
-        token_hash=token_hash(token),
+        token_hash=hash_token(token),
         language=language,
         options=options,
         decision_id=decision.id,
@@ -491,10 +485,19 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     return OpenedSession(token, choice_session)
 
 
+def _close_choice_sessions(session: Session, request_id: str) -> None:
+    """Spend every unspent tablet token of the request."""
+    session.execute(
+        update(ChoiceSession)
+        .where(col(ChoiceSession.request_id) == request_id, col(ChoiceSession.spent_at).is_(None))
+        .values(spent_at=utcnow())
+    )
+
+
 def tablet_session(session: Session, token: str) -> ChoiceSession:
     """The live session behind a tablet token: 404 unknown, 410 spent or expired."""
     found = session.exec(
-        select(ChoiceSession).where(ChoiceSession.token_hash == token_hash(token))
+        select(ChoiceSession).where(ChoiceSession.token_hash == hash_token(token))
     ).first()
     if found is None:
         raise NotFound("unknown tablet token")
@@ -736,11 +739,7 @@ def cancel(session: Session, request: Request, ctx: Context) -> Request:
                 },
             )
             _notify_outbox(session)
-    session.execute(
-        update(ChoiceSession)
-        .where(col(ChoiceSession.request_id) == request.id, col(ChoiceSession.spent_at).is_(None))
-        .values(spent_at=utcnow())
-    )
+    _close_choice_sessions(session, request.id)
     open_appointment = session.exec(
         select(Appointment).where(
             Appointment.request_id == request.id, col(Appointment.closed_at).is_(None)
@@ -783,8 +782,9 @@ def lawyer_invitations(
     session: Session, lawyer: Lawyer, status: str | None
 ) -> list[dict[str, Any]]:
     query = (
-        select(Invitation, Request)
+        select(Invitation, Request, Appointment.id)
         .join(Request, col(Request.id) == Invitation.request_id)
+        .outerjoin(Appointment, col(Appointment.invitation_id) == Invitation.id)
         .where(Invitation.lawyer_id == lawyer.id)
         .order_by(col(Invitation.created_at).desc())
         .limit(500)
@@ -803,16 +803,10 @@ def lawyer_invitations(
             "language": req.person_language,
             "juvenile": req.person_juvenile,
             "decline_reason": inv.decline_reason,
-            "appointment": _appointment_id(session, inv.id),
+            "appointment": appointment_id,
         }
-        for inv, req in session.exec(query).all()
+        for inv, req, appointment_id in session.exec(query).all()
     ]
-
-
-def _appointment_id(session: Session, invitation_id: str) -> str | None:
-    return session.exec(
-        select(Appointment.id).where(Appointment.invitation_id == invitation_id)
-    ).first()
 
 
 def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> list[dict[str, Any]]:
@@ -839,8 +833,6 @@ def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> li
 
 def explanation(session: Session, request: Request) -> dict[str, Any]:
     """Every decision taken for the request, with its full explanation, in order."""
-    from dispatcher.models import Decision
-
     decisions = session.exec(
         select(Decision).where(Decision.request_id == request.id).order_by(col(Decision.id))
     ).all()
@@ -862,8 +854,3 @@ def explanation(session: Session, request: Request) -> dict[str, Any]:
             for c in choices
         ],
     }
-
-
-def ensure_role(role: str, allowed: set[str]) -> None:
-    if role not in allowed:
-        raise Forbidden(f"role {role} may not do this")

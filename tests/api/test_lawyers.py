@@ -530,3 +530,18 @@ def test_a_lawyer_off_duty_is_not_invited_for_detention_but_is_for_standard(api:
     assert {"licence": "L-11", "firm": "F1", "reason": "off_duty"} in home["excluded_lawyers"]
     standard = api.post(REQUESTS, "court", api.order("ORD-S", person=juvenile)).json()
     assert standard["invitation"]["lawyer"] == "L-11"
+
+
+def test_the_invitation_list_names_the_appointment_once_accepted(api: Api) -> None:
+    first = api.post(REQUESTS, "court", api.order("ORD-A")).json()["invitation"]
+    declined = decline(api, first).json()["invitation"]
+    listed = {i["id"]: i for i in api.get("/api/v1/invitations", declined["lawyer"]).json()}
+    assert listed[declined["id"]]["appointment"] is None
+    assert listed[declined["id"]]["status"] == "pending"
+    accepted = accept(api, declined).json()
+    listed = {i["id"]: i for i in api.get("/api/v1/invitations", declined["lawyer"]).json()}
+    assert listed[declined["id"]]["appointment"] == accepted["appointment"]["id"]
+    mine = api.get("/api/v1/invitations", first["lawyer"]).json()
+    assert [(i["status"], i["appointment"]) for i in mine if i["id"] == first["id"]] == [
+        ("declined", None)
+    ]
