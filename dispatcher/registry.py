@@ -439,14 +439,55 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     return summary
 
 
-def record_change(
-    session: Session, *, actor: str, kind: str, key: str, body: dict[str, Any]
+def _audit_change(
+    session: Session, *, actor: str, kind: str, key: str, data: BaseModel, changed: bool | None
 ) -> None:
+    """One audit event for an administrator's write, when it changed something."""
+    if changed is None:
+        return
     audit.record(
         session,
         actor=actor,
         action=f"registry.{kind}.saved",
         entity_type=kind,
         entity_id=key,
-        payload=body,
+        payload=data.model_dump(mode="json"),
+    )
+
+
+def save_territory(session: Session, data: TerritoryIn, *, actor: str) -> None:
+    """An administrator's write of one territory."""
+    check_fallbacks(session, data, where="body")
+    changed = upsert_territory(session, data)
+    _audit_change(session, actor=actor, kind="territory", key=data.code, data=data, changed=changed)
+
+
+def save_firm(session: Session, data: FirmIn, *, actor: str) -> None:
+    """An administrator's write of one firm; it may not drop a territory its lawyers serve."""
+    changed = upsert_firm(session, data)
+    session.flush()
+    check_firm_covers_lawyers(session, get_firm(session, data.code), where="body")
+    _audit_change(session, actor=actor, kind="firm", key=data.code, data=data, changed=changed)
+
+
+def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> None:
+    """An administrator's write of one lawyer."""
+    changed = upsert_lawyer(session, data)
+    _audit_change(session, actor=actor, kind="lawyer", key=data.licence, data=data, changed=changed)
+
+
+def save_conflict(session: Session, data: ConflictIn, *, actor: str) -> bool:
+    """Register a conflict; False when it was registered already."""
+    created = add_conflict(session, data)
+    _audit_change(
+        session, actor=actor, kind="conflict", key=data.lawyer, data=data, changed=created
+    )
+    return bool(created)
+
+
+def delete_conflict(session: Session, data: ConflictIn, *, actor: str) -> None:
+    """Remove a registered conflict (404 when there is none)."""
+    remove_conflict(session, data)
+    _audit_change(
+        session, actor=actor, kind="conflict_removed", key=data.lawyer, data=data, changed=True
     )

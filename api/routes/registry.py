@@ -50,15 +50,7 @@ def put_territory(
 ) -> dict[str, Any]:
     _same_key(code, body.code, "code")
     with uow() as session:
-        registry.check_fallbacks(session, body, where="body")
-        if registry.upsert_territory(session, body) is not None:
-            registry.record_change(
-                session,
-                actor=principal.actor,
-                kind="territory",
-                key=code,
-                body=body.model_dump(mode="json"),
-            )
+        registry.save_territory(session, body, actor=principal.actor)
         return registry.territory_out(registry.get_territory(session, code))
 
 
@@ -81,17 +73,7 @@ def get_firm(code: str, principal: Reader, uow: UowDep) -> dict[str, Any]:
 def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
     _same_key(code, body.code, "code")
     with uow() as session:
-        changed = registry.upsert_firm(session, body)
-        session.flush()
-        registry.check_firm_covers_lawyers(session, registry.get_firm(session, code), where="body")
-        if changed is not None:
-            registry.record_change(
-                session,
-                actor=principal.actor,
-                kind="firm",
-                key=code,
-                body=body.model_dump(mode="json"),
-            )
+        registry.save_firm(session, body, actor=principal.actor)
         return registry.firm_out(session, registry.get_firm(session, code))
 
 
@@ -116,14 +98,7 @@ def put_lawyer(
 ) -> dict[str, Any]:
     _same_key(licence, body.licence, "licence")
     with uow() as session:
-        if registry.upsert_lawyer(session, body) is not None:
-            registry.record_change(
-                session,
-                actor=principal.actor,
-                kind="lawyer",
-                key=licence,
-                body=body.model_dump(mode="json"),
-            )
+        registry.save_lawyer(session, body, actor=principal.actor)
         return registry.lawyer_out(session, registry.get_lawyer(session, licence))
 
 
@@ -136,27 +111,12 @@ def list_conflicts(principal: Reader, uow: UowDep) -> list[dict[str, str]]:
 @router.post("/conflicts", status_code=201)
 def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
-        created = registry.add_conflict(session, body)
-        if created:
-            registry.record_change(
-                session,
-                actor=principal.actor,
-                kind="conflict",
-                key=body.lawyer,
-                body=body.model_dump(mode="json"),
-            )
+        created = registry.save_conflict(session, body, actor=principal.actor)
         return {**body.model_dump(), "created": bool(created)}
 
 
 @router.post("/conflicts/remove")
 def remove_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
-        registry.remove_conflict(session, body)
-        registry.record_change(
-            session,
-            actor=principal.actor,
-            kind="conflict_removed",
-            key=body.lawyer,
-            body=body.model_dump(mode="json"),
-        )
+        registry.delete_conflict(session, body, actor=principal.actor)
         return {**body.model_dump(), "removed": True}
