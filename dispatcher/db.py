@@ -98,9 +98,9 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
-        session.info.pop(AFTER_COMMIT_KEY, None)
         raise
     finally:
+        # Taken off the session either way; they run only when the commit above succeeded.
         actions: list[Callable[[], None]] = session.info.pop(AFTER_COMMIT_KEY, [])
         session.close()
     for action in actions:
