@@ -80,3 +80,23 @@ def lawyer_of(session: Session, principal: Principal) -> Lawyer:
 def requester_scope(principal: Principal) -> int | None:
     """The requester whose requests this caller may see (None: all of them)."""
     return principal.requester_id if principal.role in ("court", "investigator") else None
+
+
+# The web pages keep the caller's token in this cookie (HttpOnly, SameSite=Strict), set by
+# the login page; the same token and the same `resolve` as the JSON API, no second auth path.
+PAGE_COOKIE = "dispatcher_session"
+
+
+def page_principal(runtime: RuntimeDep, request: Request) -> Principal | None:
+    """The principal of the page's session cookie, or None (the page then asks to log in)."""
+    raw = request.cookies.get(PAGE_COOKIE)
+    if not raw:
+        return None
+    with unit_of_work(runtime.engine) as session:
+        principal = resolve(session, raw)
+    if principal is not None:
+        structlog.contextvars.bind_contextvars(role=principal.role, token_id=principal.token_id)
+    return principal
+
+
+PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
