@@ -25,6 +25,7 @@ from sqlalchemy import insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
+from dispatcher import audit
 from dispatcher.db import utcnow
 from dispatcher.models import (
     Appointment,
@@ -366,9 +367,52 @@ def territories_to_try(session: Session, request: Request) -> list[Territory]:
     return chain
 
 
-def lock_territory(session: Session, territory_id: int) -> None:
-    """Serialise decisions in a territory (a row lock where the backend has them)."""
-    session.get(Territory, territory_id, with_for_update=True, populate_existing=True)
+def lock_territories(session: Session, territories: list[Territory]) -> None:
+    """Serialise decisions in these territories: row locks, taken in one order.
+
+    A row lock on the territory (FOR NO KEY UPDATE, so rows that merely reference the
+    territory do not block it) rather than an advisory lock: it lives and dies with the
+    transaction, needs no key scheme, and SQLite, whose writers are already serialised,
+    simply ignores it. The chain head comes first: see `audit.lock_head`.
+    """
+    audit.lock_head(session)
+    for territory in sorted(territories, key=lambda t: t.id or 0):
+        session.get(
+            Territory, territory.id, with_for_update={"key_share": True}, populate_existing=True
+        )
+
+
+def lock_lawyer(session: Session, lawyer_id: int) -> Lawyer:
+    """Lock the chosen lawyer, whose cap may be shared with decisions in other territories."""
+    lawyer = session.get(
+        Lawyer, lawyer_id, with_for_update={"key_share": True}, populate_existing=True
+    )
+    assert lawyer is not None
+    return lawyer
+
+
+def _first_within_cap(session: Session, queue: list[LawyerRow]) -> Lawyer | None:
+    """The first lawyer of the queue still under the cap once locked (None: all full)."""
+    for row in queue:
+        lawyer = lock_lawyer(session, row.id)
+        if open_load(session, row.id) < lawyer.max_open:
+            return lawyer
+    return None
+
+
+def open_load(session: Session, lawyer_id: int) -> int:
+    """Open appointments plus pending invitations: what the cap counts."""
+    appointments = session.exec(
+        select(func.count())
+        .select_from(Appointment)
+        .where(Appointment.lawyer_id == lawyer_id, col(Appointment.closed_at).is_(None))
+    ).one()
+    pending = session.exec(
+        select(func.count())
+        .select_from(Invitation)
+        .where(Invitation.lawyer_id == lawyer_id, Invitation.status == "pending")
+    ).one()
+    return int(appointments) + int(pending)
 
 
 def _decision(
@@ -398,19 +442,29 @@ def decide_rotation(
     now = utcnow()
     tried: list[dict[str, Any]] = []
     chain = territories_to_try(session, request)
+    lock_territories(session, chain)
     for territory in chain:
         assert territory.id is not None
         policy = policy_for(territory.code)
-        lock_territory(session, territory.id)
+        lawyer: Lawyer | None = None
         pool = build_pool(session, request, territory, policy, now)
+        if pool.eligible:
+            ranking, states = rank(session, pool)
+            firm_id = pool.firm_id(ranking[0].firm)
+            queue = lawyers_in_turn(pool, firm_id)
+            lawyer = _first_within_cap(session, queue)
+            if lawyer is None:
+                # A decision in another territory filled a shared lawyer's cap after the pool
+                # was read; read it again, now that those lawyers are locked and counted.
+                pool = build_pool(session, request, territory, policy, now)
+                if pool.eligible:
+                    ranking, states = rank(session, pool)
+                    firm_id = pool.firm_id(ranking[0].firm)
+                    queue = lawyers_in_turn(pool, firm_id)
+                    lawyer = _first_within_cap(session, queue)
         tried.append(pool.summary())
-        if not pool.eligible:
+        if not pool.eligible or lawyer is None:
             continue
-        ranking, states = rank(session, pool)
-        firm_id = pool.firm_id(ranking[0].firm)
-        queue = lawyers_in_turn(pool, firm_id)
-        lawyer = session.get(Lawyer, queue[0].id)
-        assert lawyer is not None
         via = None if territory.id == request.territory_id else territory.code
         decision = _decision(
             request,
@@ -546,10 +600,12 @@ def decide_choice(
     now = utcnow()
     territory = session.get(Territory, request.territory_id)
     assert territory is not None and territory.id is not None
-    lock_territory(session, territory.id)
-    pool = build_pool(session, request, territory, policy, now)
+    lock_territories(session, [territory])
     assert lawyer.id is not None
-    reason = pool.exclusion(lawyer.id, lawyer.licence)
+    lawyer_id = lawyer.id
+    lawyer = lock_lawyer(session, lawyer_id)
+    pool = build_pool(session, request, territory, policy, now)
+    reason = pool.exclusion(lawyer_id, lawyer.licence)
     if reason is not None:
         return reason
     ranking, states = rank(session, pool)

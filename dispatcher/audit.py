@@ -43,6 +43,16 @@ def _digest(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def lock_head(session: Session) -> AuditHead | None:
+    """Take the chain's head for this transaction: appends are serialised in commit order.
+
+    Every writing transaction appends to the chain, so this is the one lock they all share;
+    allocation takes it before any other lock it needs, which gives every transaction the same
+    lock order (request, chain head, territories, lawyer) and PostgreSQL no deadlock to break.
+    """
+    return session.get(AuditHead, 1, with_for_update={"key_share": True}, populate_existing=True)
+
+
 def record(
     session: Session,
     *,
@@ -54,7 +64,7 @@ def record(
     request_id: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction."""
-    head = session.get(AuditHead, 1, with_for_update=True)
+    head = lock_head(session)
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     event = AuditEvent(
         seq=seq,

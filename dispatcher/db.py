@@ -78,10 +78,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def create_schema(engine: Engine) -> None:
-    from dispatcher import models  # noqa: F401  (registers the tables)
+class SchemaNotReady(RuntimeError):
+    """The production database has not been migrated to the code's schema."""
 
-    metadata.create_all(engine)
+
+def create_schema(engine: Engine) -> None:
+    """Make the schema ready: created from the models on SQLite, checked elsewhere.
+
+    The embedded default creates its tables directly and stamps them at the newest migration;
+    PostgreSQL is migrated by `dispatcher db upgrade` before the service starts, and a service
+    refuses to run against a schema of another revision.
+    """
+    from dispatcher import migrations, models  # noqa: F401  (registers the tables)
+
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            if migrations.current(conn) is None:
+                migrations.stamp_head(conn)
+        return
+    with engine.connect() as conn:
+        found = migrations.current(conn)
+    if found != migrations.head():
+        raise SchemaNotReady(
+            f"database schema is at {found or 'nothing'}, the code needs {migrations.head()}: "
+            "run `dispatcher db upgrade`"
+        )
 
 
 def after_commit(session: Session, action: Callable[[], None]) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SQLite file per test, a small registry, tokens and an API client."""
+"""Shared fixtures: a real database per test (a SQLite file, or PostgreSQL: see backends.py),
+a small registry, tokens and an API client."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.outbox import NotificationChannel
 from dispatcher.runtime import Runtime
+from tests import backends
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_REGISTRY = ROOT / "data" / "registry.json"
@@ -113,7 +115,8 @@ def small_registry() -> dict[str, Any]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'dispatcher.db'}",
+        database_url=backends.database_url(tmp_path / "dispatcher.db"),
+        redis_url=backends.REDIS_URL,
         scheduler=False,
         log_level="WARNING",
     )

@@ -14,6 +14,7 @@ from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request, Requester
 from dispatcher.runtime import Runtime
+from tests import backends
 from tests.conftest import RecordingChannel
 
 # Who sends each kind of request: a court orders counsel, an investigator asks for it.
@@ -21,12 +22,14 @@ REQUESTER_ROLE = {"court_order": "court", "investigation": "investigator"}
 
 
 def runtime_at(path: Path, *, policy_text: str | None = None, **settings: Any) -> Runtime:
-    """A service on the SQLite file `path` with the scheduler off; `settings` replace fields.
+    """A service on the database standing for the file `path`, scheduler off; `settings` replace
+    fields.
 
     `policy_text`, when given, is written beside the database and becomes the policy file.
     """
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{path}",
+        "database_url": backends.database_url(path),
+        "redis_url": backends.REDIS_URL,
         "scheduler": False,
         "log_level": "WARNING",
     }
