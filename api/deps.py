@@ -48,6 +48,12 @@ def get_principal(
     if principal is None:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
     structlog.contextvars.bind_contextvars(role=principal.role, token_id=principal.token_id)
+    if not runtime.limiter.hit(principal.token_id):
+        raise HTTPException(
+            429,
+            f"more than {runtime.settings.rate_limit_per_minute} requests a minute",
+            headers={"Retry-After": "60"},
+        )
     return principal
 
 
@@ -100,3 +106,17 @@ def page_principal(runtime: RuntimeDep, request: Request) -> Principal | None:
 
 
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
+
+
+def bearer_or_page(
+    runtime: RuntimeDep,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """A bearer token, or else the page's session cookie (an EventSource sends no header)."""
+    if credentials is not None:
+        return get_principal(runtime, credentials)
+    principal = page_principal(runtime, request)
+    if principal is None:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return principal

@@ -160,13 +160,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         if rt.jobs is not None:
-            checks["scheduler"] = "ok" if rt.jobs.running else "stopped"
-        checks["redis"] = "not configured" if not rt.settings.redis_url else "unused"
-        ready = checks["database"] == "ok" and checks.get("scheduler", "ok") == "ok"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+            # "standby": another process holds the scheduler; this one takes over if it dies.
+            checks["scheduler"] = (
+                ("active" if rt.jobs.active else "standby") if rt.jobs.running else "stopped"
+            )
+        degraded = False
+        if rt.redis is None:
+            checks["redis"] = "not configured"
+        elif rt.redis.check():
+            checks["redis"] = "ok"
+        else:
+            # Still serving: allocation needs only the database (see dispatcher.redis_link).
+            checks["redis"] = "unavailable: no live events across workers, per-process limits"
+            degraded = True
+        ready = checks["database"] == "ok" and checks.get("scheduler") != "stopped"
+        status = ("degraded" if degraded else "ready") if ready else "not ready"
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> Response:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from dispatcher import events
 from dispatcher.db import utcnow
 from dispatcher.models import AuditEvent, AuditHead
 
@@ -86,6 +87,8 @@ def record(
         head.seq, head.hash = seq, event.hash
         session.add(head)
     session.flush()
+    if request_id is not None:
+        events.changed(session, request_id, action)
     return event
 
 

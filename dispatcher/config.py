@@ -20,8 +20,14 @@ class Settings(BaseSettings):
     # Run deadlines and outbox delivery inside the API process (the embedded default).
     scheduler: bool = True
     outbox_interval_s: float = 1.0
-    deadline_sweep_s: float = 30.0
+    # Timers act on deadlines in the process that sent the invitation; the sweep catches the
+    # rest (another process's invitations, a restart) within this many seconds.
+    deadline_sweep_s: float = 5.0
     callback_timeout_s: float = 10.0
+    # Requests per token per minute (shared across workers through Redis when it is up).
+    rate_limit_per_minute: int = 600
+    # How long a tablet's list may be served from Redis before it is read again.
+    tablet_cache_s: int = 10
     max_body_bytes: int = 1_000_000
     max_import_bytes: int = 50_000_000
     # The registry `serve --demo` loads (default: data/registry.json beside the sources).

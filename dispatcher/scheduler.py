@@ -1,4 +1,9 @@
-"""The in-process scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery."""
+"""The scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery.
+
+It runs inside the API process on the embedded default, or in `dispatcher worker` processes in
+production. Wherever it runs, only one instance is active at a time (see `leader`): the others
+stand by and try again every few seconds, so killing the active one hands over at once.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from dispatcher import deadlines, workflow
 from dispatcher.db import utcnow
+from dispatcher.leader import Leadership
 from dispatcher.outbox import Courier
 from policies.config import PolicyBook
 
@@ -25,7 +31,8 @@ class Jobs:
         policies: PolicyBook,
         courier: Courier,
         outbox_interval_s: float = 1.0,
-        sweep_interval_s: float = 30.0,
+        sweep_interval_s: float = 5.0,
+        standby_interval_s: float = 2.0,
     ) -> None:
         self.engine = engine
         self.policies = policies
@@ -33,13 +40,43 @@ class Jobs:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.outbox_interval_s = outbox_interval_s
         self.sweep_interval_s = sweep_interval_s
+        self.standby_interval_s = standby_interval_s
+        self.leadership = Leadership(engine)
+        self.active = False
 
     @property
     def running(self) -> bool:
         return bool(self.scheduler.running)
 
     def start(self) -> None:
-        """Escalate what expired while we were down, re-arm every timer, then run."""
+        """Become the active scheduler if no other process is, else stand by and keep trying."""
+        self.scheduler.start()
+        if not self._try_lead():
+            log.info("scheduler.standby", interval_s=self.standby_interval_s)
+            self.scheduler.add_job(
+                self._try_lead,
+                "interval",
+                seconds=self.standby_interval_s,
+                id="standby",
+                max_instances=1,
+                coalesce=True,
+            )
+
+    def _try_lead(self) -> bool:
+        try:
+            if self.active or not self.leadership.try_acquire():
+                return self.active
+        except Exception:
+            log.exception("scheduler.leadership_failed")
+            return False
+        if self.scheduler.get_job("standby") is not None:
+            self.scheduler.remove_job("standby")
+        self._activate()
+        return True
+
+    def _activate(self) -> None:
+        """Escalate what expired while nobody was leading, re-arm every timer, then run."""
+        self.active = True
         escalated = deadlines.sweep(self.engine, self.policies)
         log.info("deadlines.recovered", escalated=escalated)
         for invitation_id, deadline in deadlines.pending_deadlines(self.engine):
@@ -63,7 +100,6 @@ class Jobs:
         )
         workflow.invitation_listeners.append(self.arm)
         workflow.outbox_listeners.append(self.wake_outbox)
-        self.scheduler.start()
 
     def shutdown(self) -> None:
         if self.arm in workflow.invitation_listeners:
@@ -72,6 +108,8 @@ class Jobs:
             workflow.outbox_listeners.remove(self.wake_outbox)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.leadership.release()
+        self.active = False
 
     def arm(self, invitation_id: str, deadline: datetime) -> None:
         # A little after the deadline, so the guarded expiry sees it as past.
@@ -86,7 +124,7 @@ class Jobs:
         )
 
     def wake_outbox(self) -> None:
-        if self.scheduler.running:
+        if self.scheduler.running and self.active:
             self.scheduler.modify_job("outbox", next_run_time=utcnow())
 
     def _expire(self, invitation_id: str) -> None:

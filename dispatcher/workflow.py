@@ -58,6 +58,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
     PRIVATE_COUNSEL: frozenset(),
 }
+# States a request never leaves.
+FINAL_STATES = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
 TABLET_LANGUAGES = ("az", "ru", "en")
 
 # Called after commit with (invitation id, deadline) so the scheduler can arm a timer.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, UowDep, context, requester_scope, role
+from api.deps import RuntimeDep, UowDep, bearer_or_page, context, requester_scope, role
 from api.schemas import ChoiceSessionOut, RequestOut
 from dispatcher import workflow
 from dispatcher.errors import Forbidden
@@ -71,6 +76,47 @@ def get_request(request_id: str, principal: Reading, uow: UowDep) -> dict[str, A
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         return workflow.request_out(session, request)
+
+
+# A follower re-reads the request at least this often, whether or not it heard of a change:
+# the floor when live events cannot cross processes (no Redis).
+REREAD_S = 15.0
+
+
+@router.get("/{request_id}/events", response_class=EventSourceResponse)
+async def follow_request(
+    request_id: str,
+    principal: Annotated[Principal, Depends(bearer_or_page)],
+    runtime: RuntimeDep,
+    uow: UowDep,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `event: request` with the request's JSON now and on every change.
+
+    The stream ends once the request reaches a final state. Accepts the page session cookie.
+    """
+    if principal.role not in ("court", "investigator", "admin", "bar"):
+        raise HTTPException(403, f"role {principal.role} may not do this")
+
+    def read() -> dict[str, Any]:
+        with uow() as session:
+            request = workflow.get_request(
+                session, request_id, requester_id=requester_scope(principal)
+            )
+            return workflow.request_out(session, request)
+
+    await run_in_threadpool(read)  # not found or not yours: 404 before the stream starts
+    async with runtime.broker.follow(request_id) as changes:
+        current = await run_in_threadpool(read)
+        sent: dict[str, Any] | None = None
+        while True:
+            if current != sent:
+                yield ServerSentEvent(event="request", data=current)
+                sent = current
+            if current["status"] in workflow.FINAL_STATES:
+                return
+            with suppress(TimeoutError):
+                await asyncio.wait_for(changes.get(), REREAD_S)
+            current = await run_in_threadpool(read)
 
 
 @router.post("/{request_id}/cancel", response_model=RequestOut)

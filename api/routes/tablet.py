@@ -9,28 +9,48 @@ from fastapi import APIRouter
 from api.deps import RuntimeDep, UowDep, context
 from api.schemas import RequestOut, TabletOut
 from dispatcher import allocation, workflow
+from dispatcher.db import utcnow
 from dispatcher.models import Request
+from dispatcher.tokens import hash_token
 
 router = APIRouter(prefix="/api/v1/tablet", tags=["tablet"])
 
 
+def _cache_key(token: str) -> str:
+    return f"dispatcher:tablet:{hash_token(token)}"
+
+
 @router.get("/{token}", response_model=TabletOut)
-def show_list(token: str, uow: UowDep) -> dict[str, Any]:
+def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
+    """The stored list; served from Redis for a few seconds, since tablets reload it often."""
+    if runtime.redis is not None:
+        cached = runtime.redis.get_json(_cache_key(token))
+        if cached is not None:
+            return dict(cached)
     with uow() as session:
         choice_session = workflow.tablet_session(session, token)
         request = session.get(Request, choice_session.request_id)
         assert request is not None
-        return {
+        shown = {
             "request_id": choice_session.request_id,
             "language": choice_session.language,
             "territory": allocation.request_territory_code(session, request),
             "expires_at": choice_session.expires_at.isoformat(),
             "options": sorted(choice_session.options, key=lambda o: o["position"]),
         }
+        left_s = int((choice_session.expires_at - utcnow()).total_seconds())
+    if runtime.redis is not None and left_s > 0:
+        runtime.redis.set_json(
+            _cache_key(token), shown, min(runtime.settings.tablet_cache_s, left_s)
+        )
+    return shown
 
 
 @router.post("/{token}/choice", response_model=RequestOut)
 def choose(token: str, body: workflow.ChoiceIn, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
         request = workflow.record_choice(session, token, body, context(runtime, None, "suspect"))
-        return workflow.request_out(session, request)
+        out = workflow.request_out(session, request)
+    if runtime.redis is not None:
+        runtime.redis.delete(_cache_key(token))  # spent: the next read must say 410
+    return out
