@@ -1,16 +1,50 @@
-"""Fairness figures for the bar, computed with SQL aggregates."""
+"""Fairness figures for the bar, computed with SQL aggregates.
+
+Every query groups by firm, lawyer, urgency, position or day; Python only does the small
+arithmetic on the aggregated rows (indices, quantiles, tests). The source of truth is what
+each decision stored: `DecisionShare` holds the share of every firm eligible at a charged
+decision, `Choice` the list exactly as shown.
+
+Definitions (the report's keys):
+
+- `entitlement`: the sum of a firm's shares over the charged decisions of the period;
+  `offers`: the charged decisions that went to it (rotation offers plus charged choices);
+  `deviation = offers - entitlement`, `max_abs_deviation` its largest absolute value.
+- `loosemore_hanby`: ½ Σ |offers share − entitlement share| over the firms (0: proportional).
+- `gini`: Gini coefficient of offers per unit of entitlement, each firm weighted by its
+  entitlement (0: every firm got work exactly in proportion to its entitlement).
+- `top10_share` / `top10_limit`: the Texas concentration test. The lawyers on the territory's
+  list are its active lawyers plus anyone appointed there; the top 10% of them (rounded up) by
+  appointments may take at most three times their represented share (3 × k/n) of the
+  appointments; `top10_exceeds` says whether they took more.
+- `time_to_counsel`: seconds from request to accepted invitation, by urgency; `p50_s`, `p90_s`,
+  `p99_s` are nearest-rank quantiles at one-second resolution.
+- `choice_stage`: suspects' choices of a lawyer against the uniform choice from the list shown
+  (a firm expects Σ its lawyers on a list / list length), with Pearson's chi-square.
+- `position_choice_counts`: how often each list position was chosen against the uniform
+  choice (a position p expects Σ over lists of at least p entries of 1 / list length).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case
+from scipy import stats
+from sqlalchemy import ColumnElement, Float, Integer, case, cast, literal
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlmodel import Session, col, func, select
 
+from dispatcher.db import utcnow
 from dispatcher.models import (
+    Appointment,
+    Choice,
     Decision,
     DecisionShare,
     Firm,
@@ -18,6 +52,7 @@ from dispatcher.models import (
     Invitation,
     Lawyer,
     LawyerTerritory,
+    Request,
     Territory,
 )
 from dispatcher.registry import get_territory
@@ -32,44 +67,214 @@ FAIRNESS_COLUMNS = (
     "expired",
     "deviation",
 )
+URGENCIES = ("detention", "standard")
+TRAILING_DAYS = (30, 90, 365)
+# The Texas rule: the top tenth of the list may take at most three times its share.
+TOP_FRACTION = 0.10
+TOP_FACTOR = 3.0
+
+
+def trailing(days: int, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The period of the last `days` days up to `now`."""
+    end = now or utcnow()
+    return end - timedelta(days=days), end
+
+
+def period(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+    """The clauses keeping `column` inside [start, end); an open end is no clause."""
+    clauses: list[Any] = []
+    if start is not None:
+        clauses.append(column >= start)
+    if end is not None:
+        clauses.append(column < end)
+    return clauses
+
+
+def seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """`later - earlier` in seconds, on SQLite (Julian days) and PostgreSQL (epoch)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    seconds: ColumnElement[Any] = func.extract("epoch", later - earlier)
+    return seconds
+
+
+def list_entries(session: Session) -> tuple[Any, KeyedColumnElement[Any], KeyedColumnElement[Any]]:
+    """The entries of each stored tablet list: (table-valued source, licence, firm).
+
+    Joined implicitly to `Choice` (a correlated table-valued function: SQLite's json_each,
+    PostgreSQL's json_array_elements), so lists are counted in SQL, not unpacked in Python.
+    """
+    licence: Any
+    firm: Any
+    if session.get_bind().dialect.name == "sqlite":
+        entries = func.json_each(Choice.options).table_valued("value", joins_implicitly=True)
+        licence = func.json_extract(entries.c.value, "$.lawyer")
+        firm = func.json_extract(entries.c.value, "$.firm")
+    else:
+        entries = func.json_array_elements(Choice.options).table_valued(
+            "value", joins_implicitly=True
+        )
+        licence = entries.c.value.op("->>")(literal("lawyer"))
+        firm = entries.c.value.op("->>")(literal("firm"))
+    return entries, licence.label("licence"), firm.label("firm")
+
+
+def list_length() -> ColumnElement[int]:
+    """Entries of the stored list (json_array_length exists on SQLite and PostgreSQL)."""
+    return func.json_array_length(Choice.options)
+
+
+# --- small arithmetic on aggregated rows --------------------------------------------------------
+
+
+def loosemore_hanby(offers: Sequence[float], entitlement: Sequence[float]) -> float:
+    """½ Σ |s_i − v_i| with s the shares of offers and v the shares of entitlement."""
+    total_o, total_e = sum(offers), sum(entitlement)
+    if total_o <= 0 or total_e <= 0:
+        return 0.0
+    return 0.5 * sum(
+        abs(o / total_o - e / total_e) for o, e in zip(offers, entitlement, strict=True)
+    )
+
+
+def weighted_gini(values: Sequence[float], weights: Sequence[float]) -> float:
+    """Gini coefficient of `values` where each counts with its weight (mean difference form)."""
+    pairs = [(v, w) for v, w in zip(values, weights, strict=True) if w > 0]
+    total_w = sum(w for _, w in pairs)
+    if total_w <= 0:
+        return 0.0
+    mean = sum(v * w for v, w in pairs) / total_w
+    if mean <= 0:
+        return 0.0
+    spread = sum(wi * wj * abs(vi - vj) for vi, wi in pairs for vj, wj in pairs)
+    return spread / (2.0 * total_w * total_w * mean)
+
+
+def nearest_rank(histogram: Sequence[tuple[int, int]], q: float) -> int | None:
+    """The smallest value with at least a fraction `q` of the counts at or below it."""
+    total = sum(n for _, n in histogram)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for value, n in sorted(histogram):
+        seen += n
+        if seen >= rank:
+            return value
+    return sorted(histogram)[-1][0]  # pragma: no cover - the loop always reaches the rank
+
+
+def concentration(appointments: Iterable[int], listed: int) -> dict[str, Any]:
+    """The Texas test over the appointment counts of the `listed` lawyers (zeros implied)."""
+    counts = sorted(appointments, reverse=True)
+    total = sum(counts)
+    n = max(listed, len(counts))
+    if n == 0:
+        return {"listed": 0, "top10_lawyers": 0, "top10_share": 0.0, "top10_limit": 0.0}
+    k = math.ceil(TOP_FRACTION * n)
+    share = sum(counts[:k]) / total if total else 0.0
+    limit = min(1.0, TOP_FACTOR * k / n)
+    return {"listed": n, "top10_lawyers": k, "top10_share": share, "top10_limit": limit}
+
+
+def chi_square(observed: Sequence[float], expected: Sequence[float]) -> dict[str, Any]:
+    """Pearson's goodness of fit over the cells with a positive expectation."""
+    cells = [(o, e) for o, e in zip(observed, expected, strict=True) if e > 0]
+    if len(cells) < 2 or sum(o for o, _ in cells) == 0:
+        return {"statistic": None, "dof": 0, "p_value": None}
+    f_obs = [o for o, _ in cells]
+    f_exp = [e for _, e in cells]
+    # The expectations sum to the choices made; rescale away float dust before scipy checks it.
+    scale = sum(f_obs) / sum(f_exp)
+    result = stats.chisquare(f_obs, [e * scale for e in f_exp])
+    return {
+        "statistic": round(float(result.statistic), 6),
+        "dof": len(cells) - 1,
+        "p_value": float(result.pvalue),
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# --- the report ---------------------------------------------------------------------------------
 
 
 def fairness(
     session: Session, territory: str, start: datetime | None, end: datetime | None
 ) -> dict[str, Any]:
-    """Per firm: weight, entitlement earned, offers charged, answers, and the deviation."""
+    """Every figure for one territory over [start, end): firms, lawyers, indices, choices, times."""
     t = get_territory(session, territory)
-    window: list[ColumnElement[bool]] = [
+    assert t.id is not None
+    charged: list[ColumnElement[bool]] = [
         col(Decision.territory_id) == t.id,
         col(Decision.charged).is_(True),
+        *period(col(Decision.created_at), start, end),
     ]
-    if start is not None:
-        window.append(col(Decision.created_at) >= start)
-    if end is not None:
-        window.append(col(Decision.created_at) < end)
+    firms, entitled = _firm_rows(session, t.id, charged)
+    declines = _declines_by_reason(session, charged)
+    codes = {r["firm"] for r in firms}
+    for row in firms:
+        row["declined_by_reason"] = declines.get(row["firm"], {})
+    decisions = session.exec(select(func.count()).select_from(Decision).where(*charged)).one()
+    lawyers = _lawyer_rows(session, t.id, start, end)
+    appointed = [r["appointments"] for r in lawyers]
+    listed = _listed_lawyers(session, t.id, {r["lawyer"] for r in lawyers if r["appointments"]})
+    top = concentration(appointed, listed)
+    offers = [float(r["offers"]) for r in firms]
+    per_unit = [o / e if e > 0 else 0.0 for o, e in zip(offers, entitled, strict=True)]
+    deviations = [o - e for o, e in zip(offers, entitled, strict=True)]
+    return {
+        "territory": t.code,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "decisions": int(decisions),
+        "max_abs_deviation": round(max((abs(d) for d in deviations), default=0.0), 4),
+        "max_deviation": round(max(deviations, default=0.0), 4),
+        "min_deviation": round(min(deviations, default=0.0), 4),
+        "loosemore_hanby": round(loosemore_hanby(offers, entitled), 6),
+        "gini": round(weighted_gini(per_unit, entitled), 6),
+        "listed_lawyers": top["listed"],
+        "top10_lawyers": top["top10_lawyers"],
+        "top10_share": round(top["top10_share"], 6),
+        "top10_limit": round(top["top10_limit"], 6),
+        "top10_exceeds": top["top10_share"] > top["top10_limit"],
+        "time_to_counsel": time_to_counsel(session, t.id, start, end),
+        "choice_stage": _choice_stage(session, t.id, start, end, codes),
+        "position_choice_counts": _positions(session, t.id, start, end),
+        "firms": firms,
+        "lawyers": lawyers,
+    }
 
+
+def _firm_rows(
+    session: Session, territory_id: int, charged: list[ColumnElement[bool]]
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """The per-firm rows, and each firm's entitlement unrounded (for the indices)."""
     weights = dict(
         session.exec(
             select(Lawyer.firm_id, func.count())
             .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
-            .where(LawyerTerritory.territory_id == t.id, Lawyer.status == "active")
+            .where(LawyerTerritory.territory_id == territory_id, Lawyer.status == "active")
             .group_by(col(Lawyer.firm_id))
         ).all()
     )
-    shares = {
-        firm_id: (float(ent or 0.0), int(offers or 0))
-        for firm_id, ent, offers in session.exec(
-            select(
-                DecisionShare.firm_id,
-                func.sum(DecisionShare.share),
-                func.sum(DecisionShare.charged),
-            )
-            .join(Decision, col(Decision.id) == DecisionShare.decision_id)
-            .where(*window)
-            .group_by(col(DecisionShare.firm_id))
-        ).all()
-    }
-    answers: dict[int, dict[str, int]] = {}
+    shares: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for firm_id, kind, entitlement, offers in session.exec(
+        select(
+            DecisionShare.firm_id,
+            Decision.kind,
+            func.sum(DecisionShare.share),
+            func.sum(DecisionShare.charged),
+        )
+        .join(Decision, col(Decision.id) == DecisionShare.decision_id)
+        .where(*charged)
+        .group_by(col(DecisionShare.firm_id), col(Decision.kind))
+    ).all():
+        shares[firm_id]["entitlement"] += float(entitlement or 0.0)
+        shares[firm_id][kind] += float(offers or 0)
+    answers: dict[int, tuple[int, int, int]] = {}
     for firm_id, accepted, declined, expired in session.exec(
         select(
             Invitation.firm_id,
@@ -78,50 +283,370 @@ def fairness(
             func.sum(case((col(Invitation.status) == "expired", 1), else_=0)),
         )
         .join(Decision, col(Decision.id) == Invitation.decision_id)
-        .where(*window)
+        .where(*charged)
         .group_by(col(Invitation.firm_id))
     ).all():
-        answers[firm_id] = {
-            "accepted": int(accepted or 0),
-            "declined": int(declined or 0),
-            "expired": int(expired or 0),
-        }
+        answers[firm_id] = (int(accepted or 0), int(declined or 0), int(expired or 0))
     firm_ids = set(
-        session.exec(select(FirmTerritory.firm_id).where(FirmTerritory.territory_id == t.id)).all()
+        session.exec(
+            select(FirmTerritory.firm_id).where(FirmTerritory.territory_id == territory_id)
+        ).all()
     ) | set(shares)
     codes = dict(session.exec(select(Firm.id, Firm.code).where(col(Firm.id).in_(firm_ids))).all())
     rows: list[dict[str, Any]] = []
+    entitled: list[float] = []
     for firm_id in sorted(firm_ids, key=lambda f: codes.get(f, "")):
-        entitlement, offers = shares.get(firm_id, (0.0, 0))
-        a = answers.get(firm_id, {"accepted": 0, "declined": 0, "expired": 0})
+        figures = shares.get(firm_id, {})
+        entitlement = figures.get("entitlement", 0.0)
+        entitled.append(entitlement)
+        rotation, chosen = int(figures.get("rotation", 0)), int(figures.get("choice", 0))
+        offers = rotation + chosen
+        accepted, declined, expired = answers.get(firm_id, (0, 0, 0))
         rows.append(
             {
                 "firm": codes.get(firm_id, str(firm_id)),
                 "weight": int(weights.get(firm_id, 0)),
                 "entitlement": round(entitlement, 4),
                 "offers": offers,
-                **a,
+                "rotation_offers": rotation,
+                "chosen": chosen,
+                "accepted": accepted,
+                "declined": declined,
+                "expired": expired,
                 "deviation": round(offers - entitlement, 4),
+                "acceptance_rate": _rate(accepted, offers),
+                "decline_rate": _rate(declined, offers),
+                "expiry_rate": _rate(expired, offers),
             }
         )
-    decisions = session.exec(select(func.count()).select_from(Decision).where(*window)).one()
+    return rows, entitled
+
+
+def _declines_by_reason(
+    session: Session, charged: list[ColumnElement[bool]]
+) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for code, reason, n in session.exec(
+        select(Firm.code, Invitation.decline_reason, func.count())
+        .join(Decision, col(Decision.id) == Invitation.decision_id)
+        .join(Firm, col(Firm.id) == Invitation.firm_id)
+        .where(*charged, col(Invitation.status) == "declined")
+        .group_by(col(Firm.code), col(Invitation.decline_reason))
+    ).all():
+        out[code][reason or ""] = int(n)
+    return dict(out)
+
+
+def _lawyer_rows(
+    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+) -> list[dict[str, Any]]:
+    """Every invitation of the territory's decisions (rotation and choice), per lawyer."""
+    rows = session.execute(
+        sa_select(
+            col(Lawyer.licence),
+            col(Firm.code),
+            func.count(),
+            func.sum(case((col(Decision.kind) == "choice", 1), else_=0)),
+            func.sum(case((col(Invitation.status) == "accepted", 1), else_=0)),
+            func.sum(case((col(Invitation.status) == "declined", 1), else_=0)),
+            func.sum(case((col(Invitation.status) == "expired", 1), else_=0)),
+        )
+        .join(Decision, col(Decision.id) == Invitation.decision_id)
+        .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
+        .join(Firm, col(Firm.id) == Invitation.firm_id)
+        .where(
+            col(Decision.territory_id) == territory_id,
+            *period(col(Decision.created_at), start, end),
+        )
+        .group_by(col(Lawyer.licence), col(Firm.code))
+        .order_by(col(Lawyer.licence))
+    ).all()
+    out: list[dict[str, Any]] = []
+    for licence, firm, invitations, chosen, accepted, declined, expired in rows:
+        invitations, accepted = int(invitations), int(accepted or 0)
+        out.append(
+            {
+                "lawyer": licence,
+                "firm": firm,
+                "invitations": invitations,
+                "chosen": int(chosen or 0),
+                "accepted": accepted,
+                "declined": int(declined or 0),
+                "expired": int(expired or 0),
+                # An accepted invitation is the appointment.
+                "appointments": accepted,
+                "acceptance_rate": _rate(accepted, invitations),
+                "decline_rate": _rate(int(declined or 0), invitations),
+            }
+        )
+    return out
+
+
+def _listed_lawyers(session: Session, territory_id: int, appointed: set[str]) -> int:
+    listed = set(
+        session.exec(
+            select(Lawyer.licence)
+            .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
+            .where(LawyerTerritory.territory_id == territory_id, Lawyer.status == "active")
+        ).all()
+    )
+    return len(listed | appointed)
+
+
+def counsel_histogram(
+    session: Session, territory_id: int | None, start: datetime | None, end: datetime | None
+) -> dict[str, list[tuple[int, int]]]:
+    """Seconds from request to accepted invitation, counted per whole second, by urgency."""
+    seconds = cast(
+        func.round(seconds_between(session, Appointment.opened_at, Request.created_at)), Integer
+    )
+    query = (
+        select(Request.urgency, seconds, func.count())
+        .join(Appointment, col(Appointment.request_id) == Request.id)
+        .where(*period(col(Request.created_at), start, end))
+        .group_by(col(Request.urgency), seconds)
+    )
+    if territory_id is not None:
+        query = query.where(col(Request.territory_id) == territory_id)
+    out: dict[str, list[tuple[int, int]]] = {u: [] for u in URGENCIES}
+    for urgency, value, n in session.exec(query).all():
+        out.setdefault(urgency, []).append((int(value), int(n)))
+    return out
+
+
+def time_to_counsel(
+    session: Session, territory_id: int | None, start: datetime | None, end: datetime | None
+) -> dict[str, dict[str, Any]]:
+    """Per urgency: requests, how many got counsel, and the p50/p90/p99 time to counsel."""
+    opened = dict(
+        session.exec(
+            select(Request.urgency, func.count())
+            .where(
+                *period(col(Request.created_at), start, end),
+                *([col(Request.territory_id) == territory_id] if territory_id is not None else []),
+            )
+            .group_by(col(Request.urgency))
+        ).all()
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for urgency, histogram in counsel_histogram(session, territory_id, start, end).items():
+        assigned = sum(n for _, n in histogram)
+        out[urgency] = {
+            "requests": int(opened.get(urgency, 0)),
+            "assigned": assigned,
+            "p50_s": nearest_rank(histogram, 0.50),
+            "p90_s": nearest_rank(histogram, 0.90),
+            "p99_s": nearest_rank(histogram, 0.99),
+            "mean_s": (round(sum(v * n for v, n in histogram) / assigned, 1) if assigned else None),
+        }
+    return out
+
+
+def _choices_of(territory_id: int, start: datetime | None, end: datetime | None) -> list[Any]:
+    return [
+        col(Request.territory_id) == territory_id,
+        *period(col(Choice.chosen_at), start, end),
+    ]
+
+
+def _choice_stage(
+    session: Session,
+    territory_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    firm_codes: set[str],
+) -> dict[str, Any]:
+    scope = _choices_of(territory_id, start, end)
+    kinds = dict(
+        session.exec(
+            select(Choice.kind, func.count())
+            .join(Request, col(Request.id) == Choice.request_id)
+            .where(*scope)
+            .group_by(col(Choice.kind))
+        ).all()
+    )
+    chosen = dict(
+        session.exec(
+            select(Firm.code, func.count())
+            .select_from(Choice)
+            .join(Request, col(Request.id) == Choice.request_id)
+            .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
+            .join(Firm, col(Firm.id) == Lawyer.firm_id)
+            .where(*scope, col(Choice.kind) == "lawyer")
+            .group_by(col(Firm.code))
+        ).all()
+    )
+    _entries, _licence, firm = list_entries(session)
+    expected = dict(
+        session.exec(
+            select(firm, func.sum(1.0 / cast(list_length(), Float)))
+            .select_from(Choice)
+            .join(Request, col(Request.id) == Choice.request_id)
+            .where(*scope, col(Choice.kind) == "lawyer")
+            .group_by(firm)
+        ).all()
+    )
+    codes = sorted(set(chosen) | set(expected))
+    rows = [
+        {
+            "firm": code,
+            "chosen": int(chosen.get(code, 0)),
+            "expected": round(float(expected.get(code, 0.0)), 4),
+        }
+        for code in codes
+    ]
     return {
-        "territory": t.code,
-        "from": start.isoformat() if start else None,
-        "to": end.isoformat() if end else None,
-        "decisions": int(decisions),
-        "max_abs_deviation": max((abs(float(r["deviation"])) for r in rows), default=0.0),
+        "choices": int(sum(kinds.values())),
+        "by_kind": {k: int(kinds.get(k, 0)) for k in ("lawyer", "delegate", "own_counsel")},
         "firms": rows,
+        "chi_square": chi_square(
+            [float(r["chosen"]) for r in rows],
+            [float(expected.get(r["firm"], 0.0)) for r in rows],
+        ),
     }
 
 
-def fairness_csv(report: dict[str, Any]) -> str:
+def _positions(
+    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+) -> dict[str, Any]:
+    length = list_length()
+    cells = session.exec(
+        select(length, Choice.position, func.count())
+        .join(Request, col(Request.id) == Choice.request_id)
+        .where(*_choices_of(territory_id, start, end), col(Choice.kind) == "lawyer")
+        .group_by(length, col(Choice.position))
+    ).all()
+    lists: dict[int, int] = defaultdict(int)  # list length -> choices made from such lists
+    observed: dict[int, int] = defaultdict(int)
+    for size, position, n in cells:
+        lists[int(size)] += int(n)
+        observed[int(position or 0)] += int(n)
+    longest = max(lists, default=0)
+    positions = range(1, longest + 1)
+    expected = {p: sum(n / size for size, n in lists.items() if size >= p) for p in positions}
+    rows = [
+        {"position": p, "chosen": observed.get(p, 0), "expected": round(expected[p], 4)}
+        for p in positions
+    ]
+    return {
+        "positions": rows,
+        "chi_square": chi_square(
+            [float(observed.get(p, 0)) for p in positions], [expected[p] for p in positions]
+        ),
+    }
+
+
+def firm_series(
+    session: Session, territory: str, start: datetime | None, end: datetime | None
+) -> dict[str, list[tuple[str, float, int]]]:
+    """Per firm and day: cumulative entitlement and offers (for the plot over time)."""
+    t = get_territory(session, territory)
+    day = func.date(Decision.created_at)
+    rows = session.exec(
+        select(Firm.code, day, func.sum(DecisionShare.share), func.sum(DecisionShare.charged))
+        .select_from(DecisionShare)
+        .join(Decision, col(Decision.id) == DecisionShare.decision_id)
+        .join(Firm, col(Firm.id) == DecisionShare.firm_id)
+        .where(
+            col(Decision.territory_id) == t.id,
+            col(Decision.charged).is_(True),
+            *period(col(Decision.created_at), start, end),
+        )
+        .group_by(col(Firm.code), day)
+        .order_by(col(Firm.code), day)
+    ).all()
+    series: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+    for code, when, share, charged in rows:
+        last_e, last_o = (series[code][-1][1], series[code][-1][2]) if series[code] else (0.0, 0)
+        series[code].append((str(when), last_e + float(share or 0.0), last_o + int(charged or 0)))
+    return dict(series)
+
+
+def territories_overview(
+    session: Session, start: datetime | None, end: datetime | None
+) -> list[dict[str, Any]]:
+    """Per territory: decisions, largest firm deviation and Loosemore–Hanby index."""
+    rows = session.exec(
+        select(
+            Territory.code,
+            DecisionShare.firm_id,
+            func.sum(DecisionShare.share),
+            func.sum(DecisionShare.charged),
+        )
+        .select_from(DecisionShare)
+        .join(Decision, col(Decision.id) == DecisionShare.decision_id)
+        .join(Territory, col(Territory.id) == Decision.territory_id)
+        .where(col(Decision.charged).is_(True), *period(col(Decision.created_at), start, end))
+        .group_by(col(Territory.code), col(DecisionShare.firm_id))
+    ).all()
+    per: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for code, _firm, share, charged in rows:
+        per[code].append((float(share or 0.0), int(charged or 0)))
+    out: list[dict[str, Any]] = []
+    for code in session.exec(select(Territory.code).order_by(col(Territory.code))).all():
+        firms = per.get(code, [])
+        entitled = [e for e, _ in firms]
+        offers = [float(o) for _, o in firms]
+        out.append(
+            {
+                "territory": code,
+                "decisions": round(sum(entitled)),
+                "firms": len(firms),
+                "max_abs_deviation": round(
+                    max((abs(o - e) for e, o in zip(entitled, offers, strict=True)), default=0.0),
+                    4,
+                ),
+                "loosemore_hanby": round(loosemore_hanby(offers, entitled), 6),
+            }
+        )
+    return out
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def table_rows(report: dict[str, Any], table: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """One of the report's tables as (columns, rows), for CSV export."""
+    if table == "firms":
+        extra = ["rotation_offers", "chosen", "acceptance_rate", "decline_rate", "expiry_rate"]
+        return [*FAIRNESS_COLUMNS, *extra], report["firms"]
+    if table == "lawyers":
+        rows = report["lawyers"]
+        return list(rows[0]) if rows else ["lawyer", "firm"], rows
+    if table == "declines":
+        return ["firm", "reason", "declined"], [
+            {"firm": f["firm"], "reason": reason, "declined": n}
+            for f in report["firms"]
+            for reason, n in sorted(f["declined_by_reason"].items())
+        ]
+    if table == "choices":
+        return ["firm", "chosen", "expected"], report["choice_stage"]["firms"]
+    if table == "positions":
+        return ["position", "chosen", "expected"], report["position_choice_counts"]["positions"]
+    if table == "time_to_counsel":
+        return ["urgency", "requests", "assigned", "p50_s", "p90_s", "p99_s", "mean_s"], [
+            {"urgency": u, **v} for u, v in report["time_to_counsel"].items()
+        ]
+    raise KeyError(table)
+
+
+TABLES = ("firms", "lawyers", "declines", "choices", "positions", "time_to_counsel")
+
+
+def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FAIRNESS_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
-    for row in report["firms"]:
-        writer.writerow({k: row[k] for k in FAIRNESS_COLUMNS})
+    for row in rows:
+        writer.writerow(row)
     return buffer.getvalue()
+
+
+def fairness_csv(report: dict[str, Any]) -> str:
+    """The per-firm table with the contract's columns."""
+    return to_csv(FAIRNESS_COLUMNS, report["firms"])
 
 
 def territory_list(session: Session) -> list[str]:

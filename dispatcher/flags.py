@@ -1,0 +1,182 @@
+"""The pocket-lawyer detector: requesters whose requests go to one lawyer far too often.
+
+For each requester R and lawyer L the trials are R's requests that reached a lawyer:
+
+- a suspect's choice of a lawyer from the tablet list: a success when L was chosen; under the
+  null (the suspect chooses freely) L is chosen with probability 1/len(list) when L is on the
+  list shown and 0 otherwise;
+- a request whose appointment came from the rotation: a success when L was appointed; under the
+  null L gets it with L's fraction of all rotation appointments in that territory and period.
+
+`expected` is the sum of these probabilities. The test is one-sided binomial with n trials and
+the mean probability expected/n: a binomial with the same mean is more spread than the exact
+sum of unequal Bernoulli trials, so the p-value errs on the safe side (Hoeffding, 1956). Every
+pair that could have had a success is tested; the p-values are corrected for their number with
+Benjamini–Hochberg, and pairs with q < 0.05 are flagged with their evidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import structlog
+from scipy import stats
+from sqlalchemy import Float, cast
+from sqlmodel import Session, col, func, select
+
+from dispatcher.models import Appointment, Choice, Decision, Invitation, Lawyer, Request, Requester
+from dispatcher.registry import get_territory
+from dispatcher.reports import list_entries, list_length, period
+
+log = structlog.get_logger(__name__)
+
+FDR = 0.05
+Pair = tuple[int, str]  # (requester id, lawyer licence)
+
+
+def pair_tests(
+    session: Session,
+    *,
+    territory: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Every tested requester × lawyer pair with its counts, p-value and q-value."""
+    scope: list[Any] = period(col(Request.created_at), start, end)
+    if territory is not None:
+        scope.append(col(Request.territory_id) == get_territory(session, territory).id)
+
+    trials: dict[int, int] = defaultdict(int)
+    successes: dict[Pair, int] = defaultdict(int)
+    expected: dict[Pair, float] = defaultdict(float)
+
+    # The choice stage: one trial per choice of a lawyer, expectation from the list shown.
+    chose = (
+        select(Request.requester_id, Lawyer.licence, func.count())
+        .select_from(Choice)
+        .join(Request, col(Request.id) == Choice.request_id)
+        .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
+        .where(*scope, col(Choice.kind) == "lawyer")
+        .group_by(col(Request.requester_id), col(Lawyer.licence))
+    )
+    for requester_id, licence, n in session.exec(chose).all():
+        trials[requester_id] += int(n)
+        successes[(requester_id, licence)] += int(n)
+    _entries, licence_on_list, _firm = list_entries(session)
+    listed = (
+        select(Request.requester_id, licence_on_list, func.sum(1.0 / cast(list_length(), Float)))
+        .select_from(Choice)
+        .join(Request, col(Request.id) == Choice.request_id)
+        .where(*scope, col(Choice.kind) == "lawyer")
+        .group_by(col(Request.requester_id), licence_on_list)
+    )
+    for requester_id, licence, e in session.exec(listed).all():
+        expected[(requester_id, str(licence))] += float(e)
+
+    # The rotation: one trial per appointment it made, expectation from the lawyer's share.
+    rotated = (
+        select(Request.requester_id, Decision.territory_id, Lawyer.licence, func.count())
+        .select_from(Appointment)
+        .join(Request, col(Request.id) == Appointment.request_id)
+        .join(Invitation, col(Invitation.id) == Appointment.invitation_id)
+        .join(Decision, col(Decision.id) == Invitation.decision_id)
+        .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
+        .where(*scope, col(Decision.kind) == "rotation")
+        .group_by(col(Request.requester_id), col(Decision.territory_id), col(Lawyer.licence))
+    )
+    per_territory: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    requester_in: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for requester_id, territory_id, licence, n in session.exec(rotated).all():
+        trials[requester_id] += int(n)
+        successes[(requester_id, licence)] += int(n)
+        per_territory[territory_id][licence] += int(n)
+        requester_in[requester_id][territory_id] += int(n)
+    for requester_id, territories in requester_in.items():
+        for territory_id, n in territories.items():
+            lawyers = per_territory[territory_id]
+            total = sum(lawyers.values())
+            for licence, appointed in lawyers.items():
+                expected[(requester_id, licence)] += n * appointed / total
+
+    names = dict(
+        session.exec(
+            select(Requester.id, Requester.name).where(col(Requester.id).in_(list(trials)))
+        ).all()
+    )
+    rows: list[dict[str, Any]] = []
+    for (requester_id, licence), e in sorted(expected.items()):
+        n = trials[requester_id]
+        k = successes.get((requester_id, licence), 0)
+        p = (
+            float(stats.binomtest(k, n, min(1.0, e / n), alternative="greater").pvalue)
+            if k > 0
+            else 1.0
+        )
+        rows.append(
+            {
+                "requester": names.get(requester_id, str(requester_id)),
+                "requester_id": requester_id,
+                "lawyer": licence,
+                "requests": n,
+                "to_lawyer": k,
+                "expected": round(e, 4),
+                "p_value": p,
+            }
+        )
+    if rows:
+        q_values = stats.false_discovery_control([r["p_value"] for r in rows], method="bh")
+        for row, q in zip(rows, q_values, strict=True):
+            row["q_value"] = float(q)
+            row["flagged"] = bool(q < FDR)
+    return rows
+
+
+def pocket_lawyers(
+    session: Session,
+    *,
+    territory: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The flagged pairs, most significant first, with the contract's keys."""
+    tested = pair_tests(session, territory=territory, start=start, end=end)
+    flagged = sorted(
+        (r for r in tested if r["flagged"]), key=lambda r: (r["q_value"], r["p_value"])
+    )
+    log.info("flags.computed", territory=territory, pairs=len(tested), flagged=len(flagged))
+    keys = ("requester", "lawyer", "requests", "to_lawyer", "expected", "p_value", "q_value")
+    return [{k: r[k] for k in keys} for r in flagged]
+
+
+def requests_of_pair(
+    session: Session,
+    *,
+    requester: str,
+    lawyer: str,
+    territory: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 200,
+) -> list[str]:
+    """The ids of the requester's requests that went to the lawyer (for the drill-down)."""
+    scope: list[Any] = period(col(Request.created_at), start, end)
+    if territory is not None:
+        scope.append(col(Request.territory_id) == get_territory(session, territory).id)
+    by_choice = (
+        select(Request.id)
+        .join(Requester, col(Requester.id) == Request.requester_id)
+        .join(Choice, col(Choice.request_id) == Request.id)
+        .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
+        .where(*scope, col(Requester.name) == requester, col(Lawyer.licence) == lawyer)
+    )
+    by_appointment = (
+        select(Request.id)
+        .join(Requester, col(Requester.id) == Request.requester_id)
+        .join(Appointment, col(Appointment.request_id) == Request.id)
+        .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
+        .where(*scope, col(Requester.name) == requester, col(Lawyer.licence) == lawyer)
+    )
+    found = set(session.exec(by_choice).all()) | set(session.exec(by_appointment).all())
+    return sorted(found)[:limit]
