@@ -1,0 +1,100 @@
+"""The pocket-lawyer detector on histories made through the real workflow.
+
+Two investigators open requests in CEN; each suspect gets the tablet list and chooses, the
+chosen lawyer accepts and closes the case; a court sends orders the rotation allocates. In the
+steered history one investigator's suspects take L-31 whenever L-31 is on the list; in the
+honest one every suspect chooses uniformly at random from the list (seeded).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+
+from dispatcher import flags, workflow
+from dispatcher.db import unit_of_work
+from dispatcher.models import Requester
+from dispatcher.runtime import Runtime
+from tests.conftest import make_token
+from tests.dispatcher.flows import accept_and_close, context, request_body
+
+STEERED_LAWYER = "L-31"
+
+
+def by_name(session: Session, name: str) -> Requester:
+    return session.exec(select(Requester).where(Requester.name == name)).one()
+
+
+def history(rt: Runtime, *, steer: bool, rounds: int = 24, seed: int = 7) -> None:
+    make_token(rt, "investigator", "Police A", territory="CEN")
+    make_token(rt, "investigator", "Police B", territory="CEN")
+    make_token(rt, "court", "Court One", territory="CEN")
+    rng = random.Random(seed)
+    ctx = context(rt)
+    for i in range(rounds):
+        for name in ("Police A", "Police B"):
+            with unit_of_work(rt.engine) as session:
+                request, _ = workflow.create_request(
+                    session,
+                    request_body(f"{name[-1]}-{i}", kind="investigation"),
+                    requester=by_name(session, name),
+                    ctx=ctx,
+                )
+                opened = workflow.open_choice_session(session, request, ctx)
+                # Sorted by licence, so the seeded choice does not hang on the shuffled order.
+                shown = sorted(str(o["lawyer"]) for o in opened.session.options)
+                if steer and name == "Police A" and STEERED_LAWYER in shown:
+                    chosen = STEERED_LAWYER
+                else:
+                    chosen = rng.choice(shown)
+                workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), ctx)
+                accept_and_close(session, rt, request.id)
+        if i % 3 == 0:
+            with unit_of_work(rt.engine) as session:
+                request, _ = workflow.create_request(
+                    session,
+                    request_body(f"C-{i}"),
+                    requester=by_name(session, "Court One"),
+                    ctx=ctx,
+                )
+                accept_and_close(session, rt, request.id)
+
+
+def test_a_steering_investigator_is_flagged(small: Runtime) -> None:
+    history(small, steer=True)
+    with unit_of_work(small.engine) as session:
+        flagged = flags.pocket_lawyers(session, territory="CEN")
+        tested = flags.pair_tests(session, territory="CEN")
+    assert [(f["requester"], f["lawyer"]) for f in flagged] == [("Police A", STEERED_LAWYER)]
+    [evidence] = flagged
+    assert evidence["to_lawyer"] > 2 * evidence["expected"]
+    assert evidence["q_value"] < flags.FDR and evidence["p_value"] <= evidence["q_value"]
+    assert evidence["requests"] == 24  # every choice of Police A is a trial
+    # The honest investigator in the same history is not flagged with any lawyer.
+    assert not any(r["flagged"] for r in tested if r["requester"] != "Police A")
+    # The court's rotation orders are tested too, and never flagged.
+    assert any(r["requester"] == "Court One" for r in tested)
+
+
+def test_an_honest_history_flags_nothing(small: Runtime) -> None:
+    history(small, steer=False)
+    with unit_of_work(small.engine) as session:
+        tested = flags.pair_tests(session, territory="CEN")
+        flagged = flags.pocket_lawyers(session)
+    assert flagged == []
+    assert len(tested) >= 10 and all(0.0 <= r["p_value"] <= r["q_value"] <= 1.0 for r in tested)
+    # Each requester's expectations add up to its trials: a fair null spreads all of them.
+    for name in ("Police A", "Police B", "Court One"):
+        rows = [r for r in tested if r["requester"] == name]
+        expected = sum(r["expected"] for r in rows)
+        assert expected == pytest.approx(sum(r["to_lawyer"] for r in rows), abs=1e-3)
+
+
+def test_the_period_and_territory_limit_the_pairs(small: Runtime) -> None:
+    history(small, steer=True, rounds=3)
+    with unit_of_work(small.engine) as session:
+        assert flags.pair_tests(session, territory="NOR") == []
+        assert flags.pair_tests(session, end=datetime(2000, 1, 1, tzinfo=UTC)) == []
