@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 STEERED = ("Investigator BAK-SBN 2", "A-0119")
 
 
-def lawyers(options: list[dict[str, Any]]) -> list[str]:
+def lawyers(options: Sequence[dict[str, Any]]) -> list[str]:
     return [str(o["lawyer"]) for o in options]
 
 
