@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
-from dispatcher.db import create_schema, make_engine, unit_of_work
+from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
 
 app = typer.Typer(
@@ -23,6 +23,8 @@ registry_app = typer.Typer(
     help="The registry of territories, firms and lawyers.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
@@ -40,8 +42,31 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _engine(settings: Settings | None = None) -> Any:
     engine = make_engine((settings or get_settings()).database_url)
-    create_schema(engine)
+    try:
+        create_schema(engine)
+    except SchemaNotReady as exc:
+        _fail(str(exc))
     return engine
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Migrate the database to the code's schema (PostgreSQL; SQLite creates its own)."""
+    from dispatcher import migrations
+
+    url = get_settings().database_url
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "sqlite":
+            create_schema(engine)  # created from the models and stamped, or already current
+        else:
+            migrations.upgrade(engine.url.render_as_string(hide_password=False), revision)
+        with engine.connect() as conn:
+            typer.echo(f"database at revision {migrations.current(conn)}")
+    finally:
+        engine.dispose()
 
 
 def _describe(exc: DomainError) -> str:
@@ -162,42 +187,88 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Fresh SQLite database with the demo registry")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API worker processes (uvicorn restarts any that dies)")
+    ] = 1,
 ) -> None:
-    """Run the service (API, deadlines and outbox delivery in one process)."""
-    import uvicorn
+    """Run the API; deadlines and the outbox run in it too unless DISPATCHER_SCHEDULER=false.
 
-    from api.main import create_app
+    With several workers each one may run the scheduler, but only one is active at a time.
+    """
+    import uvicorn
 
     settings = get_settings()
     if demo:
         if "DISPATCHER_DATABASE_URL" not in os.environ:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
-        made = prepare_demo(settings)
-        base = f"http://{host}:{port}"
-        typer.echo(f"Demo database: {settings.database_url}")
-        typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
-        lines = [
-            f"export DISPATCHER_DATABASE_URL={settings.database_url}",
-            f"export DISPATCHER_URL={base}",
-        ]
-        for role in ("admin", "bar", "court", "investigator", "lawyer"):
-            typer.echo(f"  {role:<13} token: {made[role]}")
-            lines.append(f"export {role.upper()}_TOKEN={made[role]}")
-        typer.echo(f"  (the lawyer token is {made['lawyer_licence']}'s)")
-        Path(DEMO_ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        typer.echo(f"  the same as shell variables: . ./{DEMO_ENV_FILE}")
-        typer.echo(
-            "  other lawyers: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
-        )
-        typer.echo(f"API docs:   {base}/docs")
-        typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
-        typer.echo(
-            f"Tablet list: {base}/api/v1/tablet/<token from POST "
-            "/api/v1/requests/ID/choice-sessions>"
-        )
+            # Worker processes read their settings from the environment.
+            os.environ["DISPATCHER_DATABASE_URL"] = settings.database_url
+        _announce_demo(settings, prepare_demo(settings), f"http://{host}:{port}")
     # Our own structured access line logs the route template; uvicorn's would log raw paths,
     # and a tablet path carries a credential.
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def _announce_demo(settings: Settings, made: dict[str, str], base: str) -> None:
+    typer.echo(f"Demo database: {settings.database_url}")
+    typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
+    lines = [
+        f"export DISPATCHER_DATABASE_URL={settings.database_url}",
+        f"export DISPATCHER_URL={base}",
+    ]
+    for role in ("admin", "bar", "court", "investigator", "lawyer"):
+        typer.echo(f"  {role:<13} token: {made[role]}")
+        lines.append(f"export {role.upper()}_TOKEN={made[role]}")
+    typer.echo(f"  (the lawyer token is {made['lawyer_licence']}'s)")
+    Path(DEMO_ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    typer.echo(f"  the same as shell variables: . ./{DEMO_ENV_FILE}")
+    typer.echo(
+        "  other lawyers: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
+    )
+    typer.echo(f"API docs:   {base}/docs")
+    typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
+    typer.echo(
+        f"Tablet list: {base}/api/v1/tablet/<token from POST /api/v1/requests/ID/choice-sessions>"
+    )
+
+
+@app.command()
+def worker(
+    sweep_s: Annotated[
+        float, typer.Option(help="Seconds between deadline sweeps (the worker arms no timers)")
+    ] = 1.0,
+) -> None:
+    """Run deadlines, outbox delivery and scheduled jobs without the API (production).
+
+    Run one or more; one is active at a time, the others take over within seconds if it dies.
+    """
+    import signal
+    import threading
+
+    from dispatcher.logging import configure
+    from dispatcher.runtime import Runtime
+
+    settings = get_settings()
+    configure(settings.log_format, settings.log_level)
+    runtime = Runtime.build(
+        settings.model_copy(update={"deadline_sweep_s": sweep_s}), scheduler=True
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime.start()
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

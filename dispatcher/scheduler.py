@@ -7,6 +7,7 @@ stand by and try again every few seconds, so killing the active one hands over a
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import structlog
@@ -43,6 +44,9 @@ class Jobs:
         self.standby_interval_s = standby_interval_s
         self.leadership = Leadership(engine)
         self.active = False
+        self._stopping = threading.Event()
+        self._activation = threading.Lock()
+        self._standby: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
@@ -53,30 +57,33 @@ class Jobs:
         self.scheduler.start()
         if not self._try_lead():
             log.info("scheduler.standby", interval_s=self.standby_interval_s)
-            self.scheduler.add_job(
-                self._try_lead,
-                "interval",
-                seconds=self.standby_interval_s,
-                id="standby",
-                max_instances=1,
-                coalesce=True,
-            )
+            # A thread of its own, not a scheduler job: activating adds jobs, and a job that
+            # adds jobs while the scheduler shuts down would wait on it forever.
+            self._standby = threading.Thread(target=self._stand_by, name="standby", daemon=True)
+            self._standby.start()
+
+    def _stand_by(self) -> None:
+        while not self._stopping.wait(self.standby_interval_s):
+            if self._try_lead():
+                return
 
     def _try_lead(self) -> bool:
-        try:
-            if self.active or not self.leadership.try_acquire():
-                return self.active
-        except Exception:
-            log.exception("scheduler.leadership_failed")
-            return False
-        if self.scheduler.get_job("standby") is not None:
-            self.scheduler.remove_job("standby")
-        self._activate()
-        return True
+        with self._activation:
+            if self.active:
+                return True
+            if self._stopping.is_set():
+                return False
+            try:
+                if not self.leadership.try_acquire():
+                    return False
+            except Exception:
+                log.exception("scheduler.leadership_failed")
+                return False
+            self._activate()
+            return True
 
     def _activate(self) -> None:
         """Escalate what expired while nobody was leading, re-arm every timer, then run."""
-        self.active = True
         escalated = deadlines.sweep(self.engine, self.policies)
         log.info("deadlines.recovered", escalated=escalated)
         for invitation_id, deadline in deadlines.pending_deadlines(self.engine):
@@ -100,8 +107,13 @@ class Jobs:
         )
         workflow.invitation_listeners.append(self.arm)
         workflow.outbox_listeners.append(self.wake_outbox)
+        self.active = True
 
     def shutdown(self) -> None:
+        self._stopping.set()
+        if self._standby is not None:
+            self._standby.join()
+            self._standby = None
         if self.arm in workflow.invitation_listeners:
             workflow.invitation_listeners.remove(self.arm)
         if self.wake_outbox in workflow.outbox_listeners:

@@ -71,3 +71,23 @@ def database_url(path: Path) -> str:
     if name in _made:
         return _server().set(database=name).render_as_string(hide_password=False)
     return fresh_postgres_url(name)
+
+
+def empty_postgres_url(name: str) -> str:
+    """A new PostgreSQL database with no tables at all, and its URL."""
+    with _lock:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _admin_execute(f'CREATE DATABASE "{name}"')
+        _made.add(name)
+    return _server().set(database=name).render_as_string(hide_password=False)
+
+
+def required(variable: str, what: str) -> str:
+    """A server URL the test needs; a clear failure (not a skip) when it is not there."""
+    value = os.environ.get(variable)
+    if not value:
+        raise RuntimeError(
+            f"{what} is needed: run ./scripts/test, or start one with "
+            f"`./scripts/services start DIR` and `. DIR/env`"
+        )
+    return value
