@@ -513,6 +513,15 @@ def tablet_session(session: Session, token: str) -> ChoiceSession:
     return found
 
 
+def tablet_receipt(session: Session, token: str) -> Choice | None:
+    """The choice recorded with a tablet token, if any: what a spent token's page shows."""
+    return session.exec(
+        select(Choice)
+        .join(ChoiceSession, col(ChoiceSession.id) == Choice.session_id)
+        .where(ChoiceSession.token_hash == hash_token(token))
+    ).first()
+
+
 def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) -> Request:
     """Record the suspect's choice (immutable), spend the token, then invite accordingly."""
     given = [

@@ -1,0 +1,305 @@
+"""The investigator's page: open a request, hand the tablet over, follow the status live."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
+from markupsafe import Markup
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from api.deps import PagePrincipal, RuntimeDep, UowDep, context
+from api.pages.rendering import N_, language_names, local_time
+from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
+from dispatcher import workflow
+from dispatcher.db import utcnow
+from dispatcher.errors import Conflict, DomainError, Invalid
+from dispatcher.models import Requester, Territory
+from dispatcher.tokens import Principal
+
+router = APIRouter(prefix="/investigator")
+
+# Languages offered for the person; any two-letter code is valid, these are the usual ones.
+PERSON_LANGUAGES = ("az", "ru", "en", "tr", "ka", "fa", "uk", "ar")
+URGENCIES = {"detention": N_("Detention"), "standard": N_("Standard")}
+CATEGORIES = {
+    "minor": N_("Minor"),
+    "less_grave": N_("Less grave"),
+    "grave": N_("Grave"),
+    "especially_grave": N_("Especially grave"),
+}
+# What the form says about a field, by the kind of validation error.
+FIELD_ERRORS = {
+    "missing": N_("This field is required."),
+    "string_too_short": N_("This field is required."),
+    "string_too_long": N_("This is too long."),
+    "string_pattern_mismatch": N_("Use letters, digits and . : / ( ) - only."),
+    "literal_error": N_("Choose one of the options."),
+}
+NOT_ACCEPTED = N_("This value is not accepted.")
+REFERENCE_USED = N_("This reference was already used for a different request.")
+# Form fields by where the request's model puts them.
+FORM_FIELDS: dict[tuple[int | str, ...], str] = {
+    ("person", "name"): "person_name",
+    ("person", "language"): "person_language",
+}
+_FIELDS = (
+    "external_ref",
+    "case_number",
+    "territory",
+    "urgency",
+    "category",
+    "person_name",
+    "person_language",
+)
+
+
+def _home_territory(session: Session, principal: Principal) -> str:
+    requester = session.get(Requester, principal.requester_id)
+    territory = session.get(Territory, requester.territory_id) if requester else None
+    return territory.code if territory else ""
+
+
+def _new_reference() -> str:
+    return f"INV-{utcnow():%Y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def _render_home(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    language = staff_language(request)
+    assert principal.requester_id is not None
+    defaults = {
+        "external_ref": _new_reference(),
+        "case_number": "",
+        "territory": _home_territory(session, principal),
+        "urgency": "detention",
+        "category": "grave",
+        "person_name": "",
+        "person_language": "az",
+        "juvenile": False,
+    }
+    return render_staff(
+        request,
+        "investigator/home.html",
+        principal=principal,
+        status_code=status_code,
+        requests=workflow.list_requests(
+            session, requester_id=principal.requester_id, status=None, limit=50
+        ),
+        values=defaults | (values or {}),
+        errors=errors or {},
+        urgencies=URGENCIES,
+        categories=CATEGORIES,
+        person_languages=list(
+            zip(PERSON_LANGUAGES, language_names(language, PERSON_LANGUAGES), strict=True)
+        ),
+    )
+
+
+@router.get("")
+def home(request: Request, principal: PagePrincipal, uow: UowDep) -> Response:
+    """Own requests, newest first, and the form to open one."""
+    who = guard(request, principal, "investigator")
+    if isinstance(who, Response):
+        return who
+    with uow() as session:
+        return _render_home(request, session, who)
+
+
+@router.post("/requests")
+async def open_request(
+    request: Request, principal: PagePrincipal, runtime: RuntimeDep, uow: UowDep
+) -> Response:
+    """Open an investigation request exactly as `POST /api/v1/requests` does."""
+    who = guard(request, principal, "investigator")
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not form_allowed(request, form):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    values: dict[str, Any] = {key: str(form.get(key, "")).strip() for key in _FIELDS}
+    values["juvenile"] = form.get("juvenile") == "on"
+    try:
+        body = workflow.RequestIn.model_validate(
+            {
+                "external_ref": values["external_ref"],
+                "kind": "investigation",
+                "case_number": values["case_number"],
+                "territory": values["territory"],
+                "urgency": values["urgency"],
+                "category": values["category"],
+                "person": {
+                    "name": values["person_name"],
+                    "language": values["person_language"],
+                    "juvenile": values["juvenile"],
+                },
+            }
+        )
+        with uow() as session:
+            requester = session.get(Requester, who.requester_id)
+            assert requester is not None
+            created, _ = workflow.create_request(
+                session, body, requester=requester, ctx=context(runtime, who)
+            )
+            request_id = created.id
+    except ValidationError as error:
+        errors = {
+            FORM_FIELDS.get(tuple(e["loc"]), str(e["loc"][0])): FIELD_ERRORS.get(
+                e["type"], NOT_ACCEPTED
+            )
+            for e in error.errors()
+        }
+        with uow() as session:
+            return _render_home(
+                request, session, who, values=values, errors=errors, status_code=422
+            )
+    except Invalid as error:
+        with uow() as session:
+            return _render_home(
+                request,
+                session,
+                who,
+                values=values,
+                errors={error.field: NOT_ACCEPTED},
+                status_code=422,
+            )
+    except Conflict:
+        with uow() as session:
+            return _render_home(
+                request,
+                session,
+                who,
+                values=values,
+                errors={"external_ref": REFERENCE_USED},
+                status_code=409,
+            )
+    return see_other(f"/investigator/requests/{request_id}")
+
+
+def _render_request(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Principal,
+    shown: dict[str, Any],
+    *,
+    tablet: dict[str, Any] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render_staff(
+        request,
+        "investigator/request.html",
+        principal=principal,
+        status_code=status_code,
+        shown=shown,
+        tablet=tablet,
+        error=error,
+        urgencies=URGENCIES,
+        categories=CATEGORIES,
+        # Server-sent events cross processes only through Redis; without it the page polls.
+        live_events=bool(runtime.settings.redis_url),
+        final_states=sorted(workflow.FINAL_STATES),
+    )
+
+
+@router.get("/requests/{request_id}")
+def show_request(
+    request_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+) -> Response:
+    """One own request, followed live."""
+    who = guard(request, principal, "investigator")
+    if isinstance(who, Response):
+        return who
+    try:
+        with uow() as session:
+            shown = workflow.request_out(
+                session, workflow.get_request(session, request_id, requester_id=who.requester_id)
+            )
+    except DomainError as error:
+        return render_staff(request, "not_found.html", principal=who, status_code=error.status_code)
+    return _render_request(request, runtime, who, shown)
+
+
+@router.get("/requests/{request_id}/status.json")
+def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONResponse:
+    """The request's JSON for the page's polling, read with the page's cookie."""
+    if principal is None:
+        return JSONResponse({"detail": "not signed in"}, 401)
+    if principal.role != "investigator":
+        return JSONResponse({"detail": f"role {principal.role} may not do this"}, 403)
+    try:
+        with uow() as session:
+            shown = workflow.request_out(
+                session,
+                workflow.get_request(session, request_id, requester_id=principal.requester_id),
+            )
+    except DomainError as error:
+        return JSONResponse({"detail": error.detail}, error.status_code)
+    return JSONResponse(shown, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/requests/{request_id}/choice-session")
+def open_choice_session(
+    request_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """A one-time tablet link, shown once as a link and a QR code (it is stored only hashed)."""
+    who = guard(request, principal, "investigator")
+    if isinstance(who, Response):
+        return who
+    if not form_allowed(request, {"csrf": csrf}):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    try:
+        with uow() as session:
+            counsel_request = workflow.get_request(
+                session, request_id, requester_id=who.requester_id
+            )
+            opened = workflow.open_choice_session(session, counsel_request, context(runtime, who))
+            expires_at = opened.session.expires_at
+    except DomainError as error:
+        with uow() as session:
+            try:
+                shown = workflow.request_out(
+                    session,
+                    workflow.get_request(session, request_id, requester_id=who.requester_id),
+                )
+            except DomainError:
+                return render_staff(
+                    request, "not_found.html", principal=who, status_code=error.status_code
+                )
+        return _render_request(
+            request, runtime, who, shown, error="closed", status_code=error.status_code
+        )
+    with uow() as session:
+        shown = workflow.request_out(
+            session, workflow.get_request(session, request_id, requester_id=who.requester_id)
+        )
+    url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
+    timezone = runtime.policies.for_territory(shown["territory"]).timezone
+    tablet = {
+        "url": url,
+        # Drawn here, inline: the link is a credential and goes to no outside service.
+        "qr": Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")),
+        "expires_at": expires_at.isoformat(),
+        "expires_label": local_time(expires_at, staff_language(request), timezone),
+    }
+    return _render_request(request, runtime, who, shown, tablet=tablet, status_code=201)

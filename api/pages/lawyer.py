@@ -1,0 +1,168 @@
+"""The lawyer's page: pending invitations against their deadlines, open appointments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context, lawyer_of
+from api.pages.rendering import N_, local_time
+from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
+from api.schemas import DeclineIn
+from dispatcher import workflow
+from dispatcher.errors import DomainError
+from dispatcher.models import Lawyer
+from dispatcher.runtime import Runtime
+from dispatcher.tokens import Principal
+
+router = APIRouter(prefix="/lawyer")
+
+# What the page says after each answer (the query names one of these, nothing else is shown).
+DONE = {
+    "accepted": N_("You accepted the invitation. The case is now among your appointments."),
+    "declined": N_("You declined the invitation. The next lawyer is being invited."),
+    "closed": N_("The appointment is closed."),
+}
+REFUSED = {
+    404: N_("That invitation or appointment is not yours, or does not exist."),
+    409: N_("That can no longer be done: the deadline has passed or it was already answered."),
+    422: N_("Please give a reason for declining."),
+}
+CsrfField = Annotated[str | None, Form()]
+
+
+def _render(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    principal: Principal,
+    lawyer: Lawyer,
+    *,
+    done: str | None = None,
+    refused: int | None = None,
+    status_code: int = 200,
+) -> Response:
+    language = staff_language(request)
+    invitations = workflow.lawyer_invitations(session, lawyer, "pending")
+    appointments = workflow.lawyer_appointments(session, lawyer, True)
+    timezone = runtime.policies.default.timezone
+    for invitation in invitations:
+        invitation["deadline_label"] = local_time(invitation["deadline"], language, timezone)
+    for appointment in appointments:
+        appointment["opened_label"] = local_time(appointment["opened_at"], language, timezone)
+    return render_staff(
+        request,
+        "lawyer/home.html",
+        principal=principal,
+        status_code=status_code,
+        invitations=invitations,
+        appointments=appointments,
+        done=DONE.get(done or ""),
+        refused=REFUSED.get(refused or 0, REFUSED[409]) if refused else None,
+    )
+
+
+@router.get("")
+def home(
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    done: str | None = None,
+) -> Response:
+    """Pending invitations with their deadlines, and open appointments."""
+    who = guard(request, principal, "lawyer")
+    if isinstance(who, Response):
+        return who
+    with uow() as session:
+        try:
+            lawyer = lawyer_of(session, who)
+        except HTTPException:
+            return render_staff(request, "forbidden.html", principal=who, status_code=403)
+        return _render(request, session, runtime, who, lawyer, done=done)
+
+
+def _answer(
+    request: Request,
+    principal: Principal | None,
+    runtime: Runtime,
+    uow: UnitOfWork,
+    csrf: str | None,
+    act: Callable[[Session, Lawyer, Principal], object],
+    done: str,
+) -> Response:
+    """Run one answer in its own unit of work; on refusal show the page with the reason."""
+    who = guard(request, principal, "lawyer")
+    if isinstance(who, Response):
+        return who
+    if not form_allowed(request, {"csrf": csrf}):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    try:
+        with uow() as session:
+            act(session, lawyer_of(session, who), who)
+    except HTTPException:
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    except (DomainError, ValidationError) as error:
+        code = error.status_code if isinstance(error, DomainError) else 422
+        with uow() as session:
+            return _render(
+                request,
+                session,
+                runtime,
+                who,
+                lawyer_of(session, who),
+                refused=code,
+                status_code=code,
+            )
+    return see_other(f"/lawyer?done={done}")
+
+
+@router.post("/invitations/{invitation_id}/accept")
+def accept(
+    invitation_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        return workflow.accept(session, invitation_id, lawyer, context(runtime, who))
+
+    return _answer(request, principal, runtime, uow, csrf, act, "accepted")
+
+
+@router.post("/invitations/{invitation_id}/decline")
+def decline(
+    invitation_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        body = DeclineIn(reason=reason)  # the same rule as the API: a reason is required
+        return workflow.decline(session, invitation_id, lawyer, body.reason, context(runtime, who))
+
+    return _answer(request, principal, runtime, uow, csrf, act, "declined")
+
+
+@router.post("/appointments/{appointment_id}/close")
+def close(
+    appointment_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        return workflow.close_appointment(session, appointment_id, lawyer, context(runtime, who))
+
+    return _answer(request, principal, runtime, uow, csrf, act, "closed")

@@ -1,0 +1,223 @@
+"""The suspect's tablet page: the list, a confirmation, the receipt. The token is the credential.
+
+Never log the token or a name here: the access log names the route template only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from api.deps import RuntimeDep, UnitOfWork, UowDep, context
+from api.pages.rendering import LANGUAGES, N_, gettext, local_time, pick_language, render
+from api.pages.session import same_origin, see_other
+from api.routes.tablet import _cache_key
+from dispatcher import allocation, registry, workflow
+from dispatcher.errors import Conflict, Gone, Invalid, NotFound
+from dispatcher.models import Choice, ChoiceSession
+from dispatcher.models import Request as CounselRequest
+from dispatcher.runtime import Runtime
+
+router = APIRouter(prefix="/tablet")
+
+UNKNOWN = N_("This tablet link is not valid.")
+CLOSED = N_("This tablet link has expired or has already been used.")
+HAND_BACK = N_("Please give the tablet back to the investigator.")
+
+LangField = Annotated[str | None, Form()]
+
+
+def _options(choice_session: ChoiceSession) -> list[dict[str, Any]]:
+    return sorted(choice_session.options, key=lambda option: int(option["position"]))
+
+
+def _firm_names(session: Session, options: list[dict[str, Any]]) -> dict[str, str]:
+    """The firms' names for the list (the stored list keeps their codes)."""
+    firms = (registry.firm_by_code(session, code) for code in {o["firm"] for o in options})
+    return {firm.code: firm.name for firm in firms if firm is not None}
+
+
+def _timezone(session: Session, runtime: Runtime, request_id: str) -> str:
+    counsel_request = session.get(CounselRequest, request_id)
+    assert counsel_request is not None
+    code = allocation.request_territory_code(session, counsel_request)
+    return runtime.policies.for_territory(code).timezone
+
+
+def _receipt(
+    request: Request, session: Session, runtime: Runtime, choice: Choice, lang: str | None
+) -> Response:
+    language = pick_language(lang, choice.language)
+    chosen = next((o for o in choice.options if o["position"] == choice.position), None)
+    return render(
+        request,
+        "tablet/receipt.html",
+        language=language,
+        choice=choice,
+        chosen=chosen,
+        recorded_at=local_time(
+            choice.chosen_at, language, _timezone(session, runtime, choice.request_id)
+        ),
+    )
+
+
+def _closed_or_receipt(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    token: str,
+    lang: str | None,
+    error: NotFound | Gone | Conflict,
+) -> Response:
+    """A spent token shows what it recorded; any other dead token says so in every language."""
+    choice = workflow.tablet_receipt(session, token)
+    if choice is not None:
+        return _receipt(request, session, runtime, choice, lang)
+    reason = UNKNOWN if isinstance(error, NotFound) else CLOSED
+    notices = [
+        {"lang": code, "reason": gettext(code, reason), "hand_back": gettext(code, HAND_BACK)}
+        for code in LANGUAGES
+    ]
+    return render(
+        request,
+        "tablet/closed.html",
+        language=pick_language(lang),
+        notices=notices,
+        status_code=404 if isinstance(error, NotFound) else 410,
+    )
+
+
+def _list(
+    request: Request,
+    session: Session,
+    token: str,
+    choice_session: ChoiceSession,
+    lang: str | None,
+    *,
+    error: str | None = None,
+    own_counsel: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "tablet/list.html",
+        language=pick_language(lang, choice_session.language),
+        token_path=f"/tablet/{token}",
+        options=_options(choice_session),
+        firm_names=_firm_names(session, choice_session.options),
+        error=error,
+        own_counsel=own_counsel,
+        status_code=status_code,
+    )
+
+
+def _refused(
+    request: Request,
+    runtime: Runtime,
+    uow: UnitOfWork,
+    token: str,
+    lang: str | None,
+    error: NotFound | Gone | Conflict | Invalid,
+) -> Response:
+    """The page after a choice that was not recorded: the list with the field, or why not."""
+    with uow() as session:
+        try:
+            choice_session = workflow.tablet_session(session, token)
+        except (NotFound, Gone) as dead:
+            return _closed_or_receipt(request, session, runtime, token, lang, dead)
+        if isinstance(error, Invalid):
+            return _list(
+                request, session, token, choice_session, lang, error=error.field, status_code=422
+            )
+        return _closed_or_receipt(request, session, runtime, token, lang, error)
+
+
+@router.get("/{token}")
+def show(
+    token: str, request: Request, runtime: RuntimeDep, uow: UowDep, lang: str | None = None
+) -> Response:
+    """The regional list in its stored order; the receipt once the token is spent."""
+    with uow() as session:
+        try:
+            choice_session = workflow.tablet_session(session, token)
+        except (NotFound, Gone) as error:
+            return _closed_or_receipt(request, session, runtime, token, lang, error)
+        return _list(request, session, token, choice_session, lang)
+
+
+@router.post("/{token}/confirm")
+def confirm(
+    token: str,
+    request: Request,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    lang: LangField = None,
+    lawyer: Annotated[str | None, Form()] = None,
+    delegate: Annotated[str | None, Form()] = None,
+    own_counsel: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Show the choice back before anything is recorded."""
+    if not same_origin(request):
+        return render(request, "tablet/refused.html", language=pick_language(lang), status_code=403)
+    with uow() as session:
+        try:
+            choice_session = workflow.tablet_session(session, token)
+        except (NotFound, Gone) as error:
+            return _closed_or_receipt(request, session, runtime, token, lang, error)
+        chosen = next((o for o in choice_session.options if o["lawyer"] == lawyer), None)
+        name = (own_counsel or "").strip()
+        if lawyer is not None and chosen is None:
+            return _list(
+                request, session, token, choice_session, lang, error="lawyer", status_code=422
+            )
+        if lawyer is None and not delegate and not name:
+            return _list(
+                request, session, token, choice_session, lang, error="own_counsel", status_code=422
+            )
+        language = pick_language(lang, choice_session.language)
+        firm_names = _firm_names(session, [chosen] if chosen else [])
+    kind = "lawyer" if chosen else ("delegate" if delegate else "own_counsel")
+    return render(
+        request,
+        "tablet/confirm.html",
+        language=language,
+        token_path=f"/tablet/{token}",
+        kind=kind,
+        chosen=chosen,
+        firm_name=firm_names.get(chosen["firm"], chosen["firm"]) if chosen else "",
+        own_counsel=name[:200],
+    )
+
+
+@router.post("/{token}/choice")
+def record(
+    token: str,
+    request: Request,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    lang: LangField = None,
+    lawyer: Annotated[str | None, Form()] = None,
+    delegate: Annotated[str | None, Form()] = None,
+    own_counsel: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Record the confirmed choice with the same flow as the API, then show the receipt."""
+    if not same_origin(request):
+        return render(request, "tablet/refused.html", language=pick_language(lang), status_code=403)
+    language_query = f"?lang={lang}" if lang in LANGUAGES else ""
+    try:
+        data = workflow.ChoiceIn(
+            lawyer=lawyer, delegate=bool(delegate) or None, own_counsel=own_counsel
+        )
+        # The unit of work must see the error to roll back: a refused choice spends nothing.
+        with uow() as session:
+            workflow.record_choice(session, token, data, context(runtime, None, "suspect"))
+    except ValidationError:
+        return _refused(request, runtime, uow, token, lang, Invalid("own_counsel", "invalid"))
+    except (NotFound, Gone, Conflict, Invalid) as error:
+        return _refused(request, runtime, uow, token, lang, error)
+    if runtime.redis is not None:
+        runtime.redis.delete(_cache_key(token))  # spent: the JSON list must say 410 at once
+    return see_other(f"/tablet/{token}{language_query}")
