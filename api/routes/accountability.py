@@ -1,18 +1,16 @@
-"""Audit trail, its verification, and the fairness reports."""
+"""Audit trail and its verification (the reports live in `api.routes.reports`)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse
 from sqlmodel import col, select
 
 from api.deps import UowDep, requester_scope, role
 from api.schemas import VerifyOut
-from dispatcher import audit, reports, workflow
+from dispatcher import audit, workflow
 from dispatcher.errors import Forbidden
 from dispatcher.models import AuditEvent
 from dispatcher.tokens import Principal
@@ -65,39 +63,3 @@ def audit_events(
 def verify(principal: Bar, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
         return audit.verify(session).as_dict()
-
-
-@router.get("/reports/fairness")
-def fairness(
-    principal: Bar,
-    uow: UowDep,
-    territory: str,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-) -> dict[str, Any]:
-    """Per firm: weight, entitlement, offers, accepted, declined, expired, deviation."""
-    with uow() as session:
-        return reports.fairness(session, territory, _aware(from_), _aware(to))
-
-
-@router.get("/reports/fairness.csv", response_class=PlainTextResponse)
-def fairness_csv(
-    principal: Bar,
-    uow: UowDep,
-    territory: str,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
-) -> PlainTextResponse:
-    with uow() as session:
-        report = reports.fairness(session, territory, _aware(from_), _aware(to))
-    return PlainTextResponse(
-        reports.fairness_csv(report),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="fairness-{territory}.csv"'},
-    )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,195 @@
+"""The bar's dashboard at /bar: the report with plots, drill-down, CSV and document exports.
+
+Pages authenticate with the session cookie (`PagePrincipal`); without one they send the
+reviewer to the login page, and a signed-in user of another role gets 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlmodel import col, select
+
+from api.bar import render
+from api.deps import PagePrincipal, UowDep
+from api.routes.reports import csv_response, resolve_period, table_text
+from dispatcher import flags, reports
+from dispatcher.db import utcnow
+from dispatcher.models import AuditEvent
+from dispatcher.models import Request as CounselRequest
+from dispatcher.tokens import Principal
+
+router = APIRouter(prefix="/bar", include_in_schema=False)
+
+BAR_ROLES = ("bar", "admin")
+
+
+def reviewer(request: Request, principal: PagePrincipal) -> Principal:
+    """The signed-in reviewer; otherwise a redirect to the login page (303) or 403."""
+    if principal is None:
+        # An HTTPException carrying a redirect: no application-wide handler is needed.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, "login required", headers={"Location": login_url(target)})
+    if principal.role not in BAR_ROLES:
+        raise HTTPException(403, f"role {principal.role} may not read the bar's reports")
+    return principal
+
+
+Reviewer = Annotated[Principal, Depends(reviewer)]
+
+
+def login_url(target: str) -> str:
+    return f"/login?{urlencode({'next': target})}"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the dashboard's links go, keeping the territory and period."""
+
+    territory_code: str
+    query: dict[str, str]
+
+    def _with(self, **values: str) -> str:
+        merged = {k: v for k, v in {**self.query, **values}.items() if v}
+        return urlencode(merged)
+
+    def table(self, name: str) -> str:
+        return f"/bar/tables/{name}.csv?{self._with(territory=self.territory_code)}"
+
+    def territory(self, code: str) -> str:
+        return f"/bar?{self._with(territory=code)}"
+
+    def pair(self, requester: str, lawyer: str) -> str:
+        query = self._with(territory=self.territory_code, requester=requester, lawyer=lawyer)
+        return f"/bar/pairs?{query}"
+
+    def export(self, fmt: str) -> str:
+        return f"/bar/report.{fmt}?{self._with(territory=self.territory_code)}"
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k in ("from", "to", "window") and v}
+
+
+def _period(
+    from_: str | None, to: str | None, window: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """The form sends dates as text and may leave any of them empty."""
+    try:
+        start = datetime.fromisoformat(from_) if from_ else None
+        end = datetime.fromisoformat(to) if to else None
+        days = int(window) if window else None
+    except ValueError as exc:
+        raise HTTPException(422, f"bad period: {exc}") from exc
+    return resolve_period(start, end, days)
+
+
+FormFrom = Annotated[str | None, Query(alias="from")]
+
+
+@router.get("", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    principal: Reviewer,
+    uow: UowDep,
+    territory: str | None = None,
+    from_: FormFrom = None,
+    to: str | None = None,
+    window: str | None = None,
+) -> HTMLResponse:
+    """The dashboard of one territory (the first one unless chosen)."""
+    start, end = _period(from_, to, window)
+    with uow() as session:
+        codes = reports.territory_list(session)
+        if not codes:
+            return HTMLResponse("<!doctype html><p>The registry is empty.</p>")
+        code = territory or codes[0]
+        full = render.gather(session, code, start, end, utcnow())
+    links = Links(code, _query(request))
+    page = render.html(
+        full, template="bar/dashboard.html", links=links, territories=codes, query=links.query
+    )
+    return HTMLResponse(page)
+
+
+@router.get("/report.{fmt}")
+def export(
+    principal: Reviewer,
+    uow: UowDep,
+    fmt: Literal["html", "pdf"],
+    territory: str,
+    from_: FormFrom = None,
+    to: str | None = None,
+    window: str | None = None,
+) -> Response:
+    """The whole report as one self-contained HTML file or as PDF."""
+    start, end = _period(from_, to, window)
+    with uow() as session:
+        full = render.gather(session, territory, start, end, utcnow())
+    name = f"fairness-{territory}.{fmt}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "pdf":
+        return Response(render.pdf(full), media_type="application/pdf", headers=disposition)
+    return HTMLResponse(render.html(full, links=None), headers=disposition)
+
+
+@router.get("/tables/{table}.csv", response_class=PlainTextResponse)
+def table(
+    principal: Reviewer,
+    uow: UowDep,
+    table: str,
+    territory: str | None = None,
+    from_: FormFrom = None,
+    to: str | None = None,
+    window: str | None = None,
+) -> PlainTextResponse:
+    """Any table of the dashboard as CSV."""
+    start, end = _period(from_, to, window)
+    with uow() as session:
+        text = table_text(session, table, territory, start, end)
+    return csv_response(text, f"{table}-{territory or 'all'}.csv")
+
+
+@router.get("/pairs", response_class=HTMLResponse)
+def pair(
+    principal: Reviewer,
+    uow: UowDep,
+    requester: str,
+    lawyer: str,
+    territory: str | None = None,
+    from_: FormFrom = None,
+    to: str | None = None,
+    window: str | None = None,
+) -> HTMLResponse:
+    """The requests behind a flagged pair, each linking to its audit events."""
+    start, end = _period(from_, to, window)
+    with uow() as session:
+        found = flags.requests_of_pair(
+            session, requester=requester, lawyer=lawyer, territory=territory, start=start, end=end
+        )
+    page = render.environment.get_template("bar/audit.html").render(
+        title=f"{requester} → {lawyer}", requests=found, requester=requester, lawyer=lawyer
+    )
+    return HTMLResponse(page)
+
+
+@router.get("/requests/{request_id}/audit", response_class=HTMLResponse)
+def request_audit(principal: Reviewer, uow: UowDep, request_id: str) -> HTMLResponse:
+    """Every audit event of one request, in chain order."""
+    with uow() as session:
+        if session.get(CounselRequest, request_id) is None:
+            raise HTTPException(404, "request not found")
+        events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.request_id == request_id)
+            .order_by(col(AuditEvent.seq))
+        ).all()
+    page = render.environment.get_template("bar/audit.html").render(
+        title=f"Audit events of request {request_id}", events=events, request_id=request_id
+    )
+    return HTMLResponse(page)

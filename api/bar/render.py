@@ -1,0 +1,240 @@
+"""The bar's report rendered: plots (matplotlib, drawn on the server), HTML and PDF.
+
+The HTML report is self-contained (inline CSS and SVG, no external link) so that it can be
+saved, mailed and archived; the dashboard is the same report with navigation and drill-down.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a server; must precede pyplot
+
+import matplotlib.pyplot as plt
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from sqlmodel import Session
+
+from dispatcher import flags, reports
+from dispatcher.registry import get_territory
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# The same drawing gives the same bytes: stable ids in the SVG, no creation date.
+plt.rcParams["svg.hashsalt"] = "counsel-dispatcher"
+plt.rcParams["figure.dpi"] = 100
+
+
+@dataclass
+class FullReport:
+    """The report of one territory and period with what the plots and the flags need."""
+
+    report: dict[str, Any]
+    series: dict[str, list[tuple[str, float, int]]]
+    counsel: dict[str, list[tuple[int, int]]]
+    flagged: list[dict[str, Any]]
+    overview: list[dict[str, Any]]
+    generated_at: str
+    plots: dict[str, str] = field(default_factory=dict)
+
+
+def gather(
+    session: Session, territory: str, start: datetime | None, end: datetime | None, now: datetime
+) -> FullReport:
+    """Everything the rendered report shows, read in one unit of work."""
+    t = get_territory(session, territory)
+    return FullReport(
+        report=reports.fairness(session, territory, start, end),
+        series=reports.firm_series(session, territory, start, end),
+        counsel=reports.counsel_histogram(session, t.id, start, end),
+        flagged=flags.pocket_lawyers(session, territory=territory, start=start, end=end),
+        overview=reports.territories_overview(session, start, end),
+        generated_at=now.isoformat(timespec="seconds"),
+    )
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def figure_counts(full: FullReport) -> Figure:
+    """Each firm's cumulative count against its entitlement, and the deviation, per day."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    firms = sorted(full.series)
+    colours = plt.get_cmap("tab20")
+    for i, firm in enumerate(firms):
+        points = full.series[firm]
+        days = [datetime.fromisoformat(d) for d, _, _ in points]
+        colour = colours(i % 20)
+        top.step(days, [o for _, _, o in points], where="post", color=colour, label=firm)
+        top.plot(days, [e for _, e, _ in points], linestyle="--", color=colour, linewidth=0.8)
+        bottom.step(days, [o - e for _, e, o in points], where="post", color=colour)
+    top.set_ylabel("offers (solid) / entitlement (dashed)")
+    bottom.axhspan(-1, 1, color="#e6f2e6", zorder=0)
+    bottom.axhline(0, color="grey", linewidth=0.6)
+    bottom.set_ylabel("count − entitlement")
+    if firms and len(firms) <= 20:
+        top.legend(fontsize="x-small", ncol=min(len(firms), 6), loc="upper left")
+    if not firms:
+        top.text(0.5, 0.5, "no charged decisions in this period", ha="center", va="center")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def figure_counsel(full: FullReport) -> Figure:
+    """Time to counsel by urgency, with p50/p90/p99 marked."""
+    fig, axes = plt.subplots(1, len(reports.URGENCIES), figsize=(9, 3.2))
+    for ax, urgency in zip(axes, reports.URGENCIES, strict=True):
+        histogram = full.counsel.get(urgency, [])
+        figures = full.report["time_to_counsel"].get(urgency, {})
+        ax.set_title(f"{urgency} ({sum(n for _, n in histogram)} assigned)", fontsize="small")
+        if histogram:
+            minutes = [v / 60 for v, _ in histogram]
+            ax.hist(minutes, bins=40, weights=[n for _, n in histogram], color="#4a78a8")
+            for key, style in (("p50_s", "-"), ("p90_s", "--"), ("p99_s", ":")):
+                if figures.get(key) is not None:
+                    ax.axvline(figures[key] / 60, color="#b03030", linestyle=style, label=key)
+            ax.legend(fontsize="x-small")
+        ax.set_xlabel("minutes from request to accepted invitation")
+    fig.tight_layout()
+    return fig
+
+
+def figure_positions(full: FullReport) -> Figure:
+    """How often each list position was chosen, against the uniform choice."""
+    rows = full.report["position_choice_counts"]["positions"]
+    fig, ax = plt.subplots(figsize=(9, 3))
+    xs = [r["position"] for r in rows]
+    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label="chosen")
+    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label="uniform")
+    ax.set_xlabel("position on the tablet list")
+    ax.set_xticks(xs)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def figure_choices(full: FullReport) -> Figure:
+    """Suspects' choices per firm against the uniform choice from the lists shown."""
+    rows = full.report["choice_stage"]["firms"]
+    fig, ax = plt.subplots(figsize=(9, 3))
+    xs = list(range(len(rows)))
+    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label="chosen")
+    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label="uniform")
+    ax.set_xticks(xs, [r["firm"] for r in rows], rotation=90, fontsize="x-small")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "counts": ("Each firm's count against its entitlement", figure_counts),
+    "counsel": ("Time to counsel", figure_counsel),
+    "positions": ("Position bias on the tablet lists", figure_positions),
+    "choices": ("Suspects' choices per firm", figure_choices),
+}
+
+
+def svg(fig: Figure) -> str:
+    """The figure as an inline <svg> element (no XML prologue, no date)."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def with_plots(full: FullReport) -> FullReport:
+    full.plots = {name: svg(draw(full)) for name, (_, draw) in FIGURES.items()}
+    return full
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+
+def deviation_class(value: float) -> str:
+    """The colour band of a deviation: within the chairman bound, up to 2, beyond."""
+    magnitude = abs(value)
+    if magnitude < 1:
+        return "ok"
+    return "warn" if magnitude < 2 else "bad"
+
+
+environment.filters["deviation_class"] = deviation_class
+
+
+def html(full: FullReport, *, template: str = "bar/report.html", **extra: Any) -> str:
+    """The report as HTML: standalone by default, or the dashboard's template."""
+    if not full.plots:
+        with_plots(full)
+    return environment.get_template(template).render(
+        full=full,
+        r=full.report,
+        plots={k: Markup(v) for k, v in full.plots.items()},  # our own SVG, not user input
+        titles={k: title for k, (title, _) in FIGURES.items()},
+        **extra,
+    )
+
+
+def pdf(full: FullReport) -> bytes:
+    """The report as PDF: a page of figures and tables, then one page per plot."""
+    r = full.report
+    buffer = io.BytesIO()
+    with PdfPages(buffer, metadata={"Title": f"Fairness report {r['territory']}"}) as pages:
+        fig = plt.figure(figsize=(8.27, 11.69))
+        lines = [
+            f"Fairness report — territory {r['territory']}",
+            f"Period: {r['from'] or 'beginning'} to {r['to'] or 'now'}"
+            f"   (generated {full.generated_at})",
+            "",
+            f"Charged decisions: {r['decisions']}    max |deviation|: {r['max_abs_deviation']:.3f}",
+            f"Loosemore–Hanby: {r['loosemore_hanby']:.4f}    Gini: {r['gini']:.4f}",
+            f"Top 10% of lawyers ({r['top10_lawyers']} of {r['listed_lawyers']}): "
+            f"{r['top10_share']:.1%} of appointments, limit {r['top10_limit']:.1%} "
+            f"({'EXCEEDED' if r['top10_exceeds'] else 'within'})",
+        ]
+        for urgency, t in r["time_to_counsel"].items():
+            lines.append(
+                f"Time to counsel, {urgency}: {t['assigned']}/{t['requests']} assigned, "
+                f"p50 {t['p50_s']} s, p90 {t['p90_s']} s, p99 {t['p99_s']} s"
+            )
+        lines.append(f"Flagged requester × lawyer pairs: {len(full.flagged)}")
+        for f in full.flagged[:15]:
+            lines.append(
+                f"   {f['requester']} → {f['lawyer']}: {f['to_lawyer']} of {f['requests']} "
+                f"(expected {f['expected']:.1f}), q = {f['q_value']:.2g}"
+            )
+        fig.text(0.06, 0.97, "\n".join(lines), va="top", family="monospace", fontsize=8)
+        columns = ["firm", "weight", "entitlement", "offers", "accepted", "declined", "expired"]
+        cells = [
+            [str(row[c]) for c in columns] + [f"{row['deviation']:+.3f}"] for row in r["firms"]
+        ]
+        if cells:
+            ax = fig.add_axes((0.06, 0.05, 0.88, 0.5))
+            ax.axis("off")
+            table = ax.table(
+                cellText=cells[:40], colLabels=[*columns, "deviation"], loc="upper center"
+            )
+            table.auto_set_font_size(False)
+            table.set_fontsize(7)
+        pages.savefig(fig)
+        plt.close(fig)
+        for title, draw in FIGURES.values():
+            fig = draw(full)
+            fig.suptitle(title)
+            pages.savefig(fig)
+            plt.close(fig)
+    return buffer.getvalue()

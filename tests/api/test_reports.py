@@ -1,0 +1,178 @@
+"""The bar's reports over HTTP: the JSON report and its schema, CSV tables, the flags, and the
+/bar dashboard with its exports and drill-down (signed in with the page cookie)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+
+from api.deps import PAGE_COOKIE
+from dispatcher.db import unit_of_work
+from tests.conftest import Api, make_token
+from tests.dispatcher.flows import accept_and_close
+from tests.dispatcher.test_flags import STEERED_LAWYER, history
+
+REPORT_KEYS = {
+    "max_abs_deviation",
+    "loosemore_hanby",
+    "gini",
+    "top10_share",
+    "top10_limit",
+    "time_to_counsel",
+    "position_choice_counts",
+    "firms",
+}
+
+
+def orders(api: Api, n: int) -> list[str]:
+    """`n` court orders, each accepted and closed by the invited lawyer; their ids."""
+    ids = []
+    for i in range(n):
+        created = api.post("/api/v1/requests", "court", api.order(f"ORD-{i}")).json()
+        with unit_of_work(api.rt.engine) as session:
+            accept_and_close(session, api.rt, created["id"])
+        ids.append(created["id"])
+    return ids
+
+
+def signed_in(api: Api, role: str) -> None:
+    token = api.tokens.get(role) or make_token(api.rt, role)
+    api.client.cookies.set(PAGE_COOKIE, token)
+
+
+def test_the_json_report_carries_every_figure_and_documents_it(api: Api) -> None:
+    orders(api, 6)
+    r = api.get("/api/v1/reports/fairness", "bar", territory="CEN")
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert set(report) >= REPORT_KEYS
+    assert report["decisions"] == 6
+    assert {f["firm"]: f["offers"] for f in report["firms"]} == {"F1": 3, "F2": 2, "F3": 1}
+    assert report["loosemore_hanby"] == pytest.approx(0.0, abs=1e-9)
+    assert report["time_to_counsel"]["standard"]["assigned"] == 6
+    assert report["time_to_counsel"]["detention"]["p50_s"] is None
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]
+    assert REPORT_KEYS | {"from"} <= set(schema["FairnessReport"]["properties"])
+    assert {"p50_s", "p90_s", "p99_s"} <= set(schema["CounselTimes"]["properties"])
+    assert set(schema["Flag"]["properties"]) == {
+        "requester",
+        "lawyer",
+        "requests",
+        "to_lawyer",
+        "expected",
+        "p_value",
+        "q_value",
+    }
+    # A trailing window ending before the history holds nothing.
+    empty = api.get(
+        "/api/v1/reports/fairness", "bar", territory="CEN", window=30, to="2020-01-01T00:00:00"
+    )
+    assert empty.status_code == 200, empty.text
+    empty = empty.json()
+    assert empty["decisions"] == 0 and empty["from"].startswith("2019-12-02")
+    assert api.get("/api/v1/reports/fairness", "bar", territory="CEN", window=7).status_code == 422
+
+
+def test_every_table_exports_as_csv(api: Api) -> None:
+    orders(api, 3)
+    for table, first in (
+        ("firms", "firm"),
+        ("lawyers", "lawyer"),
+        ("declines", "firm"),
+        ("choices", "firm"),
+        ("positions", "position"),
+        ("time_to_counsel", "urgency"),
+        ("flags", "requester"),
+        ("territories", "territory"),
+    ):
+        r = api.get(f"/api/v1/reports/tables/{table}.csv", "bar", territory="CEN")
+        assert r.status_code == 200, (table, r.text)
+        assert r.headers["content-type"].startswith("text/csv")
+        header = next(csv.reader(io.StringIO(r.text)))
+        assert header[0] == first, table
+    lawyers = list(
+        csv.DictReader(
+            io.StringIO(api.get("/api/v1/reports/tables/lawyers.csv", "bar", territory="CEN").text)
+        )
+    )
+    assert sum(int(row["appointments"]) for row in lawyers) == 3
+    assert api.get("/api/v1/reports/tables/nope.csv", "bar", territory="CEN").status_code == 404
+    assert api.get("/api/v1/reports/tables/firms.csv", "court", territory="CEN").status_code == 403
+
+
+def test_the_flags_endpoint_lists_the_steered_pair(api: Api) -> None:
+    history(api.rt, steer=True, rounds=18)
+    r = api.get("/api/v1/reports/flags", "bar", territory="CEN")
+    assert r.status_code == 200, r.text
+    [flag] = r.json()
+    assert set(flag) == {
+        "requester",
+        "lawyer",
+        "requests",
+        "to_lawyer",
+        "expected",
+        "p_value",
+        "q_value",
+    }
+    assert (flag["requester"], flag["lawyer"]) == ("Police A", STEERED_LAWYER)
+    assert flag["q_value"] < 0.05
+    assert api.get("/api/v1/reports/flags", "bar", territory="NOR").json() == []
+    assert api.get("/api/v1/reports/flags", "investigator").status_code == 403
+
+    signed_in(api, "bar")
+    page = api.client.get("/bar", params={"territory": "CEN"})
+    assert page.status_code == 200
+    drill = re.search(r'href="(/bar/pairs\?[^"]+)"', page.text)
+    assert drill is not None, "the flagged pair links to its requests"
+    pair = api.client.get(drill.group(1).replace("&amp;", "&"))
+    assert pair.status_code == 200
+    audit_links = re.findall(r'href="(/bar/requests/\w+/audit)"', pair.text)
+    assert len(audit_links) == flag["to_lawyer"]
+    events = api.client.get(audit_links[0])
+    assert events.status_code == 200
+    for action in ("request.created", "choice.recorded", "invitation.accepted"):
+        assert action in events.text
+
+
+def test_the_dashboard_asks_for_a_bar_login(api: Api) -> None:
+    r = api.client.get("/bar", params={"territory": "CEN"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=%2Fbar%3Fterritory%3DCEN"
+    signed_in(api, "court")
+    assert api.client.get("/bar", follow_redirects=False).status_code == 403
+    api.client.cookies.set(PAGE_COOKIE, "not-a-token")
+    assert api.client.get("/bar", follow_redirects=False).status_code == 303
+
+
+def test_the_dashboard_and_its_exports(api: Api) -> None:
+    ids = orders(api, 4)
+    signed_in(api, "bar")
+    page = api.client.get("/bar", params={"territory": "CEN", "window": "365"})
+    assert page.status_code == 200, page.text
+    assert page.text.count("<svg") == 4
+    assert 'class="ok"' in page.text  # the territory table is coloured by deviation
+    assert "/bar/tables/firms.csv?" in page.text and "window=365" in page.text
+    firms = api.client.get("/bar/tables/firms.csv", params={"territory": "CEN"})
+    assert firms.status_code == 200 and firms.text.startswith("firm,weight,entitlement")
+
+    html = api.client.get("/bar/report.html", params={"territory": "CEN"})
+    assert html.status_code == 200
+    assert "attachment" in html.headers["content-disposition"]
+    body: Any = html.text
+    assert body.count("<svg") == 4 and "<style>" in body
+    # Self-contained: nothing is fetched from elsewhere, no navigation of the dashboard.
+    assert not re.search(r"""(src|href)=["']?(https?:|//|/)""", body)
+    assert "<link" not in body and "<script" not in body
+
+    pdf = api.client.get("/bar/report.pdf", params={"territory": "CEN"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+
+    audit = api.client.get(f"/bar/requests/{ids[0]}/audit")
+    assert audit.status_code == 200 and "invitation.sent" in audit.text
+    assert api.client.get("/bar/requests/nope/audit").status_code == 404
+    assert api.client.get("/bar", params={"window": "12"}).status_code == 422
