@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -83,17 +83,12 @@ def get_request(request_id: str, principal: Reading, uow: UowDep) -> dict[str, A
 REREAD_S = 15.0
 
 
-@router.get("/{request_id}/events", response_class=EventSourceResponse)
-async def follow_request(
+def followed_request(
     request_id: str,
     principal: Annotated[Principal, Depends(bearer_or_page)],
-    runtime: RuntimeDep,
     uow: UowDep,
-) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: `event: request` with the request's JSON now and on every change.
-
-    The stream ends once the request reaches a final state. Accepts the page session cookie.
-    """
+) -> Callable[[], dict[str, Any]]:
+    """Check, before any byte of the stream is sent, that the caller may follow the request."""
     if principal.role not in ("court", "investigator", "admin", "bar"):
         raise HTTPException(403, f"role {principal.role} may not do this")
 
@@ -104,7 +99,20 @@ async def follow_request(
             )
             return workflow.request_out(session, request)
 
-    await run_in_threadpool(read)  # not found or not yours: 404 before the stream starts
+    read()  # not found or not yours: 404 now
+    return read
+
+
+@router.get("/{request_id}/events", response_class=EventSourceResponse)
+async def follow_request(
+    request_id: str,
+    read: Annotated[Callable[[], dict[str, Any]], Depends(followed_request)],
+    runtime: RuntimeDep,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `event: request` with the request's JSON now and on every change.
+
+    The stream ends once the request reaches a final state. Accepts the page session cookie.
+    """
     async with runtime.broker.follow(request_id) as changes:
         current = await run_in_threadpool(read)
         sent: dict[str, Any] | None = None
