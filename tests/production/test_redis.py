@@ -85,7 +85,7 @@ def test_a_tablet_list_is_cached_briefly_and_dropped_once_spent(
     first = a.get(f"/api/v1/tablet/{token}", None)
     assert first.status_code == 200
     key = f"dispatcher:tablet:{hash_token(token)}"
-    cached = redis.Redis.from_url(redis_url).get(key)
+    cached: Any = redis.Redis.from_url(redis_url).get(key)
     assert cached is not None and json.loads(cached) == first.json()
     assert b.get(f"/api/v1/tablet/{token}", None).json() == first.json()
     chose = b.post(f"/api/v1/tablet/{token}/choice", None, {"delegate": True})
