@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 from functools import lru_cache
 from typing import Any
@@ -41,6 +41,7 @@ from dispatcher.models import (
     RotationState,
     Territory,
 )
+from policies.base import Standings, Turn, rule_named
 from policies.config import Policy
 from policies.eligibility import Candidate, DutyWindow, Need, exclusion
 from policies.quota import FirmStanding, LawyerStanding, RankedFirm, order_lawyers, rank_firms
@@ -81,6 +82,10 @@ class Pool:
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
     firm_ids: dict[str, int] = field(default_factory=dict)  # eligible firms by code
+    # Invitations each lawyer let expire lately, when the policy learns who answers.
+    expired: dict[int, int] = field(default_factory=dict)
+    learn: bool = False
+    attempt: int = 0  # invitations already sent for this request
 
     def firm_id(self, code: str) -> int:
         """The id of an eligible firm, from the code the rotation rule ranks it by."""
@@ -225,6 +230,22 @@ def build_pool(
         session.exec(select(Invitation.lawyer_id).where(Invitation.request_id == request.id)).all()
     )
     conflicts = conflicted_firms(session, request)
+    learn_days = policy.rotation.learn_answers_days
+    expired: dict[int, int] = {}
+    if learn_days and ids:
+        # Found through (status, deadline): the cost follows the window, not the history.
+        expired = {
+            lawyer_id: int(n)
+            for lawyer_id, n in session.exec(
+                select(Invitation.lawyer_id, func.count())
+                .where(
+                    Invitation.status == "expired",
+                    col(Invitation.deadline) >= now - timedelta(days=learn_days),
+                    col(Invitation.lawyer_id).in_(ids),
+                )
+                .group_by(col(Invitation.lawyer_id))
+            ).all()
+        }
     need = Need(
         urgency=request.urgency,
         language=request.person_language,
@@ -234,6 +255,7 @@ def build_pool(
     weights: dict[int, float] = defaultdict(float)
     eligible: dict[int, list[LawyerRow]] = {}
     pool = Pool(territory, firms, weights, eligible, load, workload)
+    pool.expired, pool.learn, pool.attempt = expired, learn_days > 0, len(invited)
     for lawyer in lawyers:
         firm = firms[lawyer.firm_id]
         if lawyer.status == "active" and lawyer.id in in_territory:
@@ -313,16 +335,49 @@ def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, Rota
     return ranking, states
 
 
+def _lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
+    return [
+        LawyerStanding(
+            lw.licence, pool.workload[lw.id], lw.last_offer_at, pool.expired.get(lw.id, 0)
+        )
+        for lw in pool.eligible[firm_id]
+    ]
+
+
 def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     """The firm's eligible lawyers, the one to invite first."""
     by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
-    ordered = order_lawyers(
-        [
-            LawyerStanding(lw.licence, pool.workload[lw.id], lw.last_offer_at)
-            for lw in pool.eligible[firm_id]
-        ]
-    )
+    ordered = order_lawyers(_lawyer_standings(pool, firm_id), learn=pool.learn)
     return [by_licence[s.licence] for s in ordered]
+
+
+def take_turn(
+    session: Session, pool: Pool, request: Request, policy: Policy
+) -> tuple[Turn, dict[int, RotationState], list[LawyerRow]]:
+    """The policy's rule gives the turn among the pool's eligible firms and lawyers.
+
+    Returns the rule's answer, the rotation states to charge, and the turn firm's lawyers in
+    the order to try them.
+    """
+    states = _standings(session, pool)
+    standings = Standings(
+        firms=[
+            FirmStanding(
+                firm=pool.firms[f].code,
+                weight=pool.weights[f],
+                entitlement=states[f].entitlement,
+                offers=states[f].offers,
+            )
+            for f in pool.eligible
+        ],
+        lawyers_of=lambda code: _lawyer_standings(pool, pool.firm_id(code)),
+        settings=policy.rotation,
+        requester=str(request.requester_id),
+        draw_key=f"{request.requester_id}:{request.external_ref}:{pool.attempt}",
+    )
+    turn = rule_named(policy.rotation.rule).turn(standings)
+    by_licence = {lw.licence: lw for lw in pool.eligible[pool.firm_id(turn.firm)]}
+    return turn, states, [by_licence[licence] for licence in turn.queue]
 
 
 @dataclass
@@ -449,18 +504,16 @@ def decide_rotation(
         lawyer: Lawyer | None = None
         pool = build_pool(session, request, territory, policy, now)
         if pool.eligible:
-            ranking, states = rank(session, pool)
-            firm_id = pool.firm_id(ranking[0].firm)
-            queue = lawyers_in_turn(pool, firm_id)
+            turn, states, queue = take_turn(session, pool, request, policy)
+            firm_id = pool.firm_id(turn.firm)
             lawyer = _first_within_cap(session, queue)
             if lawyer is None:
                 # A decision in another territory filled a shared lawyer's cap after the pool
                 # was read; read it again, now that those lawyers are locked and counted.
                 pool = build_pool(session, request, territory, policy, now)
                 if pool.eligible:
-                    ranking, states = rank(session, pool)
-                    firm_id = pool.firm_id(ranking[0].firm)
-                    queue = lawyers_in_turn(pool, firm_id)
+                    turn, states, queue = take_turn(session, pool, request, policy)
+                    firm_id = pool.firm_id(turn.firm)
                     lawyer = _first_within_cap(session, queue)
         tried.append(pool.summary())
         if not pool.eligible or lawyer is None:
@@ -481,13 +534,15 @@ def decide_rotation(
                     else None
                 ),
                 "note": note,
-                "ranking": [r.as_dict() for r in ranking],
+                "rule": {"name": policy.rotation.rule, **turn.how},
+                "ranking": [r.as_dict() for r in turn.ranking],
                 "lawyer_queue": [
                     {
                         "licence": lw.licence,
                         "load": pool.load[lw.id],
                         "workload": pool.workload[lw.id],
                         "last_offer_at": lw.last_offer_at.isoformat() if lw.last_offer_at else None,
+                        **({"expired_recently": pool.expired.get(lw.id, 0)} if pool.learn else {}),
                     }
                     for lw in queue
                 ],
@@ -498,7 +553,7 @@ def decide_rotation(
         decision.firm_id, decision.lawyer_id = firm_id, lawyer.id
         session.add(decision)
         session.flush()
-        _charge(session, decision, pool, ranking, states, firm_id)
+        _charge(session, decision, pool, list(turn.ranking), states, firm_id)
         lawyer.last_offer_at = now
         session.add(lawyer)
         session.add(decision)

@@ -22,11 +22,26 @@ class Deadlines(_Section):
     standard_s: int = Field(gt=0)
 
 
+RuleName = Literal["quota", "round_robin", "lottery", "wheel", "swrr"]
+
+
 class Rotation(_Section):
     weight: Literal["active_lawyers", "equal"] = "active_lawyers"
     charge_choices: bool = True
     starvation_shortfall: float = Field(default=3.0, gt=0)
     max_invitations: int = Field(default=25, gt=0)
+    # Who gets the turn: this service's quota rule, or a rule it is compared with
+    # (policies/base.py). The tablet list and the eligibility filter are the same for all.
+    rule: RuleName = "quota"
+    # Within a firm, lawyers who let fewer invitations expire in this many days go first
+    # (0: not at all).
+    learn_answers_days: int = Field(default=0, ge=0)
+    # Seeds the draws of the lottery and the wheel, so that a replay draws the same.
+    draw_seed: int = 0
+    # The wheel: how many names the person appointing sees, and how often they pick their
+    # favourite among them rather than the first.
+    wheel_names: int = Field(default=5, gt=0)
+    wheel_favourite_bias: float = Field(default=0.5, ge=0, le=1)
 
 
 class Eligibility(_Section):

@@ -100,14 +100,22 @@ class LawyerStanding:
     licence: str
     workload: float  # open appointments and pending invitations, weighted by case category
     last_offer_at: datetime | None
+    expired_recently: int = 0  # invitations let expire in the policy's learning window
 
 
-def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
-    """Lightest workload first, then the longest since their last offer, then licence."""
+def order_lawyers(
+    lawyers: Sequence[LawyerStanding], *, learn: bool = False
+) -> list[LawyerStanding]:
+    """Lightest workload first, then the longest since their last offer, then licence.
 
-    def key(lawyer: LawyerStanding) -> tuple[float, int, float, str]:
+    With `learn`, the fewest recently expired invitations come before all of that: a lawyer
+    who lets invitations lapse is tried after colleagues who answer.
+    """
+
+    def key(lawyer: LawyerStanding) -> tuple[int, float, int, float, str]:
         never = lawyer.last_offer_at is None
         stamp = 0.0 if lawyer.last_offer_at is None else lawyer.last_offer_at.timestamp()
-        return (round(lawyer.workload, 9), 0 if never else 1, stamp, lawyer.licence)
+        lapses = lawyer.expired_recently if learn else 0
+        return (lapses, round(lawyer.workload, 9), 0 if never else 1, stamp, lawyer.licence)
 
     return sorted(lawyers, key=key)
