@@ -14,6 +14,7 @@ from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
+from dispatcher.simulation.run import simulate
 
 app = typer.Typer(
     help="Counsel dispatcher: appoints state-funded defence lawyers.", no_args_is_help=True
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
+app.command("simulate")(simulate)
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
