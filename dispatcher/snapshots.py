@@ -1,0 +1,130 @@
+"""Nightly snapshots of the fairness report, kept in the audit chain itself.
+
+`snapshot_previous_day` is the scheduled job: it computes the previous UTC day's report for
+every territory and appends one audit event holding each report (canonical JSON) with its
+SHA-256 and a digest of them all. The chain hashes the event, so a later report can be checked
+against what was known then, and an altered snapshot breaks the chain's verification; no table
+of its own is needed. The job is idempotent: a day already written is left alone, and two runs
+at once write it once (the chain's head is taken before the check).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from dispatcher import audit, reports
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.models import AuditEvent
+
+log = structlog.get_logger(__name__)
+
+ACTOR = "system:reports"
+ACTION = "report.snapshot"
+
+
+@dataclass(frozen=True)
+class SnapshotRun:
+    day: date
+    written: bool
+    territories: int
+    audit_seq: int | None
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of the value's canonical JSON (the audit chain's own encoding)."""
+    return hashlib.sha256(audit.canonical(value).encode()).hexdigest()
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _event(session: Session, day: date) -> AuditEvent | None:
+    return session.exec(
+        select(AuditEvent)
+        .where(col(AuditEvent.action) == ACTION, col(AuditEvent.entity_id) == day.isoformat())
+        .order_by(col(AuditEvent.seq))
+        .limit(1)
+    ).first()
+
+
+def snapshot_day(session: Session, day: date) -> SnapshotRun:
+    """Append the reports of `day` for every territory in the caller's transaction, once."""
+    audit.lock_head(session)  # serialises concurrent runs before the existence check
+    if _event(session, day) is not None:
+        return SnapshotRun(day, False, 0, None)
+    start, end = day_bounds(day)
+    # A round trip through JSON makes the stored report exactly what a reader gets back.
+    snapshots = {
+        code: json.loads(audit.canonical(reports.fairness(session, code, start, end)))
+        for code in reports.territory_list(session)
+    }
+    digests = {code: digest(report) for code, report in snapshots.items()}
+    event = audit.record(
+        session,
+        actor=ACTOR,
+        action=ACTION,
+        entity_type="report",
+        entity_id=day.isoformat(),
+        payload={
+            "day": day.isoformat(),
+            "sha256": digest(digests),
+            "digests": digests,
+            "reports": snapshots,
+        },
+    )
+    return SnapshotRun(day, True, len(snapshots), event.seq)
+
+
+def snapshot_previous_day(engine: Engine, *, now: datetime | None = None) -> SnapshotRun:
+    """The nightly job: snapshot the UTC day before `now` (default: the present)."""
+    day = (now or utcnow()).astimezone(UTC).date() - timedelta(days=1)
+    with unit_of_work(engine) as session:
+        run = snapshot_day(session, day)
+    log.info(
+        "report.snapshot",
+        day=day.isoformat(),
+        written=run.written,
+        territories=run.territories,
+        audit_seq=run.audit_seq,
+    )
+    return run
+
+
+def stored_report(session: Session, day: date, territory: str) -> dict[str, Any] | None:
+    """The report of `territory` as snapshotted for `day`, if its digest still matches."""
+    event = _event(session, day)
+    if event is None:
+        return None
+    payload = json.loads(event.payload)
+    report: dict[str, Any] | None = payload["reports"].get(territory)
+    if report is None or digest(report) != payload["digests"].get(territory):
+        return None
+    return report
+
+
+def compare_with_now(session: Session, day: date, territory: str) -> dict[str, Any]:
+    """The snapshot of a day against the same report computed today: which figures moved.
+
+    Invitations of a day answered after midnight legitimately change its counts; anything
+    else that moved says the history was rewritten.
+    """
+    then = stored_report(session, day, territory)
+    start, end = day_bounds(day)
+    now = json.loads(audit.canonical(reports.fairness(session, territory, start, end)))
+    if then is None:
+        return {"snapshot": False, "changed": sorted(now)}
+    return {
+        "snapshot": True,
+        "same": digest(then) == digest(now),
+        "changed": sorted(k for k in now if now.get(k) != then.get(k)),
+    }
