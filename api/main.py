@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import pages
 from api.bar import router as bar_router
 from api.routes import accountability, lawyers, registry, requests, tablet
 from dispatcher.config import Settings, get_settings
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for module in (requests, tablet, lawyers, registry, accountability):
         app.include_router(module.router)
+    app.include_router(pages.router)
     app.include_router(bar_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -19,6 +19,7 @@ from dispatcher import workflow
 from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
+from dispatcher.runtime import Runtime
 from dispatcher.tokens import Principal
 
 router = APIRouter(prefix="/investigator")
@@ -71,6 +72,7 @@ def _new_reference() -> str:
 def _render_home(
     request: Request,
     session: Session,
+    runtime: Runtime,
     principal: Principal,
     *,
     values: dict[str, Any] | None = None,
@@ -89,14 +91,18 @@ def _render_home(
         "person_language": "az",
         "juvenile": False,
     }
+    own = workflow.list_requests(
+        session, requester_id=principal.requester_id, status=None, limit=50
+    )
+    for shown in own:
+        timezone = runtime.policies.for_territory(shown["territory"]).timezone
+        shown["created_label"] = local_time(shown["created_at"], language, timezone)
     return render_staff(
         request,
         "investigator/home.html",
         principal=principal,
         status_code=status_code,
-        requests=workflow.list_requests(
-            session, requester_id=principal.requester_id, status=None, limit=50
-        ),
+        requests=own,
         values=defaults | (values or {}),
         errors=errors or {},
         urgencies=URGENCIES,
@@ -108,13 +114,13 @@ def _render_home(
 
 
 @router.get("")
-def home(request: Request, principal: PagePrincipal, uow: UowDep) -> Response:
+def home(request: Request, principal: PagePrincipal, runtime: RuntimeDep, uow: UowDep) -> Response:
     """Own requests, newest first, and the form to open one."""
     who = guard(request, principal, "investigator")
     if isinstance(who, Response):
         return who
     with uow() as session:
-        return _render_home(request, session, who)
+        return _render_home(request, session, runtime, who)
 
 
 @router.post("/requests")
@@ -162,13 +168,14 @@ async def open_request(
         }
         with uow() as session:
             return _render_home(
-                request, session, who, values=values, errors=errors, status_code=422
+                request, session, runtime, who, values=values, errors=errors, status_code=422
             )
     except Invalid as error:
         with uow() as session:
             return _render_home(
                 request,
                 session,
+                runtime,
                 who,
                 values=values,
                 errors={error.field: NOT_ACCEPTED},
@@ -179,6 +186,7 @@ async def open_request(
             return _render_home(
                 request,
                 session,
+                runtime,
                 who,
                 values=values,
                 errors={"external_ref": REFERENCE_USED},

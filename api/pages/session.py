@@ -51,10 +51,11 @@ def local_path(target: str | None, fallback: str) -> str:
     """`target` if it is a path on this site, else `fallback`: no open redirects."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "\\" in target:
+    # Browsers drop tabs and newlines and read "\\" as "/": "/\t/evil" would leave the site.
+    if "\\" in target or any(c.isspace() or not c.isprintable() for c in target):
         return fallback
-    return target
+    parts = urlsplit(target)
+    return fallback if parts.scheme or parts.netloc else target
 
 
 def staff_language(request: Request) -> str:
