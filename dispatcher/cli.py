@@ -14,6 +14,7 @@ from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
+from dispatcher.report_commands import report, simulate_history
 from dispatcher.simulation.run import simulate
 
 app = typer.Typer(
@@ -30,6 +31,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
 app.command("simulate")(simulate)
+app.command("report")(report)
+app.command("simulate-history")(simulate_history)
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
