@@ -2,11 +2,12 @@
 
 Uses the database named by DISPATCHER_DATABASE_URL (default: a SQLite file under
 bench-results/). When it holds no requests yet, it is first filled with `--days` of simulated
-history through the real workflow (`dispatcher simulate-history`, i.e. the simulator's
-`fill_history`), and that time is measured too. Then, `--repeat` times, it builds the full
-report: every territory's fairness figures, the national territory table, the pocket-lawyer
-detector over the whole country, and the rendered dashboard (plots, HTML, PDF) of the busiest
-territory. Prints a table and saves JSON under bench-results/.
+history of a national bar (`--registry`) through the real workflow (the simulator's
+`fill_history`, as `dispatcher simulate-history` does), and that time is measured too.
+Then, `--repeat` times, it builds the full report: every territory's fairness figures, the
+national territory table, the pocket-lawyer detector over the whole country, and the rendered
+dashboard (plots, HTML, PDF) of the busiest territory. Prints a table and saves JSON under
+bench-results/.
 
     .venv/bin/python scripts/bench_report.py [--days 365 --seed 1 --repeat 3]
     DISPATCHER_DATABASE_URL=postgresql+psycopg://... .venv/bin/python scripts/bench_report.py
@@ -37,6 +38,7 @@ from dispatcher.db import create_schema, make_engine, unit_of_work  # noqa: E402
 from dispatcher.logging import configure  # noqa: E402
 from dispatcher.models import Decision, Request  # noqa: E402
 from dispatcher.simulation import fill_history  # noqa: E402
+from dispatcher.simulation.national import national_registry  # noqa: E402
 
 RESULTS = ROOT / "bench-results"
 T = TypeVar("T")
@@ -106,11 +108,28 @@ def findings(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def registry_file(choice: str) -> str | None:
+    """The registry to fill the history with (None: the simulator's default, the demo one)."""
+    if choice == "demo":
+        return None
+    if choice != "national":
+        return choice
+    path = RESULTS / "national-registry.json"
+    path.write_text(json.dumps(national_registry()), encoding="utf-8")
+    return str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--registry",
+        default="national",
+        help="'national' (2,500 lawyers, 140 firms, 80 territories: about 60,000 requests a "
+        "year), 'demo' (data/registry.json) or a registry file",
+    )
     args = parser.parse_args()
     configure("console", "WARNING")
     RESULTS.mkdir(exist_ok=True)
@@ -123,7 +142,13 @@ def main() -> None:
     build: dict[str, Any] | None = None
     if existing == 0:
         print(f"filling {args.days} days of history (seed {args.seed}) ...", file=sys.stderr)
-        build = fill_history(url, days=args.days, seed=args.seed, progress=True)
+        build = fill_history(
+            url,
+            days=args.days,
+            seed=args.seed,
+            registry_path=registry_file(args.registry),
+            progress=True,
+        )
     engine = make_engine(url)
     with unit_of_work(engine) as session:
         requests = session.exec(select(func.count()).select_from(Request)).one()
