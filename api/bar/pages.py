@@ -6,6 +6,7 @@ reviewer to the login page, and a signed-in user of another role gets 403.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
@@ -18,7 +19,7 @@ from sqlmodel import col, select
 from api.bar import render
 from api.deps import PagePrincipal, UowDep
 from api.routes.reports import csv_response, resolve_period, table_text
-from dispatcher import flags, reports
+from dispatcher import audit, flags, reports, workflow
 from dispatcher.db import utcnow
 from dispatcher.models import AuditEvent
 from dispatcher.models import Request as CounselRequest
@@ -27,6 +28,22 @@ from dispatcher.tokens import Principal
 router = APIRouter(prefix="/bar", include_in_schema=False)
 
 BAR_ROLES = ("bar", "admin")
+# The pages run no script at all; their CSS and plots are inline (the same document is the
+# self-contained export), so inline styles are the one thing allowed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def page(html: str, **headers: str) -> HTMLResponse:
+    return HTMLResponse(html, headers={**SECURITY_HEADERS, **headers})
 
 
 def reviewer(request: Request, principal: PagePrincipal) -> Principal:
@@ -107,14 +124,15 @@ def dashboard(
     with uow() as session:
         codes = reports.territory_list(session)
         if not codes:
-            return HTMLResponse("<!doctype html><p>The registry is empty.</p>")
+            return page("<!doctype html><title>Bar</title><p>The registry is empty.</p>")
         code = territory or codes[0]
         full = render.gather(session, code, start, end, utcnow())
     links = Links(code, _query(request))
-    page = render.html(
-        full, template="bar/dashboard.html", links=links, territories=codes, query=links.query
+    return page(
+        render.html(
+            full, template="bar/dashboard.html", links=links, territories=codes, query=links.query
+        )
     )
-    return HTMLResponse(page)
 
 
 @router.get("/report.{fmt}")
@@ -135,7 +153,7 @@ def export(
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "pdf":
         return Response(render.pdf(full), media_type="application/pdf", headers=disposition)
-    return HTMLResponse(render.html(full, links=None), headers=disposition)
+    return page(render.html(full, links=None), **disposition)
 
 
 @router.get("/tables/{table}.csv", response_class=PlainTextResponse)
@@ -172,24 +190,43 @@ def pair(
         found = flags.requests_of_pair(
             session, requester=requester, lawyer=lawyer, territory=territory, start=start, end=end
         )
-    page = render.environment.get_template("bar/audit.html").render(
-        title=f"{requester} → {lawyer}", requests=found, requester=requester, lawyer=lawyer
+    return page(
+        render.environment.get_template("bar/audit.html").render(
+            title=f"{requester} → {lawyer}", requests=found, requester=requester, lawyer=lawyer
+        )
     )
-    return HTMLResponse(page)
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify(principal: Reviewer, uow: UowDep) -> HTMLResponse:
+    """The audit chain walked end to end, as a page."""
+    with uow() as session:
+        result = audit.verify(session)
+    return page(
+        render.environment.get_template("bar/audit.html").render(
+            title="Audit chain verification", verification=result.as_dict()
+        )
+    )
 
 
 @router.get("/requests/{request_id}/audit", response_class=HTMLResponse)
 def request_audit(principal: Reviewer, uow: UowDep, request_id: str) -> HTMLResponse:
     """Every audit event of one request, in chain order."""
     with uow() as session:
-        if session.get(CounselRequest, request_id) is None:
+        found = session.get(CounselRequest, request_id)
+        if found is None:
             raise HTTPException(404, "request not found")
+        explained = json.dumps(workflow.explanation(session, found), indent=2, ensure_ascii=False)
         events = session.exec(
             select(AuditEvent)
             .where(AuditEvent.request_id == request_id)
             .order_by(col(AuditEvent.seq))
         ).all()
-    page = render.environment.get_template("bar/audit.html").render(
-        title=f"Audit events of request {request_id}", events=events, request_id=request_id
+    return page(
+        render.environment.get_template("bar/audit.html").render(
+            title=f"Audit events of request {request_id}",
+            events=events,
+            request_id=request_id,
+            explanation=explained,
+        )
     )
-    return HTMLResponse(page)
