@@ -9,7 +9,9 @@ Definitions (the report's keys):
 
 - `entitlement`: the sum of a firm's shares over the charged decisions of the period;
   `offers`: the charged decisions that went to it (rotation offers plus charged choices);
-  `deviation = offers - entitlement`, `max_abs_deviation` its largest absolute value.
+  `deviation = offers - entitlement`, `max_abs_deviation` its largest absolute value. The
+  same figures for the rotation's offers and for the suspects' charged choices separately
+  are under each firm's `stages`.
 - `loosemore_hanby`: ½ Σ |offers share − entitlement share| over the firms (0: proportional).
 - `gini`: Gini coefficient of offers per unit of entitlement, each firm weighted by its
   entitlement (0: every firm got work exactly in proportion to its entitlement).
@@ -68,6 +70,8 @@ FAIRNESS_COLUMNS = (
     "deviation",
 )
 URGENCIES = ("detention", "standard")
+# The two ways a charged decision is taken: the rotation's offer, the suspect's choice.
+STAGES = ("rotation", "choice")
 TRAILING_DAYS = (30, 90, 365)
 # The Texas rule: the top tenth of the list may take at most three times its share.
 TOP_FRACTION = 0.10
@@ -260,7 +264,10 @@ def _firm_rows(
             .group_by(col(Lawyer.firm_id))
         ).all()
     )
-    shares: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    # Per firm and stage (rotation, choice): entitlement, offers and the answers.
+    stage: dict[int, dict[str, dict[str, float]]] = defaultdict(
+        lambda: {kind: defaultdict(float) for kind in STAGES}
+    )
     for firm_id, kind, entitlement, offers in session.exec(
         select(
             DecisionShare.firm_id,
@@ -272,44 +279,50 @@ def _firm_rows(
         .where(*charged)
         .group_by(col(DecisionShare.firm_id), col(Decision.kind))
     ).all():
-        shares[firm_id]["entitlement"] += float(entitlement or 0.0)
-        shares[firm_id][kind] += float(offers or 0)
-    answers: dict[int, tuple[int, int, int]] = {}
-    for firm_id, accepted, declined, expired in session.exec(
-        select(
-            Invitation.firm_id,
+        stage[firm_id][kind]["entitlement"] += float(entitlement or 0.0)
+        stage[firm_id][kind]["offers"] += float(offers or 0)
+    for firm_id, kind, accepted, declined, expired in session.execute(
+        sa_select(
+            col(Invitation.firm_id),
+            col(Decision.kind),
             func.sum(case((col(Invitation.status) == "accepted", 1), else_=0)),
             func.sum(case((col(Invitation.status) == "declined", 1), else_=0)),
             func.sum(case((col(Invitation.status) == "expired", 1), else_=0)),
         )
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .where(*charged)
-        .group_by(col(Invitation.firm_id))
+        .group_by(col(Invitation.firm_id), col(Decision.kind))
     ).all():
-        answers[firm_id] = (int(accepted or 0), int(declined or 0), int(expired or 0))
+        figures = stage[firm_id][kind]
+        figures["accepted"] += int(accepted or 0)
+        figures["declined"] += int(declined or 0)
+        figures["expired"] += int(expired or 0)
     firm_ids = set(
         session.exec(
             select(FirmTerritory.firm_id).where(FirmTerritory.territory_id == territory_id)
         ).all()
-    ) | set(shares)
+    ) | set(stage)
     codes = dict(session.exec(select(Firm.id, Firm.code).where(col(Firm.id).in_(firm_ids))).all())
     rows: list[dict[str, Any]] = []
     entitled: list[float] = []
     for firm_id in sorted(firm_ids, key=lambda f: codes.get(f, "")):
-        figures = shares.get(firm_id, {})
-        entitlement = figures.get("entitlement", 0.0)
+        by_stage = stage[firm_id] if firm_id in stage else {k: {} for k in STAGES}
+
+        def total(key: str, by_stage: dict[str, Any] = by_stage) -> float:
+            return sum(float(by_stage[k].get(key, 0.0)) for k in STAGES)
+
+        entitlement = total("entitlement")
         entitled.append(entitlement)
-        rotation, chosen = int(figures.get("rotation", 0)), int(figures.get("choice", 0))
-        offers = rotation + chosen
-        accepted, declined, expired = answers.get(firm_id, (0, 0, 0))
+        offers, accepted = int(total("offers")), int(total("accepted"))
+        declined, expired = int(total("declined")), int(total("expired"))
         rows.append(
             {
                 "firm": codes.get(firm_id, str(firm_id)),
                 "weight": int(weights.get(firm_id, 0)),
                 "entitlement": round(entitlement, 4),
                 "offers": offers,
-                "rotation_offers": rotation,
-                "chosen": chosen,
+                "rotation_offers": int(by_stage["rotation"].get("offers", 0)),
+                "chosen": int(by_stage["choice"].get("offers", 0)),
                 "accepted": accepted,
                 "declined": declined,
                 "expired": expired,
@@ -317,6 +330,19 @@ def _firm_rows(
                 "acceptance_rate": _rate(accepted, offers),
                 "decline_rate": _rate(declined, offers),
                 "expiry_rate": _rate(expired, offers),
+                "stages": {
+                    kind: {
+                        "entitlement": round(float(f.get("entitlement", 0.0)), 4),
+                        "offers": int(f.get("offers", 0)),
+                        "accepted": int(f.get("accepted", 0)),
+                        "declined": int(f.get("declined", 0)),
+                        "expired": int(f.get("expired", 0)),
+                        "deviation": round(
+                            float(f.get("offers", 0)) - float(f.get("entitlement", 0.0)), 4
+                        ),
+                    }
+                    for kind, f in by_stage.items()
+                },
             }
         )
     return rows, entitled

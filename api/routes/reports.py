@@ -28,6 +28,17 @@ Window = Annotated[
 # --- response shapes (published in the OpenAPI schema) ------------------------------------------
 
 
+class StageFigures(BaseModel):
+    """One firm's figures for the rotation's offers or for the suspects' charged choices."""
+
+    entitlement: float
+    offers: int
+    accepted: int
+    declined: int
+    expired: int
+    deviation: float
+
+
 class FirmFigures(BaseModel):
     firm: str
     weight: int = Field(description="Active lawyers of the firm in the territory (today)")
@@ -43,6 +54,7 @@ class FirmFigures(BaseModel):
     decline_rate: float | None
     expiry_rate: float | None
     declined_by_reason: dict[str, int]
+    stages: dict[str, StageFigures] = Field(description="`rotation` and `choice` apart")
 
 
 class LawyerFigures(BaseModel):

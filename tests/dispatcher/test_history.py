@@ -79,6 +79,11 @@ def test_a_simulated_history_feeds_the_reports(database: str, tmp_path: Path) ->
     assert n == summary["requests"]
     assert report["decisions"] > 0
     assert sum(f["offers"] for f in report["firms"]) == report["decisions"]
+    for firm in report["firms"]:
+        stages = firm["stages"].values()
+        for key in ("offers", "accepted", "declined", "expired"):
+            assert sum(s[key] for s in stages) == firm[key], (firm["firm"], key)
+        assert firm["stages"]["rotation"]["offers"] == firm["rotation_offers"]
     assert sum(f["entitlement"] for f in report["firms"]) == pytest.approx(
         report["decisions"], abs=1e-3
     )

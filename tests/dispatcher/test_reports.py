@@ -226,6 +226,20 @@ def test_firm_figures_match_the_hand_example(report: dict[str, Any]) -> None:
         assert (row["offers"], row["accepted"], row["declined"]) == (offers, accepted, declined)
         assert row["rotation_offers"] == offers and row["chosen"] == 0
         assert row["deviation"] == pytest.approx(deviation, abs=1e-4)
+    assert rows["F2"]["stages"] == {
+        "rotation": {
+            "entitlement": 1.3333,
+            "offers": 2,
+            "accepted": 2,
+            "declined": 0,
+            "expired": 0,
+            "deviation": 0.6667,
+        },
+        # d5 was a choice the policy did not charge: no stage figures for it.
+        "choice": dict.fromkeys(
+            ("entitlement", "offers", "accepted", "declined", "expired", "deviation"), 0
+        ),
+    }
     assert rows["F3"]["declined_by_reason"] == {"ill": 1}
     assert rows["F3"]["decline_rate"] == 1.0 and rows["F2"]["acceptance_rate"] == 1.0
     assert {f: r["weight"] for f, r in rows.items()} == {"F1": 3, "F2": 2, "F3": 1}
