@@ -660,6 +660,7 @@ TABLES = ("firms", "lawyers", "declines", "choices", "positions", "time_to_couns
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as CSV with a header line; keys outside `columns` are left out."""
     buffer = io.StringIO()
     writer = csv.DictWriter(
         buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore"
@@ -676,4 +677,5 @@ def fairness_csv(report: dict[str, Any]) -> str:
 
 
 def territory_list(session: Session) -> list[str]:
+    """Every territory code, in order."""
     return list(session.exec(select(Territory.code).order_by(col(Territory.code))).all())

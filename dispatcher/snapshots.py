@@ -44,6 +44,7 @@ def digest(value: Any) -> str:
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of a UTC day."""
     start = datetime.combine(day, time(0), tzinfo=UTC)
     return start, start + timedelta(days=1)
 

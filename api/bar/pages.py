@@ -43,6 +43,7 @@ SECURITY_HEADERS = {
 
 
 def page(html: str, **headers: str) -> HTMLResponse:
+    """An HTML page with the security headers (and any others given)."""
     return HTMLResponse(html, headers={**SECURITY_HEADERS, **headers})
 
 
@@ -61,6 +62,7 @@ Reviewer = Annotated[Principal, Depends(reviewer)]
 
 
 def login_url(target: str) -> str:
+    """The login page, sending the reviewer back to `target` afterwards."""
     return f"/login?{urlencode({'next': target})}"
 
 

@@ -158,6 +158,7 @@ def svg(fig: Figure) -> str:
 
 
 def with_plots(full: FullReport) -> FullReport:
+    """Draw every plot of the report as inline SVG."""
     full.plots = {name: svg(draw(full)) for name, (_, draw) in FIGURES.items()}
     return full
 

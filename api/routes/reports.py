@@ -284,6 +284,7 @@ def table_text(
 
 
 def csv_response(text: str, filename: str) -> PlainTextResponse:
+    """CSV text as a download named `filename`."""
     return PlainTextResponse(
         text,
         media_type="text/csv",
