@@ -42,7 +42,7 @@ from policies.config import PolicyBook
 
 log = structlog.get_logger(__name__)
 
-OUTBOX_EVERY_S = 900.0  # the courier's round, in simulated seconds
+OUTBOX_EVERY_S = 3600.0  # the courier's round, in simulated seconds
 # After the last arrival, the ladders still running are followed this long.
 WIND_DOWN_S = 2 * 86400.0
 
