@@ -29,8 +29,30 @@ metadata: MetaData = SQLModel.metadata
 AFTER_COMMIT_KEY = "after_commit"
 
 
-def utcnow() -> datetime:
+def _system_time() -> datetime:
     return datetime.now(UTC)
+
+
+_time_source: Callable[[], datetime] = _system_time
+
+
+def utcnow() -> datetime:
+    """The time, aware UTC: the system's, or the replay's inside `clocked`."""
+    return _time_source()
+
+
+@contextmanager
+def clocked(source: Callable[[], datetime]) -> Iterator[None]:
+    """Run the domain on another time source (the simulator's virtual clock) for the block.
+
+    One process, one time: a replay owns its process while it runs.
+    """
+    global _time_source
+    previous, _time_source = _time_source, source
+    try:
+        yield
+    finally:
+        _time_source = previous
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -70,10 +70,19 @@ outbox_listeners: list[Callable[[], None]] = []
 
 @dataclass(frozen=True)
 class Context:
-    """What the flows need besides the session: the rules and who acts."""
+    """What the flows need besides the session: the rules and who acts.
+
+    `shuffle` seeds the tablet lists' random order; left out, every list gets a fresh seed
+    from the system's secure source (a replay gives its own generator to be repeatable).
+    """
 
     policies: PolicyBook
     actor: str
+    shuffle: random.Random | None = None
+
+    def list_order(self) -> random.Random:
+        seed = self.shuffle.getrandbits(64) if self.shuffle else secrets.randbits(64)
+        return random.Random(seed)
 
     def policy(self, territory_code: str) -> Policy:
         return self.policies.for_territory(territory_code)
@@ -456,9 +465,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     now = utcnow()
     # Only the newest session is usable: older unspent ones are superseded.
     _close_choice_sessions(session, request.id)
-    decision, options = allocation.regional_list(
-        session, request, policy, random.Random(secrets.randbits(64))
-    )
+    decision, options = allocation.regional_list(session, request, policy, ctx.list_order())
     token = secrets.token_urlsafe(24)
     language = request.person_language if request.person_language in TABLET_LANGUAGES else "az"
     choice_session = ChoiceSession(

@@ -1,20 +1,17 @@
 """The simulator's virtual clock: the domain reads it wherever it asks for the time.
 
-The domain takes the time from `dispatcher.db.utcnow` and shuffles each tablet list with a
-fresh random seed. A replay needs both under its control, so while `replaying` is active the
-clock behind `utcnow` is the virtual one and the shuffle's seed comes from the replay's own
-generator; both are put back on exit. Nothing sleeps: the clock jumps to the next event.
+The domain takes the time from `dispatcher.db.utcnow`; while `replaying` is active that is
+the virtual clock. (Tablet lists are shuffled from the replay's own generator, given in the
+workflow's context.) Nothing sleeps: the clock jumps to the next event.
 """
 
 from __future__ import annotations
 
-import random
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 
-from dispatcher import db, workflow
+from dispatcher import db
 
 
 class VirtualClock:
@@ -39,36 +36,8 @@ class VirtualClock:
         return ((when or self.now) - self.start).total_seconds()
 
 
-class _SeededSecrets:
-    """Stands in for `secrets` in the workflow: seeded list shuffles, real tablet tokens."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-
-    def randbits(self, k: int) -> int:
-        return self._rng.getrandbits(k)
-
-    @staticmethod
-    def token_urlsafe(nbytes: int | None = None) -> str:
-        return secrets.token_urlsafe(nbytes)
-
-
 @contextmanager
-def replaying(clock: VirtualClock, rng: random.Random) -> Iterator[VirtualClock]:
-    """Run the domain on `clock`, with tablet lists shuffled from `rng`, until the block ends."""
-
-    class _Clocked(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
-            if tz is None:
-                return clock.now.replace(tzinfo=None)
-            return clock.now if tz is UTC else clock.now.astimezone(tz)
-
-    # The names the two modules look up at call time (see the module's docstring).
-    clocked, seeded = vars(db), vars(workflow)
-    real_datetime, real_secrets = clocked["datetime"], seeded["secrets"]
-    clocked["datetime"], seeded["secrets"] = _Clocked, _SeededSecrets(rng)
-    try:
+def replaying(clock: VirtualClock) -> Iterator[VirtualClock]:
+    """Run the domain on `clock` until the block ends."""
+    with db.clocked(lambda: clock.now):
         yield clock
-    finally:
-        clocked["datetime"], seeded["secrets"] = real_datetime, real_secrets

@@ -183,7 +183,7 @@ class Simulation:
         heapq.heappush(self._queue, (at_s, self._seq, kind, args))
 
     def _ctx(self, actor: str) -> workflow.Context:
-        return workflow.Context(self.policies, actor)
+        return workflow.Context(self.policies, actor, shuffle=self.lists)
 
     # --- the run --------------------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class Simulation:
         listener = self._armed_listener
         workflow.invitation_listeners.append(listener)
         try:
-            with replaying(self.clock, self.lists):
+            with replaying(self.clock):
                 self._prepare()
                 for arrival in self.arrivals:
                     self._at(arrival.at_s, "arrival", arrival)
