@@ -16,7 +16,7 @@ from dispatcher.tokens import hash_token
 router = APIRouter(prefix="/api/v1/tablet", tags=["tablet"])
 
 
-def _cache_key(token: str) -> str:
+def tablet_cache_key(token: str) -> str:
     return f"dispatcher:tablet:{hash_token(token)}"
 
 
@@ -24,7 +24,7 @@ def _cache_key(token: str) -> str:
 def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
     """The stored list; served from Redis for a few seconds, since tablets reload it often."""
     if runtime.redis is not None:
-        cached = runtime.redis.get_json(_cache_key(token))
+        cached = runtime.redis.get_json(tablet_cache_key(token))
         if cached is not None:
             return dict(cached)
     with uow() as session:
@@ -41,7 +41,7 @@ def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
         left_s = int((choice_session.expires_at - utcnow()).total_seconds())
     if runtime.redis is not None and left_s > 0:
         runtime.redis.set_json(
-            _cache_key(token), shown, min(runtime.settings.tablet_cache_s, left_s)
+            tablet_cache_key(token), shown, min(runtime.settings.tablet_cache_s, left_s)
         )
     return shown
 
@@ -52,5 +52,5 @@ def choose(token: str, body: workflow.ChoiceIn, runtime: RuntimeDep, uow: UowDep
         request = workflow.record_choice(session, token, body, context(runtime, None, "suspect"))
         out = workflow.request_out(session, request)
     if runtime.redis is not None:
-        runtime.redis.delete(_cache_key(token))  # spent: the next read must say 410
+        runtime.redis.delete(tablet_cache_key(token))  # spent: the next read must say 410
     return out
