@@ -3,7 +3,9 @@
 `dispatcher serve --workers N` and `dispatcher worker` processes on one database (and Redis
 when given); court clients post orders concurrently, each retrying with the same reference on
 a dropped connection or a 5xx, as a court system would; lawyer clients accept every
-invitation that reaches them and close the appointment at once. In each firm one lawyer has
+invitation that reaches them and close the appointment at once. A lawyer hears of an
+invitation the moment the order's answer names it (standing in for the notification) and
+otherwise asks for pending invitations every second. In each firm one lawyer has
 room for everything and the others a cap of one, so caps bind all the time, yet no firm is
 ever full (which would leave its turns to others and void the rotation's bound).
 """
@@ -11,6 +13,7 @@ ever full (which would leave its turns to others and void the rotation's bound).
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -46,7 +49,7 @@ FIRM_SIZES = (6, 4, 3, 2)
 CAP = 1
 ROOMY_CAP = 1000
 RETRY_PAUSE_S = 0.2
-POLL_S = 0.2
+POLL_S = 1.0
 
 
 def load_registry() -> dict[str, Any]:
@@ -254,11 +257,15 @@ def order_body(ref: str) -> dict[str, Any]:
     }
 
 
+Notices = dict[str, "queue.Queue[str]"]
+
+
 def _court_client(
     base: str,
     token: str,
     refs: list[str],
     result: LoadResult,
+    notices: Notices,
     stop: threading.Event,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
@@ -267,28 +274,38 @@ def _court_client(
             answer = _post_order(client, order_body(ref), result, stop)
             with result.lock:
                 result.request_ids[ref] = answer["id"]
+            if answer["invitation"] is not None:
+                notices[answer["invitation"]["lawyer"]].put(answer["invitation"]["id"])
             if i == 0:
                 # An identical retry from the same court: the same request comes back.
                 again = _post_order(client, order_body(ref), result, stop)
                 assert again["id"] == answer["id"], "an identical retry made a second request"
 
 
-def _lawyer_client(base: str, token: str, result: LoadResult, stop: threading.Event) -> None:
+def _lawyer_client(
+    base: str, token: str, result: LoadResult, notices: queue.Queue[str], stop: threading.Event
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     rounds = 0
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         while not stop.is_set():
-            rounds += 1
             try:
-                pending = client.get("/api/v1/invitations", params={"status": "pending"})
+                invitations = [notices.get(timeout=POLL_S)]
+            except queue.Empty:
+                invitations = []
+            try:
+                if not invitations:
+                    rounds += 1
+                    pending = client.get("/api/v1/invitations", params={"status": "pending"})
+                    invitations = [i["id"] for i in pending.json()] if pending.is_success else []
                 to_close = []
-                for invitation in pending.json() if pending.status_code == 200 else []:
-                    answer = client.post(f"/api/v1/invitations/{invitation['id']}/accept")
+                for invitation_id in invitations:
+                    answer = client.post(f"/api/v1/invitations/{invitation_id}/accept")
                     if answer.status_code == 200:
                         with result.lock:
                             result.accepted += 1
                         to_close.append(answer.json()["appointment"]["id"])
-                if rounds % 10 == 0:
+                if rounds % 5 == 4:
                     # An answer lost to a dying worker: find what is still open.
                     opened = client.get("/api/v1/appointments")
                     to_close += [a["id"] for a in opened.json()] if opened.is_success else []
@@ -299,7 +316,6 @@ def _lawyer_client(base: str, token: str, result: LoadResult, stop: threading.Ev
                             result.closed += 1
             except (httpx.TransportError, ValueError):
                 pass  # a worker died under us: ask again
-            stop.wait(POLL_S)
 
 
 def open_count(database_url: str) -> int:
@@ -333,16 +349,19 @@ def run_load(
     stop = threading.Event()
     refs = [f"LOAD-{n:05d}" for n in range(orders)]
     shares = [refs[i::clients] for i in range(clients)]
+    notices: Notices = {licence: queue.Queue() for licence in credentials.lawyers}
     lawyers = [
         threading.Thread(
-            target=_lawyer_client, args=(cluster.base, token, result, stop), daemon=True
+            target=_lawyer_client,
+            args=(cluster.base, token, result, notices[licence], stop),
+            daemon=True,
         )
-        for token in credentials.lawyers.values()
+        for licence, token in credentials.lawyers.items()
     ]
     courts = [
         threading.Thread(
             target=_court_client,
-            args=(cluster.base, credentials.court, share, result, stop),
+            args=(cluster.base, credentials.court, share, result, notices, stop),
             daemon=True,
         )
         for share in shares
