@@ -1,5 +1,6 @@
 # The counsel dispatcher. Embedded default (SQLite in /data) unless DISPATCHER_DATABASE_URL says
 # otherwise. Build: docker build -t counsel-dispatcher .   Run: docker run -p 8000:8000 ...
+# Production (PostgreSQL, Redis, API workers and a worker process): see docker-compose.yml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
