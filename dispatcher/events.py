@@ -123,9 +123,27 @@ def attach(engine: Engine, broker: Broker) -> None:
     _brokers[engine] = broker
 
 
+def _broker_of(session: Session) -> Broker | None:
+    bind: Any = session.get_bind()
+    return _brokers.get(bind if isinstance(bind, Engine) else bind.engine)
+
+
 def changed(session: Session, request_id: str, action: str) -> None:
     """Once the session commits, publish that the request changed."""
-    bind: Any = session.get_bind()
-    broker = _brokers.get(bind if isinstance(bind, Engine) else bind.engine)
+    broker = _broker_of(session)
     if broker is not None:
         after_commit(session, lambda: broker.publish(request_id, action))
+
+
+def tablet_cache_key(token_hash: str) -> str:
+    """Where a tablet's list is cached in Redis, by the hash of its token."""
+    return f"dispatcher:tablet:{token_hash}"
+
+
+def tablets_closed(session: Session, token_hashes: list[str]) -> None:
+    """Once the session commits, drop the cached lists of these (spent) tablet tokens."""
+    broker = _broker_of(session)
+    link = broker.link if broker is not None else None
+    if link is not None and token_hashes:
+        keys = [tablet_cache_key(h) for h in token_hashes]
+        after_commit(session, lambda: link.call("delete", *keys))

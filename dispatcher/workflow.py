@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from dispatcher import allocation, audit, outbox
+from dispatcher import allocation, audit, events, outbox
 from dispatcher.db import after_commit, utcnow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import (
@@ -496,11 +496,10 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
 
 def _close_choice_sessions(session: Session, request_id: str) -> None:
     """Spend every unspent tablet token of the request."""
-    session.execute(
-        update(ChoiceSession)
-        .where(col(ChoiceSession.request_id) == request_id, col(ChoiceSession.spent_at).is_(None))
-        .values(spent_at=utcnow())
-    )
+    unspent = (col(ChoiceSession.request_id) == request_id, col(ChoiceSession.spent_at).is_(None))
+    closing = list(session.exec(select(ChoiceSession.token_hash).where(*unspent)).all())
+    session.execute(update(ChoiceSession).where(*unspent).values(spent_at=utcnow()))
+    events.tablets_closed(session, closing)
 
 
 def tablet_session(session: Session, token: str) -> ChoiceSession:
@@ -546,6 +545,7 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise Gone("this tablet link has already been used")
+    events.tablets_closed(session, [choice_session.token_hash])
     if request.status != AWAITING_CHOICE:
         raise Conflict(f"request is {request.status}; the choice is no longer open")
     sctx = Context(ctx.policies, f"suspect:{choice_session.id}")

@@ -14,7 +14,6 @@ from sqlmodel import Session
 from api.deps import RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import LANGUAGES, N_, gettext, local_time, pick_language, render
 from api.pages.session import same_origin, see_other
-from api.routes.tablet import tablet_cache_key
 from dispatcher import allocation, registry, workflow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import Choice, ChoiceSession
@@ -218,6 +217,4 @@ def record(
         return _refused(request, runtime, uow, token, lang, Invalid("own_counsel", "invalid"))
     except (NotFound, Gone, Conflict, Invalid) as error:
         return _refused(request, runtime, uow, token, lang, error)
-    if runtime.redis is not None:
-        runtime.redis.delete(tablet_cache_key(token))  # spent: the JSON list must say 410 at once
     return see_other(f"/tablet/{token}{language_query}")

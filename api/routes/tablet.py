@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import RuntimeDep, UowDep, context
 from api.schemas import RequestOut, TabletOut
-from dispatcher import allocation, workflow
+from dispatcher import allocation, events, workflow
 from dispatcher.db import utcnow
 from dispatcher.models import Request
 from dispatcher.tokens import hash_token
@@ -17,12 +17,15 @@ router = APIRouter(prefix="/api/v1/tablet", tags=["tablet"])
 
 
 def tablet_cache_key(token: str) -> str:
-    return f"dispatcher:tablet:{hash_token(token)}"
+    return events.tablet_cache_key(hash_token(token))
 
 
 @router.get("/{token}", response_model=TabletOut)
 def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
-    """The stored list; served from Redis for a few seconds, since tablets reload it often."""
+    """The stored list; served from Redis for a few seconds, since tablets reload it often.
+
+    The cached copy is dropped when the token is spent, superseded or its request cancelled.
+    """
     if runtime.redis is not None:
         cached = runtime.redis.get_json(tablet_cache_key(token))
         if cached is not None:
@@ -50,7 +53,4 @@ def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
 def choose(token: str, body: workflow.ChoiceIn, runtime: RuntimeDep, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
         request = workflow.record_choice(session, token, body, context(runtime, None, "suspect"))
-        out = workflow.request_out(session, request)
-    if runtime.redis is not None:
-        runtime.redis.delete(tablet_cache_key(token))  # spent: the next read must say 410
-    return out
+        return workflow.request_out(session, request)

@@ -181,3 +181,19 @@ def test_events_need_a_token_and_answer_only_for_ones_own_requests(
     assert a.client.get(url).status_code == 401
     assert a.get(url, "investigator").status_code == 404
     assert a.get(url, "L-11").status_code == 403
+
+
+def test_a_superseded_or_cancelled_tablet_is_not_served_from_the_cache(
+    shared: tuple[Api, Api], redis_url: str
+) -> None:
+    a, b = shared
+    opened = a.post("/api/v1/requests", "investigator", a.order("T-2", kind="investigation")).json()
+    sessions = f"/api/v1/requests/{opened['id']}/choice-sessions"
+    first = a.post(sessions, "investigator").json()["token"]
+    assert a.get(f"/api/v1/tablet/{first}", None).status_code == 200  # now cached
+    second = b.post(sessions, "investigator").json()["token"]
+    assert a.get(f"/api/v1/tablet/{first}", None).status_code == 410
+    assert a.get(f"/api/v1/tablet/{second}", None).status_code == 200  # cached in turn
+    b.post(f"/api/v1/requests/{opened['id']}/cancel", "investigator")
+    assert a.get(f"/api/v1/tablet/{second}", None).status_code == 410
+    assert redis.Redis.from_url(redis_url).keys("dispatcher:tablet:*") == []
