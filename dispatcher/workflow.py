@@ -123,6 +123,9 @@ class ChoiceIn(BaseModel):
     lawyer: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
     delegate: bool | None = None
     own_counsel: Text | None = None
+    # The language the suspect read the list in, when they switched on the tablet
+    # (default: the session's).
+    language: Literal["az", "ru", "en"] | None = None
 
 
 # --- output shape ---------------------------------------------------------------------------
@@ -565,7 +568,7 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
         position=position,
         own_counsel=data.own_counsel,
         options=choice_session.options,
-        language=choice_session.language,
+        language=data.language or choice_session.language,
     )
     session.add(choice)
     session.flush()

@@ -208,7 +208,10 @@ def record(
     language_query = f"?lang={lang}" if lang in LANGUAGES else ""
     try:
         data = workflow.ChoiceIn(
-            lawyer=lawyer, delegate=bool(delegate) or None, own_counsel=own_counsel
+            lawyer=lawyer,
+            delegate=bool(delegate) or None,
+            own_counsel=own_counsel,
+            language=lang if lang in LANGUAGES else None,
         )
         # The unit of work must see the error to roll back: a refused choice spends nothing.
         with uow() as session:

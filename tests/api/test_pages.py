@@ -29,7 +29,7 @@ from api.pages.session import LANGUAGE_COOKIE, local_path
 from api.pages.tablet import CLOSED, HAND_BACK, UNKNOWN
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work, utcnow
-from dispatcher.models import ChoiceSession, Invitation
+from dispatcher.models import Choice, ChoiceSession, Invitation
 from dispatcher.runtime import Runtime
 from tests.conftest import ROOT, Api, load_registry, make_token, small_registry
 
@@ -292,11 +292,14 @@ def test_tablet_confirms_before_it_records_and_then_shows_the_receipt(api: Api) 
     assert gettext("ru", "Your choice is recorded") in receipt.text
     assert options_on(receipt.text) == []
     reloaded = page.get(f"/tablet/{token}")  # without ?lang: the language it was chosen in
-    assert html_lang(reloaded.text) == "az"
-    assert gettext("az", "Your choice is recorded") in reloaded.text
+    assert html_lang(reloaded.text) == "ru"
+    assert gettext("ru", "Your choice is recorded") in reloaded.text
+    with unit_of_work(api.rt.engine) as session:
+        [choice] = session.exec(select(Choice).where(Choice.request_id == request_id)).all()
+        assert choice.language == "ru"  # the suspect switched from the session's az
     assert api.client.get(f"/api/v1/tablet/{token}").status_code == 410
     again = page.post(f"/tablet/{token}/choice", {"lawyer": third})
-    assert gettext("az", "Your choice is recorded") in again.text
+    assert gettext("ru", "Your choice is recorded") in again.text
     assert api.get(f"/api/v1/requests/{request_id}", "investigator").json() == after
 
 
