@@ -1,4 +1,5 @@
-"""The scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery.
+"""The scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery, and the
+nightly report snapshot.
 
 It runs inside the API process on the embedded default, or in `dispatcher worker` processes in
 production. Wherever it runs, only one instance is active at a time (see `leader`): the others
@@ -14,7 +15,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from dispatcher import deadlines, workflow
+from dispatcher import deadlines, snapshots, workflow
 from dispatcher.db import utcnow
 from dispatcher.leader import Leadership
 from dispatcher.outbox import Courier
@@ -105,6 +106,19 @@ class Jobs:
             max_instances=1,
             coalesce=True,
         )
+        # Yesterday's report into the audit chain, just after midnight UTC; once now as well,
+        # in case the service was down at that hour (a day is snapshot once, however often run).
+        self.scheduler.add_job(
+            self._snapshot,
+            "cron",
+            hour=0,
+            minute=5,
+            id="nightly-report",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=utcnow(),
+        )
         workflow.invitation_listeners.append(self.arm)
         workflow.outbox_listeners.append(self.wake_outbox)
         self.active = True
@@ -150,6 +164,12 @@ class Jobs:
             deadlines.sweep(self.engine, self.policies)
         except Exception:
             log.exception("deadline.sweep_failed")
+
+    def _snapshot(self) -> None:
+        try:
+            snapshots.snapshot_previous_day(self.engine)
+        except Exception:
+            log.exception("report.snapshot_failed")
 
     def _deliver(self) -> None:
         try:
