@@ -8,6 +8,7 @@ the territory's row, taken before the rotation state is read.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import defaultdict
@@ -21,8 +22,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import Histogram
-from sqlalchemy import insert
+from sqlalchemy import Text, cast, insert, union_all
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from dispatcher import audit
@@ -69,12 +71,21 @@ class LawyerRow:
     last_offer_at: datetime | None
 
 
+@dataclass(frozen=True)
+class FirmRow:
+    """The columns of a firm the rules read."""
+
+    id: int
+    code: str
+    status: str
+
+
 @dataclass
 class Pool:
     """The eligible firms and lawyers of one territory for one request, with the exclusions."""
 
     territory: Territory
-    firms: dict[int, Firm]
+    firms: dict[int, FirmRow]
     weights: dict[int, float]
     eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
     load: dict[int, int]  # lawyer id -> open appointments + pending invitations
@@ -121,28 +132,44 @@ def _parse_duty(windows: tuple[tuple[int, str, str], ...]) -> tuple[DutyWindow, 
     )
 
 
+# The registry's JSON columns are read as text and parsed once per distinct text: a territory
+# has hundreds of lawyers but only a handful of distinct language lists and duty rosters.
+@lru_cache(maxsize=4096)
+def _texts(raw: str) -> tuple[str, ...]:
+    return tuple(json.loads(raw))
+
+
+@lru_cache(maxsize=4096)
+def _duty_text(raw: str) -> tuple[DutyWindow, ...]:
+    return _duty(json.loads(raw))
+
+
 def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     """Firms that may not defend this person in this case, with the reason."""
     reasons: dict[int, str] = {}
-    registered = session.exec(
-        select(Lawyer.firm_id, Lawyer.licence, Conflict.role)
+    registered = session.execute(
+        sa_select(col(Lawyer.firm_id), col(Lawyer.licence), col(Conflict.role))
         .join(Conflict, col(Conflict.lawyer_id) == Lawyer.id)
-        .where(Conflict.case_number == request.case_number)
+        .where(col(Conflict.case_number) == request.case_number)
     ).all()
     for firm_id, licence, role in registered:
         reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
     # Defending another person in the same case: a firm defends one person per case.
     # Found through the case number first, so the cost does not grow with the history.
-    same_case = session.exec(
-        select(Request.id).where(
-            Request.case_number == request.case_number,
-            Request.id != request.id,
-            func.lower(Request.person_name) != request.person_name.lower(),
-        )
-    ).all()
+    same_case = list(
+        session.execute(
+            sa_select(col(Request.id)).where(
+                col(Request.case_number) == request.case_number,
+                col(Request.id) != request.id,
+                func.lower(Request.person_name) != request.person_name.lower(),
+            )
+        ).scalars()
+    )
+    # Only then the invitations of those requests (by the request's index, never by status:
+    # the accepted invitations are the whole history).
     other_defence = (
-        session.exec(
-            select(Invitation.firm_id, Invitation.request_id).where(
+        session.execute(
+            sa_select(col(Invitation.firm_id), col(Invitation.request_id)).where(
                 col(Invitation.request_id).in_(same_case),
                 col(Invitation.status).in_(["pending", "accepted"]),
             )
@@ -155,93 +182,120 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     return reasons
 
 
+def _lawyer_rows(session: Session, territory_id: int) -> list[tuple[LawyerRow, bool]]:
+    """Every lawyer of the firms serving the territory, by licence, and whether the lawyer
+    serves it too: one query."""
+    serves = aliased(LawyerTerritory)
+    rows = session.execute(
+        sa_select(
+            col(Lawyer.id),
+            col(Lawyer.licence),
+            col(Lawyer.name),
+            col(Lawyer.firm_id),
+            cast(col(Lawyer.languages), Text),
+            cast(col(Lawyer.specialisations), Text),
+            col(Lawyer.max_open),
+            col(Lawyer.status),
+            cast(col(Lawyer.duty), Text),
+            col(Lawyer.last_offer_at),
+            col(serves.lawyer_id),
+        )
+        .join(FirmTerritory, col(FirmTerritory.firm_id) == Lawyer.firm_id)
+        .outerjoin(
+            serves,
+            (col(serves.lawyer_id) == Lawyer.id) & (col(serves.territory_id) == territory_id),
+        )
+        .where(col(FirmTerritory.territory_id) == territory_id)
+        .order_by(col(Lawyer.licence))
+    ).all()
+    return [(_lawyer_row(tuple(row[:10])), row[10] is not None) for row in rows]
+
+
+@lru_cache(maxsize=65536)
+def _lawyer_row(row: tuple[Any, ...]) -> LawyerRow:
+    """A lawyer's columns as the rules read them; the same columns give the same object, so a
+    territory's lawyers are built once and not at every decision."""
+    return LawyerRow(
+        id=row[0],
+        licence=row[1],
+        name=row[2],
+        firm_id=row[3],
+        languages=_texts(row[4]),
+        specialisations=_texts(row[5]),
+        max_open=row[6],
+        status=row[7],
+        duty=_duty_text(row[8]),
+        last_offer_at=row[9],
+    )
+
+
+def _of_firms_serving(lawyer_id: Any, territory_id: int) -> Any:
+    """`lawyer_id` belongs to a lawyer of a firm serving the territory (a subquery, so the
+    database finds the lawyers through its indexes instead of a list of ids)."""
+    return lawyer_id.in_(
+        sa_select(col(Lawyer.id))
+        .join(FirmTerritory, col(FirmTerritory.firm_id) == Lawyer.firm_id)
+        .where(col(FirmTerritory.territory_id) == territory_id)
+    )
+
+
 def build_pool(
     session: Session, request: Request, territory: Territory, policy: Policy, now: datetime
 ) -> Pool:
     """Apply every eligibility rule to the lawyers of the firms serving `territory`."""
     assert territory.id is not None
     firms = {
-        f.id: f
-        for f in session.exec(
-            select(Firm)
-            .join(FirmTerritory, col(FirmTerritory.firm_id) == Firm.id)
-            .where(FirmTerritory.territory_id == territory.id)
-        ).all()
-        if f.id is not None
-    }
-    lawyers = [
-        LawyerRow(
-            id=row[0],
-            licence=row[1],
-            name=row[2],
-            firm_id=row[3],
-            languages=tuple(row[4]),
-            specialisations=tuple(row[5]),
-            max_open=row[6],
-            status=row[7],
-            duty=_duty(row[8]),
-            last_offer_at=row[9],
-        )
+        row[0]: FirmRow(row[0], row[1], row[2])
         for row in session.execute(
-            sa_select(
-                col(Lawyer.id),
-                col(Lawyer.licence),
-                col(Lawyer.name),
-                col(Lawyer.firm_id),
-                col(Lawyer.languages),
-                col(Lawyer.specialisations),
-                col(Lawyer.max_open),
-                col(Lawyer.status),
-                col(Lawyer.duty),
-                col(Lawyer.last_offer_at),
-            )
-            .where(col(Lawyer.firm_id).in_(list(firms)))
-            .order_by(col(Lawyer.licence))
+            sa_select(col(Firm.id), col(Firm.code), col(Firm.status))
+            .join(FirmTerritory, col(FirmTerritory.firm_id) == Firm.id)
+            .where(col(FirmTerritory.territory_id) == territory.id)
         ).all()
-    ]
-    ids = [lw.id for lw in lawyers]
-    in_territory = set(
-        session.exec(
-            select(LawyerTerritory.lawyer_id).where(
-                LawyerTerritory.territory_id == territory.id,
-                col(LawyerTerritory.lawyer_id).in_(ids),
-            )
-        ).all()
-    )
+    }
+    lawyers = _lawyer_rows(session, territory.id)
     load: dict[int, int] = defaultdict(int)
     workload: dict[int, float] = defaultdict(float)
+    # Open appointments and pending invitations, by lawyer and case category, in one round
+    # trip; each found through the lawyer's index, so the cost does not grow with the history.
     open_cases = (
-        select(Appointment.lawyer_id, Request.category, func.count())
+        sa_select(col(Appointment.lawyer_id), col(Request.category), func.count())
         .join(Request, col(Request.id) == Appointment.request_id)
-        .where(col(Appointment.closed_at).is_(None), col(Appointment.lawyer_id).in_(ids))
+        .where(
+            col(Appointment.closed_at).is_(None),
+            _of_firms_serving(col(Appointment.lawyer_id), territory.id),
+        )
         .group_by(col(Appointment.lawyer_id), col(Request.category))
     )
     offered = (
-        select(Invitation.lawyer_id, Request.category, func.count())
+        sa_select(col(Invitation.lawyer_id), col(Request.category), func.count())
         .join(Request, col(Request.id) == Invitation.request_id)
-        .where(Invitation.status == "pending", col(Invitation.lawyer_id).in_(ids))
+        .where(
+            col(Invitation.status) == "pending",
+            _of_firms_serving(col(Invitation.lawyer_id), territory.id),
+        )
         .group_by(col(Invitation.lawyer_id), col(Request.category))
     )
-    for query in (open_cases, offered):
-        for lawyer_id, category, n in session.exec(query).all():
-            load[lawyer_id] += n
-            workload[lawyer_id] += n * policy.workload.weight(category)
+    for lawyer_id, category, n in session.execute(union_all(open_cases, offered)).all():
+        load[lawyer_id] += n
+        workload[lawyer_id] += n * policy.workload.weight(category)
     invited = set(
-        session.exec(select(Invitation.lawyer_id).where(Invitation.request_id == request.id)).all()
+        session.execute(
+            sa_select(col(Invitation.lawyer_id)).where(col(Invitation.request_id) == request.id)
+        ).scalars()
     )
     conflicts = conflicted_firms(session, request)
     learn_days = policy.rotation.learn_answers_days
     expired: dict[int, int] = {}
-    if learn_days and ids:
+    if learn_days and lawyers:
         # Found through (status, deadline): the cost follows the window, not the history.
         expired = {
             lawyer_id: int(n)
-            for lawyer_id, n in session.exec(
-                select(Invitation.lawyer_id, func.count())
+            for lawyer_id, n in session.execute(
+                sa_select(col(Invitation.lawyer_id), func.count())
                 .where(
-                    Invitation.status == "expired",
+                    col(Invitation.status) == "expired",
                     col(Invitation.deadline) >= now - timedelta(days=learn_days),
-                    col(Invitation.lawyer_id).in_(ids),
+                    _of_firms_serving(col(Invitation.lawyer_id), territory.id),
                 )
                 .group_by(col(Invitation.lawyer_id))
             ).all()
@@ -256,16 +310,16 @@ def build_pool(
     eligible: dict[int, list[LawyerRow]] = {}
     pool = Pool(territory, firms, weights, eligible, load, workload)
     pool.expired, pool.learn, pool.attempt = expired, learn_days > 0, len(invited)
-    for lawyer in lawyers:
+    for lawyer, in_territory in lawyers:
         firm = firms[lawyer.firm_id]
-        if lawyer.status == "active" and lawyer.id in in_territory:
+        if lawyer.status == "active" and in_territory:
             weights[lawyer.firm_id] += 1.0
         candidate = Candidate(
             licence=lawyer.licence,
             firm=firm.code,
             status=lawyer.status,
             firm_status=firm.status,
-            serves_territory=lawyer.id in in_territory,
+            serves_territory=in_territory,
             languages=frozenset(lawyer.languages),
             specialisations=frozenset(lawyer.specialisations),
             max_open=lawyer.max_open,
@@ -558,7 +612,7 @@ def decide_rotation(
         session.add(lawyer)
         session.add(decision)
         DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
-        return Outcome(decision, lawyer, pool.firms[firm_id])
+        return Outcome(decision, lawyer, session.get(Firm, firm_id))
     home = chain[0]
     decision = _decision(
         request,
@@ -664,7 +718,8 @@ def decide_choice(
     if reason is not None:
         return reason
     ranking, states = rank(session, pool)
-    firm = pool.firms[lawyer.firm_id]
+    firm = session.get(Firm, lawyer.firm_id)
+    assert firm is not None
     decision = _decision(
         request,
         territory,
