@@ -331,12 +331,18 @@ class Simulation:
     def _choice(self, request_id: str, requester: str, token: str, answer: dict[str, Any]) -> None:
         try:
             with unit_of_work(self.engine) as session:
-                workflow.record_choice(
+                request = workflow.record_choice(
                     session, token, workflow.ChoiceIn.model_validate(answer), self._ctx("tablet")
                 )
+                waiting = request.status == workflow.AWAITING_CHOICE
+                urgency = request.urgency
         except DomainError as exc:
             self.tally.refused[f"choice:{type(exc).__name__}"] += 1
-        self._back_to_tablet(request_id, requester)
+            self._back_to_tablet(request_id, requester)
+            return
+        # Read in the choice's own transaction: no second one to learn the request's state.
+        if waiting:
+            self._tablet_again(request_id, requester, urgency)
 
     def _back_to_tablet(self, request_id: str, requester: str) -> None:
         """When the rules hand the choice back to the suspect, the investigator does so."""
@@ -345,8 +351,11 @@ class Simulation:
             waiting = request is not None and request.status == workflow.AWAITING_CHOICE
             urgency = request.urgency if request is not None else "standard"
         if waiting:
-            delay = behaviour.tablet_delay_s(urgency, self.suspects)
-            self._at(self.clock.elapsed_s() + delay, "tablet", request_id, requester)
+            self._tablet_again(request_id, requester, urgency)
+
+    def _tablet_again(self, request_id: str, requester: str, urgency: str) -> None:
+        delay = behaviour.tablet_delay_s(urgency, self.suspects)
+        self._at(self.clock.elapsed_s() + delay, "tablet", request_id, requester)
 
     def _answer(self, invitation_id: str, lawyer_id: int, action: str) -> None:
         licence = self._licences[lawyer_id]
