@@ -4,6 +4,9 @@ Firm level: every charged decision gives each eligible firm its share (decision_
 firm's deviation is its offers minus that running entitlement, in its territory's rotation,
 at every point of the sequence. Lawyer level: a firm's share split equally among its lawyers
 eligible at that decision (from the decision's recorded exclusions), compared at the end.
+Time to counsel: from the request reaching the service to the lawyer's acceptance, for every
+detention that needed counsel (the suspect's own lawyer aside); one never filled never got
+counsel and counts as waiting for ever (a percentile that falls there is None).
 """
 
 from __future__ import annotations
@@ -169,7 +172,12 @@ def _lawyer_deviation(session: Session) -> tuple[float, float, float]:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
+    """The q-th percentile, None when there are no values or it falls among those that never
+    got counsel."""
+    if not values:
+        return None
+    found = float(np.percentile(values, q, method="higher"))
+    return round(found, 1) if math.isfinite(found) else None
 
 
 def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measured:
@@ -182,14 +190,16 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
         )
         requests = sum(statuses.values())
         needing = requests - statuses.get("private_counsel", 0) - statuses.get("cancelled", 0)
+        # Every detention that needed counsel counts: one that never got a lawyer (unfilled)
+        # waited for ever, so a rule cannot look faster by giving up sooner.
         ttc = [
-            (assigned - created).total_seconds()
+            (assigned - created).total_seconds() if assigned is not None else math.inf
             for created, assigned in session.exec(
                 select(Request.created_at, Request.assigned_at).where(
-                    Request.urgency == "detention", col(Request.assigned_at).is_not(None)
+                    Request.urgency == "detention",
+                    col(Request.status).notin_(["private_counsel", "cancelled"]),
                 )
             ).all()
-            if assigned is not None
         ]
         invitations = session.exec(select(func.count()).select_from(Invitation)).one()
         appointments = session.exec(select(func.count()).select_from(Appointment)).one()

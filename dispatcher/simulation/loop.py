@@ -138,10 +138,6 @@ class Simulation:
             timezone=policies.default.timezone,
             requests_per_year=requests_per_year,
         )
-        # Separate streams, so that one kind of draw does not shift another.
-        self.answers = random.Random(f"{seed}:answers")
-        self.suspects = random.Random(f"{seed}:suspects")
-        self.cases = random.Random(f"{seed}:cases")
         self.lists = random.Random(f"{seed}:lists")
         people = random.Random(f"{seed}:habits")
         self.habits = {lw.licence: behaviour.draw_habits(people) for lw in data.lawyers}
@@ -156,6 +152,8 @@ class Simulation:
         self._licences: dict[int, str] = {}
         self._requesters: dict[str, int] = {}
         self._requester_of: dict[str, str] = {}
+        self._ref_of: dict[str, str] = {}  # request id -> the arrival's reference
+        self._visits: Counter[str] = Counter()  # tablet hand-overs so far, by request
         self._leaves = self._draw_leaves(random.Random(f"{seed}:leave"))
 
     # --- set-up ---------------------------------------------------------------------------
@@ -181,6 +179,16 @@ class Simulation:
     def _at(self, at_s: float, kind: str, *args: Any) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (at_s, self._seq, kind, args))
+
+    def _draw(self, kind: str, *keys: str) -> random.Random:
+        """The generator of one person's draws about one request.
+
+        Keyed by what they are about (this suspect at this hand-over, this lawyer asked about
+        this request), not by the order of events: every rule meets the same suspects, and a
+        lawyer asked about the same request answers it the same way, whatever the rule did
+        before (common random numbers, so the rules' figures differ by the rules alone).
+        """
+        return random.Random(f"{self.seed}:{kind}:{':'.join(keys)}")
 
     def _ctx(self, actor: str) -> workflow.Context:
         return workflow.Context(self.policies, actor, shuffle=self.lists)
@@ -264,16 +272,18 @@ class Simulation:
         armed, self._armed = self._armed, []
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Invitation.id, Invitation.lawyer_id, Request.urgency)
+                select(Invitation.id, Invitation.lawyer_id, Request.urgency, Request.id)
                 .join(Request, col(Request.id) == Invitation.request_id)
                 .where(col(Invitation.id).in_([i for i, _ in armed]))
             ).all()
-        found = {i: (lawyer_id, urgency) for i, lawyer_id, urgency in rows}
+        found = {i: (lawyer_id, urgency, rid) for i, lawyer_id, urgency, rid in rows}
         for invitation_id, deadline in armed:
-            lawyer_id, urgency = found[invitation_id]
+            lawyer_id, urgency, request_id = found[invitation_id]
             self.tally.invitations += 1
-            habits = self.habits[self._licences[lawyer_id]]
-            reply = behaviour.answer(habits, urgency, self.answers)
+            licence = self._licences[lawyer_id]
+            habits = self.habits[licence]
+            asked = self._draw("answer", licence, self._ref_of.get(request_id, request_id))
+            reply = behaviour.answer(habits, urgency, asked)
             left_s = (deadline - self.clock.now).total_seconds()
             if reply.action is not None and reply.after_s < left_s - 1.0:
                 self._at(now_s + reply.after_s, "answer", invitation_id, lawyer_id, reply.action)
@@ -304,9 +314,9 @@ class Simulation:
             request_id = request.id
         self.tally.requests += 1
         self._requester_of[request_id] = arrival.requester
+        self._ref_of[request_id] = arrival.ref
         if arrival.kind == "investigation":
-            delay = behaviour.tablet_delay_s(arrival.urgency, self.suspects)
-            self._at(self.clock.elapsed_s() + delay, "tablet", request_id, arrival.requester)
+            self._tablet_again(request_id, arrival.requester, arrival.urgency)
 
     def _tablet(self, request_id: str, requester: str) -> None:
         ctx = self._ctx(f"investigator:{requester}")
@@ -321,9 +331,10 @@ class Simulation:
             if self.steer is not None and self.steer.requester == requester
             else None
         )
-        answer = behaviour.choose(options, self.suspects, steered_to=steered)
+        suspect = self._draw("suspect", self._ref_of[request_id], str(self._visits[request_id]))
+        answer = behaviour.choose(options, suspect, steered_to=steered)
         self.tally.choices[next(iter(answer))] += 1
-        delay = behaviour.choice_delay_s(self.suspects)
+        delay = behaviour.choice_delay_s(suspect)
         self._at(
             self.clock.elapsed_s() + delay, "choice", request_id, requester, opened.token, answer
         )
@@ -354,7 +365,11 @@ class Simulation:
             self._tablet_again(request_id, requester, urgency)
 
     def _tablet_again(self, request_id: str, requester: str, urgency: str) -> None:
-        delay = behaviour.tablet_delay_s(urgency, self.suspects)
+        self._visits[request_id] += 1
+        visit = str(self._visits[request_id])
+        delay = behaviour.tablet_delay_s(
+            urgency, self._draw("tablet", self._ref_of[request_id], visit)
+        )
         self._at(self.clock.elapsed_s() + delay, "tablet", request_id, requester)
 
     def _answer(self, invitation_id: str, lawyer_id: int, action: str) -> None:
@@ -370,7 +385,10 @@ class Simulation:
                         select(Appointment.id).where(Appointment.invitation_id == invitation_id)
                     ).one()
                     self._at(
-                        self.clock.elapsed_s() + behaviour.case_length_s(self.cases),
+                        self.clock.elapsed_s()
+                        + behaviour.case_length_s(
+                            self._draw("case", self._ref_of.get(request.id, request.id))
+                        ),
                         "close",
                         appointment_id,
                         lawyer_id,

@@ -33,8 +33,10 @@ def time_to_counsel(path: Path, by_rule: dict[str, list[float]]) -> None:
     for rule, seconds in by_rule.items():
         if not seconds:
             continue
-        minutes = np.sort(np.array(seconds)) / 60.0
-        ax.plot(minutes, np.arange(1, minutes.size + 1) / minutes.size, label=rule)
+        # Detentions that never got counsel stay in the denominator: the curve ends below 1.
+        every = np.sort(np.array(seconds))
+        minutes = every[np.isfinite(every)] / 60.0
+        ax.plot(minutes, np.arange(1, minutes.size + 1) / every.size, label=rule)
     ax.set_xscale("log")
     ax.set_xlabel("time from request to accepted invitation (minutes)")
     ax.set_ylabel("share of detentions")
