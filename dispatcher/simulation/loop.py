@@ -331,10 +331,11 @@ class Simulation:
             if self.steer is not None and self.steer.requester == requester
             else None
         )
-        suspect = self._draw("suspect", self._ref_of[request_id], str(self._visits[request_id]))
-        answer = behaviour.choose(options, suspect, steered_to=steered)
+        ref, visit = self._ref_of[request_id], str(self._visits[request_id])
+        # The time taken apart from the choice: lists of other lengths take other draws.
+        delay = behaviour.choice_delay_s(self._draw("choosing", ref, visit))
+        answer = behaviour.choose(options, self._draw("suspect", ref, visit), steered_to=steered)
         self.tally.choices[next(iter(answer))] += 1
-        delay = behaviour.choice_delay_s(suspect)
         self._at(
             self.clock.elapsed_s() + delay, "choice", request_id, requester, opened.token, answer
         )

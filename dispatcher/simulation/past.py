@@ -288,6 +288,12 @@ def write_past(
             ],
         )
         written += len(standing)
+        if conn.dialect.name == "postgresql":
+            # The decisions were given their ids: the sequence moves past them.
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('decision', 'id'), "
+                "(SELECT max(id) FROM decision))"
+            )
         if native:
             conn.exec_driver_sql("PRAGMA cache_size=-2000")
     return PastFigures(decisions, written, time.perf_counter() - started)
