@@ -206,8 +206,10 @@ def serve(
     if demo:
         if "DISPATCHER_DATABASE_URL" not in os.environ:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
-            # Worker processes read their settings from the environment.
+            # The application reads its settings from the environment, in this process and
+            # in every worker process.
             os.environ["DISPATCHER_DATABASE_URL"] = settings.database_url
+            get_settings.cache_clear()
         _announce_demo(settings, prepare_demo(settings), f"http://{host}:{port}")
     # Our own structured access line logs the route template; uvicorn's would log raw paths,
     # and a tablet path carries a credential.

@@ -80,3 +80,39 @@ def test_the_demo_has_a_working_token_for_every_role(tmp_path: Path) -> None:
     with unit_of_work(make_engine(settings.database_url)) as session:
         assert resolve(session, made["court"]) is None
         assert resolve(session, again["court"]) is not None
+
+
+def test_serve_demo_answers_with_the_tokens_it_printed(tmp_path: Path) -> None:
+    """The quick start, end to end: the printed court token works against the served demo."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.servers import free_port, wait_until_up
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher.cli", "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env | {"DISPATCHER_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base, timeout_s=60)
+        shell = (tmp_path / "dispatcher-demo.env").read_text(encoding="utf-8")
+        court = next(line.split("=", 1)[1] for line in shell.splitlines() if "COURT_TOKEN=" in line)
+        answer = httpx.get(
+            f"{base}/api/v1/requests", headers={"Authorization": f"Bearer {court}"}, timeout=10
+        )
+        assert answer.status_code == 200
+        assert (tmp_path / "dispatcher-demo.db").exists()
+        assert not (tmp_path / "dispatcher.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
