@@ -12,7 +12,7 @@ import json
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -89,7 +89,8 @@ class Pool:
     weights: dict[int, float]
     eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
     load: dict[int, int]  # lawyer id -> open appointments + pending invitations
-    workload: dict[int, float]  # the same, weighted by case category
+    # The same, weighted by case category: read when a rule orders a firm's lawyers (`weigh`).
+    workload: dict[int, float]
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
     firm_ids: dict[str, int] = field(default_factory=dict)  # eligible firms by code
@@ -97,6 +98,25 @@ class Pool:
     expired: dict[int, int] = field(default_factory=dict)
     learn: bool = False
     attempt: int = 0  # invitations already sent for this request
+    weigher: Callable[[list[int]], dict[int, float]] | None = None
+    weighed_firms: set[int] = field(default_factory=set)
+
+    def weigh(self, firm_id: int) -> None:
+        """Read the workloads of a firm's eligible lawyers, once.
+
+        The cap needs only counts, which the indexes give without the cases; the weights by
+        case category matter only to order the lawyers of the firms a rule looks into: the
+        turn firm's alone for the quota rule, so one small read. A second firm asked for
+        reads every eligible firm at once (rules that rank all lawyers ask for all).
+        """
+        if firm_id in self.weighed_firms or self.weigher is None:
+            return
+        wanted = [firm_id] if not self.weighed_firms else list(self.eligible)
+        wanted = [f for f in wanted if f not in self.weighed_firms]
+        self.workload.update(
+            self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
+        )
+        self.weighed_firms.update(wanted)
 
     def firm_id(self, code: str) -> int:
         """The id of an eligible firm, from the code the rotation rule ranks it by."""
@@ -254,30 +274,26 @@ def build_pool(
     }
     lawyers = _lawyer_rows(session, territory.id)
     load: dict[int, int] = defaultdict(int)
-    workload: dict[int, float] = defaultdict(float)
-    # Open appointments and pending invitations, by lawyer and case category, in one round
-    # trip; each found through the lawyer's index, so the cost does not grow with the history.
+    # Open appointments and pending invitations counted in one round trip, each from the
+    # lawyer's own index alone (covering): the cost follows the bar, not the history.
     open_cases = (
-        sa_select(col(Appointment.lawyer_id), col(Request.category), func.count())
-        .join(Request, col(Request.id) == Appointment.request_id)
+        sa_select(col(Appointment.lawyer_id), func.count())
         .where(
             col(Appointment.closed_at).is_(None),
             _of_firms_serving(col(Appointment.lawyer_id), territory.id),
         )
-        .group_by(col(Appointment.lawyer_id), col(Request.category))
+        .group_by(col(Appointment.lawyer_id))
     )
     offered = (
-        sa_select(col(Invitation.lawyer_id), col(Request.category), func.count())
-        .join(Request, col(Request.id) == Invitation.request_id)
+        sa_select(col(Invitation.lawyer_id), func.count())
         .where(
             col(Invitation.status) == "pending",
             _of_firms_serving(col(Invitation.lawyer_id), territory.id),
         )
-        .group_by(col(Invitation.lawyer_id), col(Request.category))
+        .group_by(col(Invitation.lawyer_id))
     )
-    for lawyer_id, category, n in session.execute(union_all(open_cases, offered)).all():
+    for lawyer_id, n in session.execute(union_all(open_cases, offered)).all():
         load[lawyer_id] += n
-        workload[lawyer_id] += n * policy.workload.weight(category)
     invited = set(
         session.execute(
             sa_select(col(Invitation.lawyer_id)).where(col(Invitation.request_id) == request.id)
@@ -308,7 +324,8 @@ def build_pool(
     )
     weights: dict[int, float] = defaultdict(float)
     eligible: dict[int, list[LawyerRow]] = {}
-    pool = Pool(territory, firms, weights, eligible, load, workload)
+    pool = Pool(territory, firms, weights, eligible, load, defaultdict(float))
+    pool.weigher = lambda ids: workloads(session, ids, policy)
     pool.expired, pool.learn, pool.attempt = expired, learn_days > 0, len(invited)
     for lawyer, in_territory in lawyers:
         firm = firms[lawyer.firm_id]
@@ -389,7 +406,31 @@ def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, Rota
     return ranking, states
 
 
+def workloads(session: Session, lawyer_ids: list[int], policy: Policy) -> dict[int, float]:
+    """Open appointments and pending invitations of these lawyers, weighted by case category."""
+    found: dict[int, float] = defaultdict(float)
+    if not lawyer_ids:
+        return found
+    open_cases = (
+        sa_select(col(Appointment.lawyer_id), col(Request.category), func.count())
+        .join(Request, col(Request.id) == Appointment.request_id)
+        .where(col(Appointment.closed_at).is_(None), col(Appointment.lawyer_id).in_(lawyer_ids))
+        .group_by(col(Appointment.lawyer_id), col(Request.category))
+    )
+    offered = (
+        sa_select(col(Invitation.lawyer_id), col(Request.category), func.count())
+        .join(Request, col(Request.id) == Invitation.request_id)
+        .where(col(Invitation.status) == "pending", col(Invitation.lawyer_id).in_(lawyer_ids))
+        .group_by(col(Invitation.lawyer_id), col(Request.category))
+    )
+    for query in (open_cases, offered):
+        for lawyer_id, category, n in session.execute(query).all():
+            found[lawyer_id] += n * policy.workload.weight(category)
+    return found
+
+
 def _lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
+    pool.weigh(firm_id)
     return [
         LawyerStanding(
             lw.licence, pool.workload[lw.id], lw.last_offer_at, pool.expired.get(lw.id, 0)
@@ -572,6 +613,7 @@ def decide_rotation(
         tried.append(pool.summary())
         if not pool.eligible or lawyer is None:
             continue
+        pool.weigh(firm_id)  # the queue's workloads, for the record
         via = None if territory.id == request.territory_id else territory.code
         decision = _decision(
             request,
