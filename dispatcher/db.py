@@ -107,16 +107,22 @@ class SchemaNotReady(RuntimeError):
 def create_schema(engine: Engine) -> None:
     """Make the schema ready: created from the models on SQLite, checked elsewhere.
 
-    The embedded default creates its tables directly and stamps them at the newest migration;
+    The embedded default creates its tables directly and stamps them at the newest migration
+    (a file stamped at an older one is migrated forward first);
     PostgreSQL is migrated by `dispatcher db upgrade` before the service starts, and a service
     refuses to run against a schema of another revision.
     """
     from dispatcher import migrations, models  # noqa: F401  (registers the tables)
 
     if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            found = migrations.current(conn)
+        if found is not None and found != migrations.head():
+            # A file made by an older version: bring it forward the way PostgreSQL is.
+            migrations.upgrade(engine.url.render_as_string(hide_password=False))
         with engine.begin() as conn:
             metadata.create_all(conn)
-            if migrations.current(conn) is None:
+            if found is None:
                 migrations.stamp_head(conn)
         return
     with engine.connect() as conn:

@@ -181,7 +181,8 @@ class Invitation(SQLModel, table=True):
     request_id: str = Field(foreign_key="request.id", index=True)
     lawyer_id: int = Field(foreign_key="lawyer.id", index=True)
     firm_id: int = Field(foreign_key="firm.id")
-    decision_id: int = Field(foreign_key="decision.id")
+    # The bar's reports join each decision to its invitation.
+    decision_id: int = Field(foreign_key="decision.id", index=True)
     status: str = Field(default="pending", max_length=16)
     deadline: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

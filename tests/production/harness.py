@@ -481,3 +481,25 @@ def _findings(session: Session) -> dict[str, Any]:
         "audit_ok": verification.ok,
         "audit_events": verification.events,
     }
+
+
+def burst_same_reference(cluster: Cluster, credentials: Credentials, ref: str, n: int) -> list[Any]:
+    """`n` clients post the same order at the same moment; their (status, request id) pairs."""
+    barrier = threading.Barrier(n)
+    answers: list[Any] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        headers = {"Authorization": f"Bearer {credentials.court}"}
+        with httpx.Client(base_url=cluster.base, headers=headers, timeout=60) as client:
+            barrier.wait()
+            response = client.post("/api/v1/requests", json=order_body(ref))
+        with lock:
+            answers.append((response.status_code, response.json().get("id")))
+
+    threads = [threading.Thread(target=post) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers

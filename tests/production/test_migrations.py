@@ -95,3 +95,18 @@ def test_a_service_refuses_a_database_that_was_not_migrated(tmp_path: Path) -> N
         raise AssertionError("an unmigrated PostgreSQL database was accepted")
     finally:
         engine.dispose()
+
+
+def test_an_embedded_database_from_an_older_version_is_brought_forward(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = migrations.scripts().get_base()
+    assert first is not None and first != migrations.head()
+    migrations.upgrade(url, first)
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        with engine.connect() as conn:
+            assert migrations.current(conn) == migrations.head()
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
