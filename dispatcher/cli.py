@@ -195,6 +195,14 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="API worker processes (uvicorn restarts any that dies)")
     ] = 1,
+    history: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --demo: days of simulated past activity (through the real allocator), "
+            "so the bar's dashboard has something to show",
+        ),
+    ] = 0,
 ) -> None:
     """Run the API; deadlines and the outbox run in it too unless DISPATCHER_SCHEDULER=false.
 
@@ -210,7 +218,10 @@ def serve(
             # in every worker process.
             os.environ["DISPATCHER_DATABASE_URL"] = settings.database_url
             get_settings.cache_clear()
-        _announce_demo(settings, prepare_demo(settings), f"http://{host}:{port}")
+        made = prepare_demo(settings)
+        if history:
+            demo_history(settings, history)
+        _announce_demo(settings, made, f"http://{host}:{port}")
     # Our own structured access line logs the route template; uvicorn's would log raw paths,
     # and a tablet path carries a credential.
     uvicorn.run(
@@ -221,6 +232,20 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+    )
+
+
+def demo_history(settings: Settings, days: int) -> dict[str, Any]:
+    """Fill the demo database with `days` of past activity, ending today."""
+    from dispatcher.simulation import fill_history
+
+    typer.echo(f"Simulating {days} days of past activity (progress below)...", err=True)
+    return fill_history(
+        settings.database_url,
+        days=days,
+        seed=1,
+        registry_path=settings.demo_registry or str(DEMO_REGISTRY),
+        progress=True,
     )
 
 
@@ -241,6 +266,8 @@ def _announce_demo(settings: Settings, made: dict[str, str], base: str) -> None:
         "  other lawyers: dispatcher token create --role lawyer --name NAME --lawyer LICENCE"
     )
     typer.echo(f"API docs:   {base}/docs")
+    typer.echo(f"Bar dashboard: {base}/bar (sign in with the bar token)")
+    typer.echo(f"Investigator: {base}/investigator   Lawyer: {base}/lawyer")
     typer.echo(f"Bar report: {base}/api/v1/reports/fairness?territory={made['territory']}")
     typer.echo(
         f"Tablet list: {base}/api/v1/tablet/<token from POST /api/v1/requests/ID/choice-sessions>"

@@ -116,3 +116,22 @@ def test_serve_demo_answers_with_the_tokens_it_printed(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_the_demo_can_start_with_past_activity(tmp_path: Path) -> None:
+    from sqlmodel import func, select
+
+    from dispatcher.models import Decision, Request
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'demo.db'}", demo_registry=str(DEMO_REGISTRY)
+    )
+    made = cli.prepare_demo(settings)
+    cli.demo_history(settings, 1)
+    engine = make_engine(settings.database_url)
+    with unit_of_work(engine) as session:
+        assert session.exec(select(func.count()).select_from(Request)).one() > 0
+        assert session.exec(select(func.count()).select_from(Decision)).one() > 0
+        # The demo's own tokens still work after the history was added.
+        assert resolve(session, made["court"]) is not None
+    engine.dispose()
