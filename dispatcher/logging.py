@@ -57,6 +57,10 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # A periodic job still running when its next turn comes is skipped (by design: the next
     # run picks up what is left); the scheduler would warn of it every second under load.
-    logging.getLogger("apscheduler.scheduler").addFilter(
-        lambda record: "maximum number of running instances" not in record.getMessage()
-    )
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if _not_a_skipped_turn not in scheduler_log.filters:
+        scheduler_log.addFilter(_not_a_skipped_turn)
+
+
+def _not_a_skipped_turn(record: logging.LogRecord) -> bool:
+    return "maximum number of running instances" not in record.getMessage()
