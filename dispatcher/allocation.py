@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import Histogram
-from sqlalchemy import Text, cast, insert, union_all
+from sqlalchemy import Text, bindparam, cast, insert, union_all, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from dispatcher import audit
-from dispatcher.db import utcnow
+from dispatcher.db import metadata, utcnow
 from dispatcher.models import (
     Appointment,
     Conflict,
@@ -49,6 +49,9 @@ from policies.eligibility import Candidate, DutyWindow, Need, exclusion
 from policies.quota import FirmStanding, LawyerStanding, RankedFirm, order_lawyers, rank_firms
 
 log = structlog.get_logger(__name__)
+
+# The table itself, for statements that are plain SQL rather than the ORM's bulk forms.
+ROTATION_STATE = metadata.tables["rotation_state"]
 
 DECISION_SECONDS = Histogram(
     "dispatcher_decision_seconds", "Time to take one allocation decision", ["kind"]
@@ -372,24 +375,45 @@ def build_pool(
     return pool
 
 
-def _standings(session: Session, pool: Pool) -> dict[int, RotationState]:
-    assert pool.territory.id is not None
-    rows = session.exec(
-        select(RotationState).where(
-            RotationState.territory_id == pool.territory.id,
-            col(RotationState.firm_id).in_(list(pool.eligible)),
+@dataclass
+class Standing:
+    """A firm's running entitlement and offers in the territory's rotation (a rotation_state
+    row, read and written as plain values: the territory's lock serialises its decisions)."""
+
+    entitlement: float
+    offers: int
+
+
+def _standings(session: Session, pool: Pool) -> dict[int, Standing]:
+    territory_id = pool.territory.id
+    assert territory_id is not None
+    states = {
+        firm_id: Standing(entitlement, offers)
+        for firm_id, entitlement, offers in session.execute(
+            sa_select(
+                col(RotationState.firm_id),
+                col(RotationState.entitlement),
+                col(RotationState.offers),
+            ).where(
+                col(RotationState.territory_id) == territory_id,
+                col(RotationState.firm_id).in_(list(pool.eligible)),
+            )
+        ).all()
+    }
+    missing = [firm_id for firm_id in pool.eligible if firm_id not in states]
+    if missing:
+        session.execute(
+            insert(RotationState),
+            [
+                {"territory_id": territory_id, "firm_id": f, "entitlement": 0.0, "offers": 0}
+                for f in missing
+            ],
         )
-    ).all()
-    states = {r.firm_id: r for r in rows}
-    for firm_id in pool.eligible:
-        if firm_id not in states:
-            state = RotationState(territory_id=pool.territory.id, firm_id=firm_id)
-            session.add(state)
-            states[firm_id] = state
+        states.update({f: Standing(0.0, 0) for f in missing})
     return states
 
 
-def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, RotationState]]:
+def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, Standing]]:
     """The eligible firms of the pool in rotation order."""
     states = _standings(session, pool)
     ranking = rank_firms(
@@ -448,7 +472,7 @@ def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
 
 def take_turn(
     session: Session, pool: Pool, request: Request, policy: Policy
-) -> tuple[Turn, dict[int, RotationState], list[LawyerRow]]:
+) -> tuple[Turn, dict[int, Standing], list[LawyerRow]]:
     """The policy's rule gives the turn among the pool's eligible firms and lawyers.
 
     Returns the rule's answer, the rotation states to charge, and the turn firm's lawyers in
@@ -487,21 +511,35 @@ def _charge(
     decision: Decision,
     pool: Pool,
     ranking: list[RankedFirm],
-    states: dict[int, RotationState],
+    states: dict[int, Standing],
     chosen_firm_id: int,
 ) -> None:
     assert decision.id is not None
     shares: list[dict[str, Any]] = []
+    standing: list[dict[str, Any]] = []
     for r in ranking:
         firm_id = pool.firm_id(r.firm)
         state = states[firm_id]
         state.entitlement += r.share
         charged = 1 if firm_id == chosen_firm_id else 0
         state.offers += charged
-        session.add(state)
+        standing.append(
+            {"firm": firm_id, "new_entitlement": state.entitlement, "new_offers": state.offers}
+        )
         shares.append(
             {"decision_id": decision.id, "firm_id": firm_id, "share": r.share, "charged": charged}
         )
+    # Every eligible firm's standing in one statement (executemany), not one per firm.
+    rotation = ROTATION_STATE.c
+    session.execute(
+        update(ROTATION_STATE)
+        .where(
+            rotation.territory_id == pool.territory.id,
+            rotation.firm_id == bindparam("firm"),
+        )
+        .values(entitlement=bindparam("new_entitlement"), offers=bindparam("new_offers")),
+        standing,
+    )
     session.execute(insert(DecisionShare), shares)
     decision.charged = True
 
