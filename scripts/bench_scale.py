@@ -275,6 +275,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=None, help="timed decisions per scenario")
     parser.add_argument("--history", type=int, default=1_000_000, help="past decisions (full run)")
     parser.add_argument("--simulator-days", type=int, default=None)
+    parser.add_argument(
+        "--lawyers", type=int, nargs="*", help="only the scenarios of these bar sizes"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "scale.json")
     args = parser.parse_args()
@@ -285,6 +288,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for scenario in scenarios(args.quick, args.history):
+            if args.lawyers and scenario.lawyers not in args.lawyers:
+                continue
             results.append(bench_allocation(scenario, decisions, Path(tmp), args.seed))
         print(f"simulator: {days} days of national demand", file=sys.stderr, flush=True)
         simulator = bench_simulator(days, args.seed, Path(tmp))

@@ -296,6 +296,14 @@ def write_past(
             )
         if native:
             conn.exec_driver_sql("PRAGMA cache_size=-2000")
+    if engine.dialect.name == "sqlite":
+        # The history goes from the write-ahead log into the database file now, as it would
+        # have long ago in service, rather than in the middle of the first decisions after it.
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
     return PastFigures(decisions, written, time.perf_counter() - started)
 
 
