@@ -251,7 +251,7 @@ def write_past(
             for index in _table(model).indexes
         ]
         for index in indexes:
-            index.drop(conn)
+            index.drop(conn, checkfirst=True)
         writers = {
             "request": _writer(conn, Request, native),
             "decision": _writer(conn, Decision, native),
@@ -271,7 +271,7 @@ def write_past(
                 count = 0
         written += _flush(writers, order, pending)
         for index in indexes:
-            index.create(conn)
+            index.create(conn, checkfirst=True)
         # The latest appointments of each lawyer are still open: the workload of today.
         still_open = [a for ids in last_open.values() for a in ids]
         for chunk in range(0, len(still_open), 500):
