@@ -188,15 +188,19 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
             )
         ).scalars()
     )
-    # Only then the invitations of those requests (by the request's index, never by status:
-    # the accepted invitations are the whole history).
+    # Only then the invitations of those requests, found by the request's index; their status
+    # is checked here and not in SQL, where a condition on status lets the planner prefer the
+    # status index and walk every accepted invitation of the history.
     other_defence = (
-        session.execute(
-            sa_select(col(Invitation.firm_id), col(Invitation.request_id)).where(
-                col(Invitation.request_id).in_(same_case),
-                col(Invitation.status).in_(["pending", "accepted"]),
-            )
-        ).all()
+        [
+            (firm_id, other)
+            for firm_id, other, status in session.execute(
+                sa_select(
+                    col(Invitation.firm_id), col(Invitation.request_id), col(Invitation.status)
+                ).where(col(Invitation.request_id).in_(same_case))
+            ).all()
+            if status in ("pending", "accepted")
+        ]
         if same_case
         else []
     )
