@@ -18,40 +18,139 @@ from datetime import datetime, timedelta
 from datetime import time as dtime
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import Histogram
-from sqlalchemy import Text, bindparam, cast, insert, union_all, update
+from sqlalchemy import Text, bindparam, cast, union_all, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func
 
-from dispatcher import audit
+from dispatcher import audit, registry_version
 from dispatcher.db import metadata, utcnow
 from dispatcher.models import (
-    Appointment,
-    Conflict,
     Decision,
-    DecisionShare,
     Firm,
     FirmTerritory,
-    Invitation,
     Lawyer,
     LawyerTerritory,
     Request,
-    RotationState,
-    Territory,
 )
 from policies.base import Standings, Turn, rule_named
 from policies.config import Policy
-from policies.eligibility import Candidate, DutyWindow, Need, exclusion
+from policies.eligibility import DutyWindow, Need, request_exclusion, standing_exclusion
 from policies.quota import FirmStanding, LawyerStanding, RankedFirm, order_lawyers, rank_firms
 
 log = structlog.get_logger(__name__)
 
-# The table itself, for statements that are plain SQL rather than the ORM's bulk forms.
+# The tables themselves: the statements a decision makes are built once, here, from the
+# tables rather than the ORM's classes, and only their values change from one decision to the
+# next (a decision makes about fifteen; building and compiling each anew cost more than
+# running it).
 ROTATION_STATE = metadata.tables["rotation_state"]
+_APPOINTMENT = metadata.tables["appointment"]
+_INVITATION = metadata.tables["invitation"]
+_LAWYER = metadata.tables["lawyer"]
+_FIRM_TERRITORY = metadata.tables["firm_territory"]
+_TERRITORY = metadata.tables["territory"]
+_REQUEST = metadata.tables["request"]
+_CONFLICT = metadata.tables["conflict"]
+_DECISION_SHARE = metadata.tables["decision_share"]
+
+# Lawyers of the firms serving a territory: a subquery, so the database finds them through its
+# indexes instead of a list of ids.
+_SERVING = (
+    sa_select(_LAWYER.c.id)
+    .join(_FIRM_TERRITORY, _FIRM_TERRITORY.c.firm_id == _LAWYER.c.firm_id)
+    .where(_FIRM_TERRITORY.c.territory_id == bindparam("territory"))
+)
+# Open appointments and pending invitations counted in one round trip, each from the lawyer's
+# own index alone (covering): the cost follows the bar, not the history.
+_LOAD = union_all(
+    sa_select(_APPOINTMENT.c.lawyer_id, func.count())
+    .where(_APPOINTMENT.c.closed_at.is_(None), _APPOINTMENT.c.lawyer_id.in_(_SERVING))
+    .group_by(_APPOINTMENT.c.lawyer_id),
+    sa_select(_INVITATION.c.lawyer_id, func.count())
+    .where(_INVITATION.c.status == "pending", _INVITATION.c.lawyer_id.in_(_SERVING))
+    .group_by(_INVITATION.c.lawyer_id),
+)
+# Invitations these lawyers let expire since a time: through the lawyer's own index, so the
+# cost follows the few lawyers asked about (a firm's), not the nation's expiries.
+_EXPIRED = (
+    sa_select(_INVITATION.c.lawyer_id, func.count())
+    .where(
+        _INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+        _INVITATION.c.status == "expired",
+        _INVITATION.c.deadline >= bindparam("since"),
+    )
+    .group_by(_INVITATION.c.lawyer_id)
+)
+_INVITED = sa_select(_INVITATION.c.lawyer_id).where(
+    _INVITATION.c.request_id == bindparam("request")
+)
+_REGISTERED_CONFLICTS = (
+    sa_select(_LAWYER.c.firm_id, _LAWYER.c.licence, _CONFLICT.c.role)
+    .join(_CONFLICT, _CONFLICT.c.lawyer_id == _LAWYER.c.id)
+    .where(_CONFLICT.c.case_number == bindparam("case"))
+)
+_SAME_CASE = sa_select(_REQUEST.c.id).where(
+    _REQUEST.c.case_number == bindparam("case"),
+    _REQUEST.c.id != bindparam("request"),
+    func.lower(_REQUEST.c.person_name) != bindparam("person"),
+)
+_OTHER_DEFENCE = sa_select(
+    _INVITATION.c.firm_id, _INVITATION.c.request_id, _INVITATION.c.status
+).where(_INVITATION.c.request_id.in_(bindparam("requests", expanding=True)))
+_STANDINGS = sa_select(
+    ROTATION_STATE.c.firm_id, ROTATION_STATE.c.entitlement, ROTATION_STATE.c.offers
+).where(ROTATION_STATE.c.territory_id == bindparam("territory"))
+_CHARGE = (
+    update(ROTATION_STATE)
+    .where(
+        ROTATION_STATE.c.territory_id == bindparam("territory"),
+        ROTATION_STATE.c.firm_id == bindparam("firm"),
+    )
+    .values(entitlement=bindparam("new_entitlement"), offers=bindparam("new_offers"))
+)
+_WORKLOAD = union_all(
+    sa_select(_APPOINTMENT.c.lawyer_id, _REQUEST.c.category, func.count())
+    .join(_REQUEST, _REQUEST.c.id == _APPOINTMENT.c.request_id)
+    .where(
+        _APPOINTMENT.c.closed_at.is_(None),
+        _APPOINTMENT.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+    )
+    .group_by(_APPOINTMENT.c.lawyer_id, _REQUEST.c.category),
+    sa_select(_INVITATION.c.lawyer_id, _REQUEST.c.category, func.count())
+    .join(_REQUEST, _REQUEST.c.id == _INVITATION.c.request_id)
+    .where(
+        _INVITATION.c.status == "pending",
+        _INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+    )
+    .group_by(_INVITATION.c.lawyer_id, _REQUEST.c.category),
+)
+_LAST_OFFER = sa_select(_LAWYER.c.id, _LAWYER.c.last_offer_at).where(
+    _LAWYER.c.id.in_(bindparam("lawyers", expanding=True))
+)
+_OPEN_LOAD = sa_select(
+    sa_select(func.count())
+    .select_from(_APPOINTMENT)
+    .where(_APPOINTMENT.c.lawyer_id == bindparam("lawyer"), _APPOINTMENT.c.closed_at.is_(None))
+    .scalar_subquery()
+    + sa_select(func.count())
+    .select_from(_INVITATION)
+    .where(_INVITATION.c.lawyer_id == bindparam("lawyer"), _INVITATION.c.status == "pending")
+    .scalar_subquery()
+)
+_TERRITORIES = sa_select(_TERRITORY.c.id, _TERRITORY.c.code, _TERRITORY.c.fallback)
+_LOCK_TERRITORIES = (
+    sa_select(_TERRITORY.c.id)
+    .where(_TERRITORY.c.id.in_(bindparam("territories", expanding=True)))
+    .order_by(_TERRITORY.c.id)
+    .with_for_update(key_share=True)
+)
 
 DECISION_SECONDS = Histogram(
     "dispatcher_decision_seconds", "Time to take one allocation decision", ["kind"]
@@ -71,7 +170,6 @@ class LawyerRow:
     max_open: int
     status: str
     duty: tuple[DutyWindow, ...]
-    last_offer_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -84,10 +182,20 @@ class FirmRow:
 
 
 @dataclass
+class Weighed:
+    """What `workloads` reads of some lawyers: weighted workloads, last offers, and the
+    invitations each let expire lately."""
+
+    workload: dict[int, float]
+    last_offer: dict[int, datetime | None]
+    expired: dict[int, int]
+
+
+@dataclass
 class Pool:
     """The eligible firms and lawyers of one territory for one request, with the exclusions."""
 
-    territory: Territory
+    territory: TerritoryRow
     firms: dict[int, FirmRow]
     weights: dict[int, float]
     eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
@@ -97,28 +205,32 @@ class Pool:
     excluded_firms: list[dict[str, Any]] = field(default_factory=list)
     excluded_lawyers: list[dict[str, Any]] = field(default_factory=list)
     firm_ids: dict[str, int] = field(default_factory=dict)  # eligible firms by code
-    # Invitations each lawyer let expire lately, when the policy learns who answers.
+    # Invitations each lawyer let expire lately, when the policy learns who answers (read
+    # with the workloads, for the same firms).
     expired: dict[int, int] = field(default_factory=dict)
     learn: bool = False
     attempt: int = 0  # invitations already sent for this request
-    weigher: Callable[[list[int]], dict[int, float]] | None = None
+    # When each lawyer was last offered a case: read with the workloads, for the same firms.
+    last_offer: dict[int, datetime | None] = field(default_factory=dict)
+    weigher: Callable[[list[int]], Weighed] | None = None
     weighed_firms: set[int] = field(default_factory=set)
 
     def weigh(self, firm_id: int) -> None:
-        """Read the workloads of a firm's eligible lawyers, once.
+        """Read the workloads, last offers and recent expiries of a firm's eligible lawyers, once.
 
         The cap needs only counts, which the indexes give without the cases; the weights by
-        case category matter only to order the lawyers of the firms a rule looks into: the
-        turn firm's alone for the quota rule, so one small read. A second firm asked for
-        reads every eligible firm at once (rules that rank all lawyers ask for all).
+        case category and the last offers matter only to order the lawyers of the firms a rule
+        looks into: the turn firm's alone for the quota rule, so one small read. A second firm
+        asked for reads every eligible firm at once (rules that rank all lawyers ask for all).
         """
         if firm_id in self.weighed_firms or self.weigher is None:
             return
         wanted = [firm_id] if not self.weighed_firms else list(self.eligible)
         wanted = [f for f in wanted if f not in self.weighed_firms]
-        self.workload.update(
-            self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
-        )
+        weighed = self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
+        self.workload.update(weighed.workload)
+        self.last_offer.update(weighed.last_offer)
+        self.expired.update(weighed.expired)
         self.weighed_firms.update(wanted)
 
     def firm_id(self, code: str) -> int:
@@ -170,43 +282,149 @@ def _duty_text(raw: str) -> tuple[DutyWindow, ...]:
 def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     """Firms that may not defend this person in this case, with the reason."""
     reasons: dict[int, str] = {}
-    registered = session.execute(
-        sa_select(col(Lawyer.firm_id), col(Lawyer.licence), col(Conflict.role))
-        .join(Conflict, col(Conflict.lawyer_id) == Lawyer.id)
-        .where(col(Conflict.case_number) == request.case_number)
-    ).all()
+    registered = session.execute(_REGISTERED_CONFLICTS, {"case": request.case_number}).all()
     for firm_id, licence, role in registered:
         reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
     # Defending another person in the same case: a firm defends one person per case.
     # Found through the case number first, so the cost does not grow with the history.
     same_case = list(
         session.execute(
-            sa_select(col(Request.id)).where(
-                col(Request.case_number) == request.case_number,
-                col(Request.id) != request.id,
-                func.lower(Request.person_name) != request.person_name.lower(),
-            )
+            _SAME_CASE,
+            {
+                "case": request.case_number,
+                "request": request.id,
+                "person": request.person_name.lower(),
+            },
         ).scalars()
     )
+    if not same_case:
+        return reasons
     # Only then the invitations of those requests, found by the request's index; their status
     # is checked here and not in SQL, where a condition on status lets the planner prefer the
     # status index and walk every accepted invitation of the history.
-    other_defence = (
-        [
-            (firm_id, other)
-            for firm_id, other, status in session.execute(
-                sa_select(
-                    col(Invitation.firm_id), col(Invitation.request_id), col(Invitation.status)
-                ).where(col(Invitation.request_id).in_(same_case))
-            ).all()
-            if status in ("pending", "accepted")
-        ]
-        if same_case
-        else []
-    )
-    for firm_id, other in other_defence:
-        reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
+    for firm_id, other, status in session.execute(_OTHER_DEFENCE, {"requests": same_case}):
+        if status in ("pending", "accepted"):
+            reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
     return reasons
+
+
+# --- the registry's facts, kept between decisions ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class TerritoryRow:
+    """A territory as allocation reads it: its id, code and fallbacks in order."""
+
+    id: int
+    code: str
+    fallback: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TerritoryFacts:
+    """What the registry says of one territory, the same for every request until it changes.
+
+    The firms serving it; every lawyer of those firms by licence, with the record of the
+    reason that excludes the lawyer whatever the request (suspended firm or lawyer, on leave,
+    not serving the territory) or None, and the lawyer's profile: a number shared by the
+    lawyers of the same languages, specialisations, cap and duty roster, whom the rules judge
+    alike; and each firm's weight (its active lawyers serving the territory).
+    """
+
+    territory: TerritoryRow
+    firms: dict[int, FirmRow]
+    lawyers: tuple[tuple[LawyerRow, dict[str, Any] | None, int], ...]
+    weights: dict[int, float]
+
+
+@dataclass
+class Registry:
+    """What one process keeps of one database's registry, at one version of it."""
+
+    version: str
+    territories: dict[int, TerritoryRow]
+    by_code: dict[str, TerritoryRow]
+    facts: dict[int, TerritoryFacts] = field(default_factory=dict)
+
+
+# Per engine (database): the registry as read at the latest version this process has seen.
+_KEPT: WeakKeyDictionary[Engine, Registry] = WeakKeyDictionary()
+
+
+def kept_registry(session: Session) -> Registry:
+    """The registry at the version this transaction sees: kept from earlier decisions while
+    the version holds (one primary-key read), read again after any change
+    (`dispatcher/registry_version.py`)."""
+    version = registry_version.current(session)
+    engine = session.get_bind().engine
+    kept = _KEPT.get(engine)
+    if kept is None or kept.version != version:
+        rows = [
+            TerritoryRow(id, code, tuple(fallback or ()))
+            for id, code, fallback in session.execute(_TERRITORIES).all()
+        ]
+        kept = Registry(version, {t.id: t for t in rows}, {t.code: t for t in rows})
+        _KEPT[engine] = kept
+    return kept
+
+
+def forget_registry() -> None:
+    """Drop what this process keeps of every registry (the next decision reads afresh)."""
+    _KEPT.clear()
+
+
+def territory_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
+    """The territory's registry facts at the version this transaction sees."""
+    kept = kept_registry(session)
+    facts = kept.facts.get(territory.id)
+    if facts is None:
+        facts = kept.facts[territory.id] = _read_facts(session, territory)
+    return facts
+
+
+def prime(session: Session) -> int:
+    """Read every territory's facts now rather than at its first decision; returns how many.
+
+    A process that starts, or sees the registry change, reads a territory's facts at the
+    territory's next decision, which then takes the time of that read (about 10 ms for a
+    capital district of 700 lawyers); priming moves that cost out of the decisions.
+    """
+    kept = kept_registry(session)
+    for territory in kept.territories.values():
+        territory_facts(session, territory)
+    return len(kept.territories)
+
+
+def _read_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
+    firms = {
+        row[0]: FirmRow(row[0], row[1], row[2])
+        for row in session.execute(
+            sa_select(col(Firm.id), col(Firm.code), col(Firm.status))
+            .join(FirmTerritory, col(FirmTerritory.firm_id) == Firm.id)
+            .where(col(FirmTerritory.territory_id) == territory.id)
+        ).all()
+    }
+    weights: dict[int, float] = dict.fromkeys(firms, 0.0)
+    lawyers: list[tuple[LawyerRow, dict[str, Any] | None, int]] = []
+    profiles: dict[tuple[Any, ...], int] = {}
+    for lawyer, serves in _lawyer_rows(session, territory.id):
+        firm = firms[lawyer.firm_id]
+        if lawyer.status == "active" and serves:
+            weights[lawyer.firm_id] += 1.0
+        reason = standing_exclusion(firm.status, lawyer.status, serves)
+        entry = (
+            None
+            if reason is None
+            else {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
+        )
+        profile = (lawyer.languages, lawyer.specialisations, lawyer.max_open, lawyer.duty)
+        lawyers.append((lawyer, entry, profiles.setdefault(profile, len(profiles))))
+    return TerritoryFacts(
+        territory=territory,
+        firms=firms,
+        lawyers=tuple(lawyers),
+        weights={f: w for f, w in weights.items() if w > 0},
+    )
 
 
 def _lawyer_rows(session: Session, territory_id: int) -> list[tuple[LawyerRow, bool]]:
@@ -224,7 +442,6 @@ def _lawyer_rows(session: Session, territory_id: int) -> list[tuple[LawyerRow, b
             col(Lawyer.max_open),
             col(Lawyer.status),
             cast(col(Lawyer.duty), Text),
-            col(Lawyer.last_offer_at),
             col(serves.lawyer_id),
         )
         .join(FirmTerritory, col(FirmTerritory.firm_id) == Lawyer.firm_id)
@@ -235,13 +452,12 @@ def _lawyer_rows(session: Session, territory_id: int) -> list[tuple[LawyerRow, b
         .where(col(FirmTerritory.territory_id) == territory_id)
         .order_by(col(Lawyer.licence))
     ).all()
-    return [(_lawyer_row(tuple(row[:10])), row[10] is not None) for row in rows]
+    return [(_lawyer_row(tuple(row[:9])), row[9] is not None) for row in rows]
 
 
 @lru_cache(maxsize=65536)
 def _lawyer_row(row: tuple[Any, ...]) -> LawyerRow:
-    """A lawyer's columns as the rules read them; the same columns give the same object, so a
-    territory's lawyers are built once and not at every decision."""
+    """A lawyer's columns as the rules read them; the same columns give the same object."""
     return LawyerRow(
         id=row[0],
         licence=row[1],
@@ -252,112 +468,74 @@ def _lawyer_row(row: tuple[Any, ...]) -> LawyerRow:
         max_open=row[6],
         status=row[7],
         duty=_duty_text(row[8]),
-        last_offer_at=row[9],
     )
 
 
-def _of_firms_serving(lawyer_id: Any, territory_id: int) -> Any:
-    """`lawyer_id` belongs to a lawyer of a firm serving the territory (a subquery, so the
-    database finds the lawyers through its indexes instead of a list of ids)."""
-    return lawyer_id.in_(
-        sa_select(col(Lawyer.id))
-        .join(FirmTerritory, col(FirmTerritory.firm_id) == Lawyer.firm_id)
-        .where(col(FirmTerritory.territory_id) == territory_id)
-    )
+# --- the pool -----------------------------------------------------------------------------
 
 
 def build_pool(
-    session: Session, request: Request, territory: Territory, policy: Policy, now: datetime
+    session: Session, request: Request, territory: TerritoryRow, policy: Policy, now: datetime
 ) -> Pool:
-    """Apply every eligibility rule to the lawyers of the firms serving `territory`."""
-    assert territory.id is not None
-    firms = {
-        row[0]: FirmRow(row[0], row[1], row[2])
-        for row in session.execute(
-            sa_select(col(Firm.id), col(Firm.code), col(Firm.status))
-            .join(FirmTerritory, col(FirmTerritory.firm_id) == Firm.id)
-            .where(col(FirmTerritory.territory_id) == territory.id)
-        ).all()
-    }
-    lawyers = _lawyer_rows(session, territory.id)
+    """Apply every eligibility rule to the lawyers of the firms serving `territory`.
+
+    The registry's facts come kept (`territory_facts`); what changes from one request to the
+    next is read here: the lawyers' loads, this request's invitations and conflicts, and the
+    invitations let expire in the learning window.
+    """
+    facts = territory_facts(session, territory)
+    firms = facts.firms
     load: dict[int, int] = defaultdict(int)
-    # Open appointments and pending invitations counted in one round trip, each from the
-    # lawyer's own index alone (covering): the cost follows the bar, not the history.
-    open_cases = (
-        sa_select(col(Appointment.lawyer_id), func.count())
-        .where(
-            col(Appointment.closed_at).is_(None),
-            _of_firms_serving(col(Appointment.lawyer_id), territory.id),
-        )
-        .group_by(col(Appointment.lawyer_id))
-    )
-    offered = (
-        sa_select(col(Invitation.lawyer_id), func.count())
-        .where(
-            col(Invitation.status) == "pending",
-            _of_firms_serving(col(Invitation.lawyer_id), territory.id),
-        )
-        .group_by(col(Invitation.lawyer_id))
-    )
-    for lawyer_id, n in session.execute(union_all(open_cases, offered)).all():
+    for lawyer_id, n in session.execute(_LOAD, {"territory": territory.id}):
         load[lawyer_id] += n
-    invited = set(
-        session.execute(
-            sa_select(col(Invitation.lawyer_id)).where(col(Invitation.request_id) == request.id)
-        ).scalars()
-    )
+    invited = set(session.execute(_INVITED, {"request": request.id}).scalars())
     conflicts = conflicted_firms(session, request)
     learn_days = policy.rotation.learn_answers_days
-    expired: dict[int, int] = {}
-    if learn_days and lawyers:
-        # Found through (status, deadline): the cost follows the window, not the history.
-        expired = {
-            lawyer_id: int(n)
-            for lawyer_id, n in session.execute(
-                sa_select(col(Invitation.lawyer_id), func.count())
-                .where(
-                    col(Invitation.status) == "expired",
-                    col(Invitation.deadline) >= now - timedelta(days=learn_days),
-                    _of_firms_serving(col(Invitation.lawyer_id), territory.id),
-                )
-                .group_by(col(Invitation.lawyer_id))
-            ).all()
-        }
     need = Need(
         urgency=request.urgency,
         language=request.person_language,
         juvenile=request.person_juvenile,
         local_time=now.astimezone(ZoneInfo(policy.timezone)),
     )
-    weights: dict[int, float] = defaultdict(float)
+    weights: dict[int, float] = defaultdict(float, facts.weights)
     eligible: dict[int, list[LawyerRow]] = {}
     pool = Pool(territory, firms, weights, eligible, load, defaultdict(float))
-    pool.weigher = lambda ids: workloads(session, ids, policy)
-    pool.expired, pool.learn, pool.attempt = expired, learn_days > 0, len(invited)
-    for lawyer, in_territory in lawyers:
-        firm = firms[lawyer.firm_id]
-        if lawyer.status == "active" and in_territory:
-            weights[lawyer.firm_id] += 1.0
-        candidate = Candidate(
-            licence=lawyer.licence,
-            firm=firm.code,
-            status=lawyer.status,
-            firm_status=firm.status,
-            serves_territory=in_territory,
-            languages=frozenset(lawyer.languages),
-            specialisations=frozenset(lawyer.specialisations),
-            max_open=lawyer.max_open,
-            load=load[lawyer.id],
-            duty=lawyer.duty,
-            conflicted=conflicts.get(lawyer.firm_id),
-            already_invited=lawyer.id in invited,
-        )
-        reason = exclusion(candidate, need, policy)
+    since = now - timedelta(days=learn_days) if learn_days else None
+    pool.weigher = lambda ids: workloads(session, ids, policy, expired_since=since)
+    pool.learn, pool.attempt = learn_days > 0, len(invited)
+    excluded = pool.excluded_lawyers
+    # A lawyer with no conflict and no invitation for this request is judged as the others of
+    # the same profile and the same side of the cap are: once per decision.
+    judged: dict[tuple[int, bool], str | None] = {}
+    for lawyer, standing, profile in facts.lawyers:
+        if standing is not None:
+            excluded.append(standing)
+            continue
+        conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
+        already_invited = lawyer.id in invited
+        lawyer_load = load.get(lawyer.id, 0)
+        alike = (profile, lawyer_load >= lawyer.max_open)
+        if conflicted is None and not already_invited and alike in judged:
+            reason = judged[alike]
+        else:
+            reason = request_exclusion(
+                conflicted=conflicted,
+                already_invited=already_invited,
+                languages=lawyer.languages,
+                specialisations=lawyer.specialisations,
+                load=lawyer_load,
+                max_open=lawyer.max_open,
+                duty=lawyer.duty,
+                need=need,
+                policy=policy,
+            )
+            if conflicted is None and not already_invited:
+                judged[alike] = reason
         if reason is None:
             eligible.setdefault(lawyer.firm_id, []).append(lawyer)
         else:
-            pool.excluded_lawyers.append(
-                {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
+            excluded.append(
+                {"licence": lawyer.licence, "firm": firms[lawyer.firm_id].code, "reason": reason}
             )
     if policy.rotation.weight == "equal":
         for firm_id in weights:
@@ -366,12 +544,12 @@ def build_pool(
         if firm_id in eligible:
             continue
         if firm.status != "active":
-            reason = "firm_suspended"
+            why = "firm_suspended"
         elif firm_id in conflicts:
-            reason = "conflict"
+            why = "conflict"
         else:
-            reason = "no_eligible_lawyer"
-        entry: dict[str, Any] = {"firm": firm.code, "reason": reason}
+            why = "no_eligible_lawyer"
+        entry: dict[str, Any] = {"firm": firm.code, "reason": why}
         if firm_id in conflicts:
             entry["detail"] = conflicts[firm_id]
         pool.excluded_firms.append(entry)
@@ -390,24 +568,15 @@ class Standing:
 
 def _standings(session: Session, pool: Pool) -> dict[int, Standing]:
     territory_id = pool.territory.id
-    assert territory_id is not None
     states = {
         firm_id: Standing(entitlement, offers)
-        for firm_id, entitlement, offers in session.execute(
-            sa_select(
-                col(RotationState.firm_id),
-                col(RotationState.entitlement),
-                col(RotationState.offers),
-            ).where(
-                col(RotationState.territory_id) == territory_id,
-                col(RotationState.firm_id).in_(list(pool.eligible)),
-            )
-        ).all()
+        for firm_id, entitlement, offers in session.execute(_STANDINGS, {"territory": territory_id})
+        if firm_id in pool.eligible
     }
     missing = [firm_id for firm_id in pool.eligible if firm_id not in states]
     if missing:
         session.execute(
-            insert(RotationState),
+            ROTATION_STATE.insert(),
             [
                 {"territory_id": territory_id, "firm_id": f, "entitlement": 0.0, "offers": 0}
                 for f in missing
@@ -434,34 +603,36 @@ def rank(session: Session, pool: Pool) -> tuple[list[RankedFirm], dict[int, Stan
     return ranking, states
 
 
-def workloads(session: Session, lawyer_ids: list[int], policy: Policy) -> dict[int, float]:
-    """Open appointments and pending invitations of these lawyers, weighted by case category."""
+def workloads(
+    session: Session, lawyer_ids: list[int], policy: Policy, *, expired_since: datetime | None
+) -> Weighed:
+    """Open appointments and pending invitations of these lawyers, weighted by case category,
+    when each was last offered a case, and (when the policy learns who answers) how many
+    invitations each let expire since `expired_since`."""
     found: dict[int, float] = defaultdict(float)
     if not lawyer_ids:
-        return found
-    open_cases = (
-        sa_select(col(Appointment.lawyer_id), col(Request.category), func.count())
-        .join(Request, col(Request.id) == Appointment.request_id)
-        .where(col(Appointment.closed_at).is_(None), col(Appointment.lawyer_id).in_(lawyer_ids))
-        .group_by(col(Appointment.lawyer_id), col(Request.category))
-    )
-    offered = (
-        sa_select(col(Invitation.lawyer_id), col(Request.category), func.count())
-        .join(Request, col(Request.id) == Invitation.request_id)
-        .where(col(Invitation.status) == "pending", col(Invitation.lawyer_id).in_(lawyer_ids))
-        .group_by(col(Invitation.lawyer_id), col(Request.category))
-    )
-    for query in (open_cases, offered):
-        for lawyer_id, category, n in session.execute(query).all():
-            found[lawyer_id] += n * policy.workload.weight(category)
-    return found
+        return Weighed(found, {}, {})
+    for lawyer_id, category, n in session.execute(_WORKLOAD, {"lawyers": lawyer_ids}):
+        found[lawyer_id] += n * policy.workload.weight(category)
+    last_offer: dict[int, datetime | None] = {
+        lawyer_id: at for lawyer_id, at in session.execute(_LAST_OFFER, {"lawyers": lawyer_ids})
+    }
+    expired: dict[int, int] = {}
+    if expired_since is not None:
+        expired = {
+            lawyer_id: int(n)
+            for lawyer_id, n in session.execute(
+                _EXPIRED, {"lawyers": lawyer_ids, "since": expired_since}
+            )
+        }
+    return Weighed(found, last_offer, expired)
 
 
 def _lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
     pool.weigh(firm_id)
     return [
         LawyerStanding(
-            lw.licence, pool.workload[lw.id], lw.last_offer_at, pool.expired.get(lw.id, 0)
+            lw.licence, pool.workload[lw.id], pool.last_offer.get(lw.id), pool.expired.get(lw.id, 0)
         )
         for lw in pool.eligible[firm_id]
     ]
@@ -507,7 +678,7 @@ def take_turn(
 class Outcome:
     decision: Decision
     lawyer: Lawyer | None
-    firm: Firm | None
+    firm: FirmRow | None
 
 
 def _charge(
@@ -521,57 +692,57 @@ def _charge(
     assert decision.id is not None
     shares: list[dict[str, Any]] = []
     standing: list[dict[str, Any]] = []
+    territory_id = pool.territory.id
     for r in ranking:
-        firm_id = pool.firm_id(r.firm)
+        firm_id = pool.firm_ids[r.firm]
         state = states[firm_id]
         state.entitlement += r.share
         charged = 1 if firm_id == chosen_firm_id else 0
         state.offers += charged
         standing.append(
-            {"firm": firm_id, "new_entitlement": state.entitlement, "new_offers": state.offers}
+            {
+                "territory": territory_id,
+                "firm": firm_id,
+                "new_entitlement": state.entitlement,
+                "new_offers": state.offers,
+            }
         )
         shares.append(
             {"decision_id": decision.id, "firm_id": firm_id, "share": r.share, "charged": charged}
         )
     # Every eligible firm's standing in one statement (executemany), not one per firm.
-    rotation = ROTATION_STATE.c
-    session.execute(
-        update(ROTATION_STATE)
-        .where(
-            rotation.territory_id == pool.territory.id,
-            rotation.firm_id == bindparam("firm"),
-        )
-        .values(entitlement=bindparam("new_entitlement"), offers=bindparam("new_offers")),
-        standing,
-    )
-    session.execute(insert(DecisionShare), shares)
-    decision.charged = True
+    session.execute(_CHARGE, standing)
+    session.execute(_DECISION_SHARE.insert(), shares)
 
 
-def territories_to_try(session: Session, request: Request) -> list[Territory]:
-    home = session.get(Territory, request.territory_id)
-    assert home is not None
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def territories_to_try(session: Session, request: Request) -> list[TerritoryRow]:
+    """The request's territory, then its fallbacks in order."""
+    kept = kept_registry(session)
+    home = kept.territories[request.territory_id]
     chain = [home]
     for code in home.fallback:
-        t = session.exec(select(Territory).where(Territory.code == code)).first()
-        if t is not None and t not in chain:
-            chain.append(t)
+        found = kept.by_code.get(code)
+        if found is not None and found not in chain:
+            chain.append(found)
     return chain
 
 
-def lock_territories(session: Session, territories: list[Territory]) -> None:
+def lock_territories(session: Session, territories: list[TerritoryRow]) -> None:
     """Serialise decisions in these territories: row locks, taken in one order.
 
     A row lock on the territory (FOR NO KEY UPDATE, so rows that merely reference the
     territory do not block it) rather than an advisory lock: it lives and dies with the
-    transaction, needs no key scheme, and SQLite, whose writers are already serialised,
-    simply ignores it. The chain head comes first: see `audit.lock_head`.
+    transaction and needs no key scheme. SQLite has no row locks and needs none: its writers
+    are serialised at BEGIN IMMEDIATE. The chain head comes first: see `audit.lock_head`.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        return  # the chain head is read when the decision's events are appended
     audit.lock_head(session)
-    for territory in sorted(territories, key=lambda t: t.id or 0):
-        session.get(
-            Territory, territory.id, with_for_update={"key_share": True}, populate_existing=True
-        )
+    session.execute(_LOCK_TERRITORIES, {"territories": sorted(t.id for t in territories)}).all()
 
 
 def lock_lawyer(session: Session, lawyer_id: int) -> Lawyer:
@@ -584,38 +755,31 @@ def lock_lawyer(session: Session, lawyer_id: int) -> Lawyer:
 
 
 def _first_within_cap(session: Session, queue: list[LawyerRow]) -> Lawyer | None:
-    """The first lawyer of the queue still under the cap once locked (None: all full)."""
+    """The first lawyer of the queue still active and under the cap once locked (None: none).
+
+    The pool was read before the locks: a decision in another territory may have filled a
+    shared lawyer's cap, or the registry may have changed, meanwhile.
+    """
     for row in queue:
         lawyer = lock_lawyer(session, row.id)
-        if open_load(session, row.id) < lawyer.max_open:
+        if lawyer.status == "active" and open_load(session, row.id) < lawyer.max_open:
             return lawyer
     return None
 
 
 def open_load(session: Session, lawyer_id: int) -> int:
     """Open appointments plus pending invitations: what the cap counts."""
-    appointments = session.exec(
-        select(func.count())
-        .select_from(Appointment)
-        .where(Appointment.lawyer_id == lawyer_id, col(Appointment.closed_at).is_(None))
-    ).one()
-    pending = session.exec(
-        select(func.count())
-        .select_from(Invitation)
-        .where(Invitation.lawyer_id == lawyer_id, Invitation.status == "pending")
-    ).one()
-    return int(appointments) + int(pending)
+    return int(session.execute(_OPEN_LOAD, {"lawyer": lawyer_id}).scalar_one())
 
 
 def _decision(
     request: Request,
-    territory: Territory,
+    territory: TerritoryRow,
     policy: Policy,
     kind: str,
     via: str | None,
     explanation: dict[str, Any],
 ) -> Decision:
-    assert territory.id is not None
     return Decision(
         request_id=request.id,
         territory_id=territory.id,
@@ -636,7 +800,6 @@ def decide_rotation(
     chain = territories_to_try(session, request)
     lock_territories(session, chain)
     for territory in chain:
-        assert territory.id is not None
         policy = policy_for(territory.code)
         lawyer: Lawyer | None = None
         pool = build_pool(session, request, territory, policy, now)
@@ -679,7 +842,7 @@ def decide_rotation(
                         "licence": lw.licence,
                         "load": pool.load[lw.id],
                         "workload": pool.workload[lw.id],
-                        "last_offer_at": lw.last_offer_at.isoformat() if lw.last_offer_at else None,
+                        "last_offer_at": _iso(pool.last_offer.get(lw.id)),
                         **({"expired_recently": pool.expired.get(lw.id, 0)} if pool.learn else {}),
                     }
                     for lw in queue
@@ -688,15 +851,14 @@ def decide_rotation(
                 "tried": tried,
             },
         )
-        decision.firm_id, decision.lawyer_id = firm_id, lawyer.id
+        decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True
         session.add(decision)
         session.flush()
         _charge(session, decision, pool, list(turn.ranking), states, firm_id)
         lawyer.last_offer_at = now
         session.add(lawyer)
-        session.add(decision)
         DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
-        return Outcome(decision, lawyer, session.get(Firm, firm_id))
+        return Outcome(decision, lawyer, pool.firms[firm_id])
     home = chain[0]
     decision = _decision(
         request,
@@ -719,8 +881,8 @@ def decide_rotation(
 
 
 def request_territory_code(session: Session, request: Request) -> str:
-    t = session.get(Territory, request.territory_id)
-    return t.code if t else ""
+    found = kept_registry(session).territories.get(request.territory_id)
+    return found.code if found else ""
 
 
 def regional_list(
@@ -728,8 +890,7 @@ def regional_list(
 ) -> tuple[Decision, list[dict[str, Any]]]:
     """The tablet list: the lawyers of the firms next in turn, shuffled (or a starving firm's)."""
     now = utcnow()
-    territory = session.get(Territory, request.territory_id)
-    assert territory is not None and territory.id is not None
+    territory = kept_registry(session).territories[request.territory_id]
     pool = build_pool(session, request, territory, policy, now)
     ranking = rank(session, pool)[0] if pool.eligible else []
     starving = [r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall]
@@ -791,8 +952,7 @@ def decide_choice(
     """
     started = time.perf_counter()
     now = utcnow()
-    territory = session.get(Territory, request.territory_id)
-    assert territory is not None and territory.id is not None
+    territory = kept_registry(session).territories[request.territory_id]
     lock_territories(session, [territory])
     assert lawyer.id is not None
     lawyer_id = lawyer.id
@@ -802,8 +962,7 @@ def decide_choice(
     if reason is not None:
         return reason
     ranking, states = rank(session, pool)
-    firm = session.get(Firm, lawyer.firm_id)
-    assert firm is not None
+    firm = pool.firms[lawyer.firm_id]
     decision = _decision(
         request,
         territory,
@@ -819,13 +978,12 @@ def decide_choice(
         },
     )
     decision.firm_id, decision.lawyer_id = firm.id, lawyer.id
+    decision.charged = policy.rotation.charge_choices
     session.add(decision)
     session.flush()
     if policy.rotation.charge_choices:
-        assert firm.id is not None
         _charge(session, decision, pool, ranking, states, firm.id)
     lawyer.last_offer_at = now
     session.add(lawyer)
-    session.add(decision)
     DECISION_SECONDS.labels("choice").observe(time.perf_counter() - started)
     return Outcome(decision, lawyer, firm)

@@ -6,9 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlmodel import Field, SQLModel
 
+from dispatcher import registry_version
 from dispatcher.db import UTCDateTime, utcnow
 
 
@@ -72,6 +84,28 @@ class LawyerTerritory(SQLModel, table=True):
     __tablename__ = "lawyer_territory"
     lawyer_id: int = Field(foreign_key="lawyer.id", primary_key=True, ondelete="CASCADE")
     territory_id: int = Field(foreign_key="territory.id", primary_key=True, index=True)
+
+
+class RegistryVersion(SQLModel, table=True):
+    """One row: a new random version at every change of the tables above but conflicts.
+
+    Processes keep each territory's registry facts between decisions and read this row to
+    know they are still current (`dispatcher/registry_cache.py`). A random version rather than
+    a counter: a rolled-back change never leaves behind a version another change reuses.
+    """
+
+    __tablename__ = "registry_version"
+    id: int = Field(default=1, primary_key=True)
+    version: str = Field(max_length=32)
+
+
+# The row exists from the start, whichever way the schema was made (see the migration too).
+def _first_version(table: Table, connection: Connection, **_: Any) -> None:
+    connection.execute(table.insert().values(id=1, version=registry_version.INITIAL))
+
+
+event.listen(SQLModel.metadata.tables["registry_version"], "after_create", _first_version)
+registry_version.watch()
 
 
 class Conflict(SQLModel, table=True):
@@ -174,8 +208,9 @@ class Invitation(SQLModel, table=True):
             postgresql_where=Column("status", String) == "pending",
         ),
         Index("ix_invitation_status_deadline", "status", "deadline"),
-        # A lawyer's pending invitations count towards the cap: found without the history.
-        Index("ix_invitation_lawyer_status", "lawyer_id", "status"),
+        # A lawyer's pending invitations count towards the cap, and the ones the lawyer let
+        # expire lately order the firm's queue: both found without the history.
+        Index("ix_invitation_lawyer_status_deadline", "lawyer_id", "status", "deadline"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)

@@ -400,7 +400,7 @@ def _invite(
     session: Session,
     request: Request,
     lawyer: Lawyer,
-    firm: Firm,
+    firm: allocation.FirmRow,
     decision_id: int | None,
     policy: Policy,
     ctx: Context,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from policies.config import Policy
@@ -61,28 +61,81 @@ class Need:
     language: str
     juvenile: bool
     local_time: datetime
+    # Whether each distinct duty roster covers `local_time`, by the roster's identity (the
+    # roster is kept with its answer, so its identity cannot pass to another): the allocator
+    # gives lawyers with the same roster the same tuple, so each of the handful of rosters of
+    # a territory is judged once per decision, not once per lawyer.
+    _duty_seen: dict[int, tuple[tuple[DutyWindow, ...], bool]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def on_duty(self, windows: tuple[DutyWindow, ...]) -> bool:
+        found = self._duty_seen.get(id(windows))
+        if found is None or found[0] is not windows:
+            found = self._duty_seen[id(windows)] = (windows, on_duty(windows, self.local_time))
+        return found[1]
+
+
+def standing_exclusion(firm_status: str, status: str, serves_territory: bool) -> str | None:
+    """The reasons that hold whatever the request: the registry's own facts.
+
+    The same for every request in a territory until the registry changes, so the allocator
+    keeps them between decisions (`dispatcher/registry_cache.py`).
+    """
+    if firm_status != "active":
+        return "firm_suspended"
+    if status != "active":
+        return "suspended" if status == "suspended" else "on_leave"
+    if not serves_territory:
+        return "territory"
+    return None
+
+
+def request_exclusion(
+    *,
+    conflicted: str | None,
+    already_invited: bool,
+    languages: frozenset[str] | tuple[str, ...],
+    specialisations: frozenset[str] | tuple[str, ...],
+    load: int,
+    max_open: int,
+    duty: tuple[DutyWindow, ...],
+    need: Need,
+    policy: Policy,
+) -> str | None:
+    """The reasons that depend on this request and the moment, checked after the standing
+    ones and in this order.
+
+    The load counts only through `load >= max_open`: lawyers alike in everything else and on
+    the same side of their cap get the same answer (the allocator relies on it).
+    """
+    if conflicted is not None:
+        return "conflict"
+    if already_invited:
+        return "already_invited"
+    if policy.eligibility.require_language and need.language not in languages:
+        return "language"
+    if need.juvenile and policy.eligibility.juvenile_specialisation not in specialisations:
+        return "specialisation"
+    if load >= max_open:
+        return "cap"
+    if need.urgency == "detention" and not need.on_duty(duty):
+        return "off_duty"
+    return None
 
 
 def exclusion(candidate: Candidate, need: Need, policy: Policy) -> str | None:
     """The reason this lawyer may not be invited, or None when eligible."""
-    if candidate.firm_status != "active":
-        return "firm_suspended"
-    if candidate.status != "active":
-        return "suspended" if candidate.status == "suspended" else "on_leave"
-    if not candidate.serves_territory:
-        return "territory"
-    if candidate.conflicted is not None:
-        return "conflict"
-    if candidate.already_invited:
-        return "already_invited"
-    if policy.eligibility.require_language and need.language not in candidate.languages:
-        return "language"
-    if need.juvenile and policy.eligibility.juvenile_specialisation not in (
-        candidate.specialisations
-    ):
-        return "specialisation"
-    if candidate.load >= candidate.max_open:
-        return "cap"
-    if need.urgency == "detention" and not on_duty(candidate.duty, need.local_time):
-        return "off_duty"
-    return None
+    return standing_exclusion(
+        candidate.firm_status, candidate.status, candidate.serves_territory
+    ) or request_exclusion(
+        conflicted=candidate.conflicted,
+        already_invited=candidate.already_invited,
+        languages=candidate.languages,
+        specialisations=candidate.specialisations,
+        load=candidate.load,
+        max_open=candidate.max_open,
+        duty=candidate.duty,
+        need=need,
+        policy=policy,
+    )
