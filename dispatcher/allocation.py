@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from prometheus_client import Histogram
-from sqlalchemy import Text, bindparam, cast, union_all, update
+from sqlalchemy import String, Text, bindparam, cast, literal_column, union_all, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
@@ -59,6 +59,10 @@ _TERRITORY = metadata.tables["territory"]
 _REQUEST = metadata.tables["request"]
 _CONFLICT = metadata.tables["conflict"]
 _DECISION_SHARE = metadata.tables["decision_share"]
+# Statuses named as literals, not parameters: the partial indexes of open work
+# (`dispatcher/models.py`) serve only queries that name their condition outright.
+_PENDING = literal_column("'pending'", String)
+_EXPIRED_STATUS = literal_column("'expired'", String)
 
 # Lawyers of the firms serving a territory: a subquery, so the database finds them through its
 # indexes instead of a list of ids.
@@ -74,7 +78,7 @@ _LOAD = union_all(
     .where(_APPOINTMENT.c.closed_at.is_(None), _APPOINTMENT.c.lawyer_id.in_(_SERVING))
     .group_by(_APPOINTMENT.c.lawyer_id),
     sa_select(_INVITATION.c.lawyer_id, func.count())
-    .where(_INVITATION.c.status == "pending", _INVITATION.c.lawyer_id.in_(_SERVING))
+    .where(_INVITATION.c.status == _PENDING, _INVITATION.c.lawyer_id.in_(_SERVING))
     .group_by(_INVITATION.c.lawyer_id),
 )
 # Invitations these lawyers let expire since a time: through the lawyer's own index, so the
@@ -83,10 +87,12 @@ _EXPIRED = (
     sa_select(_INVITATION.c.lawyer_id, func.count())
     .where(
         _INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
-        _INVITATION.c.status == "expired",
+        _INVITATION.c.status == _EXPIRED_STATUS,
         _INVITATION.c.deadline >= bindparam("since"),
     )
     .group_by(_INVITATION.c.lawyer_id)
+    # SQLite without statistics would rather walk the nation's expiries by (status, deadline).
+    .with_hint(_INVITATION, "INDEXED BY ix_invitation_lawyer_expired", "sqlite")
 )
 _INVITED = sa_select(_INVITATION.c.lawyer_id).where(
     _INVITATION.c.request_id == bindparam("request")
@@ -126,7 +132,7 @@ _WORKLOAD = union_all(
     sa_select(_INVITATION.c.lawyer_id, _REQUEST.c.category, func.count())
     .join(_REQUEST, _REQUEST.c.id == _INVITATION.c.request_id)
     .where(
-        _INVITATION.c.status == "pending",
+        _INVITATION.c.status == _PENDING,
         _INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
     )
     .group_by(_INVITATION.c.lawyer_id, _REQUEST.c.category),
@@ -141,7 +147,7 @@ _OPEN_LOAD = sa_select(
     .scalar_subquery()
     + sa_select(func.count())
     .select_from(_INVITATION)
-    .where(_INVITATION.c.lawyer_id == bindparam("lawyer"), _INVITATION.c.status == "pending")
+    .where(_INVITATION.c.lawyer_id == bindparam("lawyer"), _INVITATION.c.status == _PENDING)
     .scalar_subquery()
 )
 _TERRITORIES = sa_select(_TERRITORY.c.id, _TERRITORY.c.code, _TERRITORY.c.fallback)
@@ -302,7 +308,7 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
     # Only then the invitations of those requests, found by the request's index; their status
     # is checked here and not in SQL, where a condition on status lets the planner prefer the
     # status index and walk every accepted invitation of the history.
-    for firm_id, other, status in session.execute(_OTHER_DEFENCE, {"requests": same_case}):
+    for firm_id, other, status in session.execute(_OTHER_DEFENCE, {"requests": same_case}).all():
         if status in ("pending", "accepted"):
             reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
     return reasons
@@ -335,6 +341,19 @@ class TerritoryFacts:
     firms: dict[int, FirmRow]
     lawyers: tuple[tuple[LawyerRow, dict[str, Any] | None, int], ...]
     weights: dict[int, float]
+    # The records of request-specific exclusions, made once per lawyer and reason and shared
+    # by the decisions' explanations (which never change them).
+    records: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict, compare=False)
+
+    def record(self, lawyer: LawyerRow, reason: str) -> dict[str, Any]:
+        found = self.records.get((lawyer.id, reason))
+        if found is None:
+            found = self.records[(lawyer.id, reason)] = {
+                "licence": lawyer.licence,
+                "firm": self.firms[lawyer.firm_id].code,
+                "reason": reason,
+            }
+        return found
 
 
 @dataclass
@@ -473,6 +492,8 @@ def _lawyer_row(row: tuple[Any, ...]) -> LawyerRow:
 
 # --- the pool -----------------------------------------------------------------------------
 
+_UNJUDGED = "not judged yet"  # a marker no reason equals (compared by identity)
+
 
 def build_pool(
     session: Session, request: Request, territory: TerritoryRow, policy: Policy, now: datetime
@@ -486,7 +507,7 @@ def build_pool(
     facts = territory_facts(session, territory)
     firms = facts.firms
     load: dict[int, int] = defaultdict(int)
-    for lawyer_id, n in session.execute(_LOAD, {"territory": territory.id}):
+    for lawyer_id, n in session.execute(_LOAD, {"territory": territory.id}).all():
         load[lawyer_id] += n
     invited = set(session.execute(_INVITED, {"request": request.id}).scalars())
     conflicts = conflicted_firms(session, request)
@@ -504,6 +525,7 @@ def build_pool(
     pool.weigher = lambda ids: workloads(session, ids, policy, expired_since=since)
     pool.learn, pool.attempt = learn_days > 0, len(invited)
     excluded = pool.excluded_lawyers
+    load_of = load.get
     # A lawyer with no conflict and no invitation for this request is judged as the others of
     # the same profile and the same side of the cap are: once per decision.
     judged: dict[tuple[int, bool], str | None] = {}
@@ -511,16 +533,15 @@ def build_pool(
         if standing is not None:
             excluded.append(standing)
             continue
+        lawyer_load = load_of(lawyer.id, 0)
         conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
-        already_invited = lawyer.id in invited
-        lawyer_load = load.get(lawyer.id, 0)
+        alone = conflicted is not None or lawyer.id in invited
         alike = (profile, lawyer_load >= lawyer.max_open)
-        if conflicted is None and not already_invited and alike in judged:
-            reason = judged[alike]
-        else:
+        reason = _UNJUDGED if alone else judged.get(alike, _UNJUDGED)
+        if reason is _UNJUDGED:
             reason = request_exclusion(
                 conflicted=conflicted,
-                already_invited=already_invited,
+                already_invited=lawyer.id in invited,
                 languages=lawyer.languages,
                 specialisations=lawyer.specialisations,
                 load=lawyer_load,
@@ -529,14 +550,12 @@ def build_pool(
                 need=need,
                 policy=policy,
             )
-            if conflicted is None and not already_invited:
+            if not alone:
                 judged[alike] = reason
         if reason is None:
             eligible.setdefault(lawyer.firm_id, []).append(lawyer)
         else:
-            excluded.append(
-                {"licence": lawyer.licence, "firm": firms[lawyer.firm_id].code, "reason": reason}
-            )
+            excluded.append(facts.record(lawyer, reason))
     if policy.rotation.weight == "equal":
         for firm_id in weights:
             weights[firm_id] = 1.0
@@ -570,7 +589,9 @@ def _standings(session: Session, pool: Pool) -> dict[int, Standing]:
     territory_id = pool.territory.id
     states = {
         firm_id: Standing(entitlement, offers)
-        for firm_id, entitlement, offers in session.execute(_STANDINGS, {"territory": territory_id})
+        for firm_id, entitlement, offers in session.execute(
+            _STANDINGS, {"territory": territory_id}
+        ).all()
         if firm_id in pool.eligible
     }
     missing = [firm_id for firm_id in pool.eligible if firm_id not in states]
@@ -612,10 +633,11 @@ def workloads(
     found: dict[int, float] = defaultdict(float)
     if not lawyer_ids:
         return Weighed(found, {}, {})
-    for lawyer_id, category, n in session.execute(_WORKLOAD, {"lawyers": lawyer_ids}):
+    for lawyer_id, category, n in session.execute(_WORKLOAD, {"lawyers": lawyer_ids}).all():
         found[lawyer_id] += n * policy.workload.weight(category)
     last_offer: dict[int, datetime | None] = {
-        lawyer_id: at for lawyer_id, at in session.execute(_LAST_OFFER, {"lawyers": lawyer_ids})
+        lawyer_id: at
+        for lawyer_id, at in session.execute(_LAST_OFFER, {"lawyers": lawyer_ids}).all()
     }
     expired: dict[int, int] = {}
     if expired_since is not None:
@@ -790,6 +812,18 @@ def _decision(
     )
 
 
+_DECISION = metadata.tables["decision"]
+_NEW_DECISION = _DECISION.insert().returning(_DECISION.c.id)
+
+
+def _save(session: Session, decision: Decision) -> Decision:
+    """Write the decision in one statement and give it its id (the ORM's flush of one row
+    costs several times the statement)."""
+    values = {c.name: getattr(decision, c.name) for c in _DECISION.columns if c.name != "id"}
+    decision.id = session.execute(_NEW_DECISION, values).scalar_one()
+    return decision
+
+
 def decide_rotation(
     session: Session, request: Request, policy_for: Any, *, note: str | None = None
 ) -> Outcome:
@@ -852,8 +886,7 @@ def decide_rotation(
             },
         )
         decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True
-        session.add(decision)
-        session.flush()
+        _save(session, decision)
         _charge(session, decision, pool, list(turn.ranking), states, firm_id)
         lawyer.last_offer_at = now
         session.add(lawyer)
@@ -874,8 +907,7 @@ def decide_rotation(
             "outcome": "no eligible lawyer in the territory or its fallbacks",
         },
     )
-    session.add(decision)
-    session.flush()
+    _save(session, decision)
     DECISION_SECONDS.labels("rotation").observe(time.perf_counter() - started)
     return Outcome(decision, None, None)
 
@@ -937,8 +969,7 @@ def regional_list(
             "tried": [pool.summary()],
         },
     )
-    session.add(decision)
-    session.flush()
+    _save(session, decision)
     return decision, options
 
 
@@ -979,8 +1010,7 @@ def decide_choice(
     )
     decision.firm_id, decision.lawyer_id = firm.id, lawyer.id
     decision.charged = policy.rotation.charge_choices
-    session.add(decision)
-    session.flush()
+    _save(session, decision)
     if policy.rotation.charge_choices:
         _charge(session, decision, pool, ranking, states, firm.id)
     lawyer.last_offer_at = now

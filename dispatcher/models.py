@@ -209,8 +209,22 @@ class Invitation(SQLModel, table=True):
         ),
         Index("ix_invitation_status_deadline", "status", "deadline"),
         # A lawyer's pending invitations count towards the cap, and the ones the lawyer let
-        # expire lately order the firm's queue: both found without the history.
-        Index("ix_invitation_lawyer_status_deadline", "lawyer_id", "status", "deadline"),
+        # expire lately order the firm's queue. Partial indexes hold only those invitations,
+        # so they are found without the history; queries name the status as a literal, as a
+        # partial index needs.
+        Index(
+            "ix_invitation_lawyer_pending",
+            "lawyer_id",
+            sqlite_where=Column("status", String) == "pending",
+            postgresql_where=Column("status", String) == "pending",
+        ),
+        Index(
+            "ix_invitation_lawyer_expired",
+            "lawyer_id",
+            "deadline",
+            sqlite_where=Column("status", String) == "expired",
+            postgresql_where=Column("status", String) == "expired",
+        ),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)
@@ -226,7 +240,16 @@ class Invitation(SQLModel, table=True):
 
 
 class Appointment(SQLModel, table=True):
-    __table_args__ = (Index("ix_appointment_lawyer_open", "lawyer_id", "closed_at"),)
+    # Open appointments count towards the cap: a partial index holds them alone, so that a
+    # lawyer's are found without the history.
+    __table_args__ = (
+        Index(
+            "ix_appointment_lawyer_open",
+            "lawyer_id",
+            sqlite_where=Column("closed_at", UTCDateTime).is_(None),
+            postgresql_where=Column("closed_at", UTCDateTime).is_(None),
+        ),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", unique=True)
     invitation_id: str = Field(foreign_key="invitation.id", unique=True)

@@ -22,6 +22,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
+from dispatcher.db import refresh_statistics
 from dispatcher.models import (
     Appointment,
     Decision,
@@ -304,6 +305,7 @@ def write_past(
             raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
         finally:
             raw.close()
+    refresh_statistics(engine)  # as after any bulk load
     return PastFigures(decisions, written, time.perf_counter() - started)
 
 
