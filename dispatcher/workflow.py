@@ -64,6 +64,9 @@ TABLET_LANGUAGES = ("az", "ru", "en")
 
 # Called after commit with (invitation id, deadline) so the scheduler can arm a timer.
 invitation_listeners: list[Callable[[str, datetime], None]] = []
+# Called after commit with each invitation sent (detached, its columns loaded): for a caller
+# that wants more of it than the id without reading it back, like the simulator.
+invitation_sent_listeners: list[Callable[[Invitation], None]] = []
 # Called after commit when the outbox has something new.
 outbox_listeners: list[Callable[[], None]] = []
 
@@ -445,6 +448,8 @@ def _invite(
     _notify_outbox(session)
     for listener in invitation_listeners:
         after_commit(session, lambda lst=listener: lst(invitation.id, deadline))  # type: ignore[misc]
+    for sent in invitation_sent_listeners:
+        after_commit(session, lambda lst=sent: lst(invitation))  # type: ignore[misc]
     return invitation
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from dispatcher import deadlines, registry, tokens, workflow
 from dispatcher.db import unit_of_work
@@ -146,13 +146,14 @@ class Simulation:
         self.tally = Tally()
         self._queue: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = 0
-        self._armed: list[tuple[str, datetime]] = []
+        self._armed: list[Invitation] = []
         self._answered: set[str] = set()
         self._lawyer_ids: dict[str, int] = {}
         self._licences: dict[int, str] = {}
         self._requesters: dict[str, int] = {}
         self._requester_of: dict[str, str] = {}
         self._ref_of: dict[str, str] = {}  # request id -> the arrival's reference
+        self._urgency_of: dict[str, str] = {}  # request id -> its urgency
         self._visits: Counter[str] = Counter()  # tablet hand-overs so far, by request
         self._leaves = self._draw_leaves(random.Random(f"{seed}:leave"))
 
@@ -199,7 +200,7 @@ class Simulation:
         """Replay the whole period; returns what happened in numbers."""
         started = time.perf_counter()
         listener = self._armed_listener
-        workflow.invitation_listeners.append(listener)
+        workflow.invitation_sent_listeners.append(listener)
         try:
             with replaying(self.clock):
                 self._prepare()
@@ -213,7 +214,7 @@ class Simulation:
                     self._at(OUTBOX_EVERY_S, "outbox")
                 self._loop(started)
         finally:
-            workflow.invitation_listeners.remove(listener)
+            workflow.invitation_sent_listeners.remove(listener)
         ended = time.perf_counter()
         wall = ended - started
         replay = ended - prepared
@@ -233,8 +234,8 @@ class Simulation:
             "replay_requests_per_s": round(self.tally.requests / replay, 1) if replay else None,
         }
 
-    def _armed_listener(self, invitation_id: str, deadline: datetime) -> None:
-        self._armed.append((invitation_id, deadline))
+    def _armed_listener(self, invitation: Invitation) -> None:
+        self._armed.append(invitation)
 
     def _loop(self, started: float) -> None:
         end_s = self.days * 86400.0
@@ -276,15 +277,11 @@ class Simulation:
         if not self._armed:
             return
         armed, self._armed = self._armed, []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Invitation.id, Invitation.lawyer_id, Request.urgency, Request.id)
-                .join(Request, col(Request.id) == Invitation.request_id)
-                .where(col(Invitation.id).in_([i for i, _ in armed]))
-            ).all()
-        found = {i: (lawyer_id, urgency, rid) for i, lawyer_id, urgency, rid in rows}
-        for invitation_id, deadline in armed:
-            lawyer_id, urgency, request_id = found[invitation_id]
+        for invitation in armed:
+            # The invitation as sent, read in the step's own transaction: no query here.
+            invitation_id, deadline = invitation.id, invitation.deadline
+            lawyer_id, request_id = invitation.lawyer_id, invitation.request_id
+            urgency = self._urgency_of.get(request_id) or self._read_urgency(request_id)
             self.tally.invitations += 1
             licence = self._licences[lawyer_id]
             habits = self.habits[licence]
@@ -294,6 +291,14 @@ class Simulation:
             if reply.action is not None and reply.after_s < left_s - 1.0:
                 self._at(now_s + reply.after_s, "answer", invitation_id, lawyer_id, reply.action)
             self._at(self.clock.elapsed_s(deadline), "deadline", invitation_id, deadline)
+
+    def _read_urgency(self, request_id: str) -> str:
+        """The urgency of a request this run did not open (a database replayed into again)."""
+        with unit_of_work(self.engine) as session:
+            request = session.get(Request, request_id)
+            assert request is not None
+            self._urgency_of[request_id] = request.urgency
+            return request.urgency
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -321,6 +326,7 @@ class Simulation:
         self.tally.requests += 1
         self._requester_of[request_id] = arrival.requester
         self._ref_of[request_id] = arrival.ref
+        self._urgency_of[request_id] = request.urgency
         if arrival.kind == "investigation":
             self._tablet_again(request_id, arrival.requester, arrival.urgency)
 
