@@ -512,6 +512,13 @@ def _close_choice_sessions(session: Session, request_id: str) -> None:
 
 def tablet_session(session: Session, token: str) -> ChoiceSession:
     """The live session behind a tablet token: 404 unknown, 410 spent or expired."""
+    return _live_choice_session(session, token, lock=False)[0]
+
+
+def _live_choice_session(
+    session: Session, token: str, *, lock: bool
+) -> tuple[ChoiceSession, Request]:
+    """The live session behind a tablet token and its request, locked when `lock`."""
     found = session.exec(
         select(ChoiceSession).where(ChoiceSession.token_hash == hash_token(token))
     ).first()
@@ -521,10 +528,14 @@ def tablet_session(session: Session, token: str) -> ChoiceSession:
         raise Gone("this tablet link has already been used")
     if found.expires_at <= utcnow():
         raise Gone("this tablet link has expired")
-    request = session.get(Request, found.request_id)
+    request = (
+        session.get(Request, found.request_id, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(Request, found.request_id)
+    )
     if request is None or request.status != AWAITING_CHOICE:
         raise Gone("the choice for this request is closed")
-    return found
+    return found, request
 
 
 def tablet_receipt(session: Session, token: str) -> Choice | None:
@@ -543,8 +554,8 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     ]
     if len(given) != 1:
         raise Invalid("lawyer", "give exactly one of lawyer, delegate (true) or own_counsel")
-    choice_session = tablet_session(session, token)
-    request = lock_request(session, choice_session.request_id)
+    # The request is read once, locked (what `lock_request` does).
+    choice_session, request = _live_choice_session(session, token, lock=True)
     # Spend the token with a guarded update: two taps at once record one choice.
     spent = session.execute(
         update(ChoiceSession)
