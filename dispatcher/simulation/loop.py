@@ -150,7 +150,7 @@ class Simulation:
         self._answered: set[str] = set()
         self._lawyer_ids: dict[str, int] = {}
         self._licences: dict[int, str] = {}
-        self._requesters: dict[str, int] = {}
+        self._requesters: dict[str, Requester] = {}  # detached: only their ids are read
         self._requester_of: dict[str, str] = {}
         self._ref_of: dict[str, str] = {}  # request id -> the arrival's reference
         self._urgency_of: dict[str, str] = {}  # request id -> its urgency
@@ -170,8 +170,9 @@ class Simulation:
 
     def _prepare(self) -> None:
         import_registry_if_empty(self.engine, self.data, "simulation")
-        self._requesters = ensure_requesters(self.engine, self.data)
+        ensure_requesters(self.engine, self.data)
         with unit_of_work(self.engine) as session:
+            self._requesters = {r.name: r for r in session.exec(select(Requester)).all()}
             for lawyer_id, licence in session.exec(select(Lawyer.id, Lawyer.licence)).all():
                 assert lawyer_id is not None
                 self._lawyer_ids[licence] = lawyer_id
@@ -317,10 +318,11 @@ class Simulation:
         role = "court" if arrival.kind == "court_order" else "investigator"
         body = workflow.RequestIn.model_validate(arrival.body())
         with unit_of_work(self.engine) as session:
-            requester = session.get(Requester, self._requesters[arrival.requester])
-            assert requester is not None
             request, _ = workflow.create_request(
-                session, body, requester=requester, ctx=self._ctx(f"{role}:{arrival.requester}")
+                session,
+                body,
+                requester=self._requesters[arrival.requester],
+                ctx=self._ctx(f"{role}:{arrival.requester}"),
             )
             request_id = request.id
         self.tally.requests += 1
@@ -409,13 +411,16 @@ class Simulation:
                 else:
                     request = workflow.decline(session, invitation_id, lawyer, "busy", ctx)
                 request_id = request.id
+                # Read in the answer's own transaction: no second one to learn the state.
+                waiting = request.status == workflow.AWAITING_CHOICE
+                urgency = request.urgency
         except DomainError as exc:
             # Withdrawn or expired meanwhile: the lawyer's answer came too late.
             self.tally.refused[f"{action}:{type(exc).__name__}"] += 1
             return
         self._answered.add(invitation_id)
-        if action == "decline" and self.policies.default.choice.reoffer_on_decline:
-            self._back_to_tablet(request_id, self._requester_of.get(request_id, ""))
+        if action == "decline" and self.policies.default.choice.reoffer_on_decline and waiting:
+            self._tablet_again(request_id, self._requester_of.get(request_id, ""), urgency)
 
     def _deadline(self, invitation_id: str, deadline: datetime) -> None:
         if invitation_id in self._answered:
