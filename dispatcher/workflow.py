@@ -641,14 +641,20 @@ def _settle(session: Session, invitation: Invitation, status: str, **values: Any
         update(Invitation)
         .where(col(Invitation.id) == invitation.id, col(Invitation.status) == "pending")
         .values(status=status, answered_at=utcnow(), **values)
+        # The same values land on the invitation in the session: no read back.
+        .execution_options(synchronize_session="evaluate")
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.refresh(invitation)
-    return True
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -> Request:
+    return accept_with_appointment(session, invitation_id, lawyer, ctx)[0]
+
+
+def accept_with_appointment(
+    session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context
+) -> tuple[Request, Appointment]:
+    """Accept an invitation: the request, now assigned, and the appointment it opened."""
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
     if invitation.status != "pending":
@@ -675,7 +681,7 @@ def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -
         payload={"appointment": appointment.id},
     )
     _move(session, request, ASSIGNED, ctx, appointment=appointment.id)
-    return request
+    return request, appointment
 
 
 def decline(
@@ -799,10 +805,10 @@ def close_appointment(
         update(Appointment)
         .where(col(Appointment.id) == appointment_id, col(Appointment.closed_at).is_(None))
         .values(closed_at=utcnow())
+        .execution_options(synchronize_session="evaluate")
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("appointment is already closed")
-    session.refresh(appointment)
     audit.record(
         session,
         actor=ctx.actor,
