@@ -27,7 +27,7 @@ from sqlmodel import select
 from dispatcher import deadlines, registry, tokens, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DomainError
-from dispatcher.models import Appointment, Invitation, Lawyer, Request, Requester, Territory
+from dispatcher.models import Invitation, Lawyer, Request, Requester, Territory
 from dispatcher.outbox import Courier
 from dispatcher.simulation import behaviour
 from dispatcher.simulation.clock import VirtualClock, replaying
@@ -150,6 +150,9 @@ class Simulation:
         self._answered: set[str] = set()
         self._lawyer_ids: dict[str, int] = {}
         self._licences: dict[int, str] = {}
+        # The lawyers as loaded at the start, detached: a lawyer's answer is checked against
+        # the invitation by id alone, so no step reads the lawyer again for it.
+        self._lawyers: dict[int, Lawyer] = {}
         self._requesters: dict[str, Requester] = {}  # detached: only their ids are read
         self._requester_of: dict[str, str] = {}
         self._ref_of: dict[str, str] = {}  # request id -> the arrival's reference
@@ -173,10 +176,11 @@ class Simulation:
         ensure_requesters(self.engine, self.data)
         with unit_of_work(self.engine) as session:
             self._requesters = {r.name: r for r in session.exec(select(Requester)).all()}
-            for lawyer_id, licence in session.exec(select(Lawyer.id, Lawyer.licence)).all():
-                assert lawyer_id is not None
-                self._lawyer_ids[licence] = lawyer_id
-                self._licences[lawyer_id] = licence
+            for lawyer in session.exec(select(Lawyer)).all():
+                assert lawyer.id is not None
+                self._lawyer_ids[lawyer.licence] = lawyer.id
+                self._licences[lawyer.id] = lawyer.licence
+                self._lawyers[lawyer.id] = lawyer
 
     def _at(self, at_s: float, kind: str, *args: Any) -> None:
         self._seq += 1
@@ -392,13 +396,12 @@ class Simulation:
         ctx = self._ctx(f"lawyer:{licence}")
         try:
             with unit_of_work(self.engine) as session:
-                lawyer = session.get(Lawyer, lawyer_id)
-                assert lawyer is not None
+                lawyer = self._lawyers[lawyer_id]
                 if action == "accept":
-                    request = workflow.accept(session, invitation_id, lawyer, ctx)
-                    appointment_id = session.exec(
-                        select(Appointment.id).where(Appointment.invitation_id == invitation_id)
-                    ).one()
+                    request, appointment = workflow.accept_with_appointment(
+                        session, invitation_id, lawyer, ctx
+                    )
+                    appointment_id = appointment.id
                     self._at(
                         self.clock.elapsed_s()
                         + behaviour.case_length_s(
@@ -432,8 +435,7 @@ class Simulation:
         licence = self._licences[lawyer_id]
         try:
             with unit_of_work(self.engine) as session:
-                lawyer = session.get(Lawyer, lawyer_id)
-                assert lawyer is not None
+                lawyer = self._lawyers[lawyer_id]
                 workflow.close_appointment(
                     session, appointment_id, lawyer, self._ctx(f"lawyer:{licence}")
                 )
