@@ -124,6 +124,8 @@ class Known:
     firm_territories: dict[int, set[int]] = field(default_factory=dict)
     lawyers: dict[str, Lawyer] = field(default_factory=dict)
     lawyer_territories: dict[int, set[int]] = field(default_factory=dict)
+    # New lawyers not yet written, with the territories to link them to.
+    unlinked: list[tuple[Lawyer, list[int]]] = field(default_factory=list)
 
     @classmethod
     def load(cls, session: Session) -> Known:
@@ -142,6 +144,15 @@ class Known:
         ).all():
             known.lawyer_territories.setdefault(lawyer_id, set()).add(territory_id)
         return known
+
+    def link_new(self, session: Session) -> None:
+        """Write the new lawyers (one flush for all) and link them to their territories."""
+        session.flush()
+        for lawyer, territory_ids in self.unlinked:
+            assert lawyer.id is not None
+            _set_links(session, LawyerTerritory, "lawyer_id", lawyer.id, territory_ids, set())
+            self.lawyer_territories[lawyer.id] = set(territory_ids)
+        self.unlinked.clear()
 
 
 def territory_by_code(session: Session, code: str) -> Territory | None:
@@ -385,6 +396,11 @@ def upsert_lawyer(
     if existing is None:
         existing = Lawyer(licence=data.licence, **values)
         session.add(existing)
+        if known is not None:
+            # Inserted with the import's new lawyers in one flush, then linked: see `link_new`.
+            known.lawyers[data.licence] = existing
+            known.unlinked.append((existing, territory_ids))
+            return True
         session.flush()
         changed = True
     else:
@@ -514,6 +530,7 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     session.flush()
     for i, lw in enumerate(data.lawyers):
         summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}", known=known))
+    known.link_new(session)
     session.flush()
     firm_ids = [known.firms[f.code].id for f in data.firms]
     if _any_stray_lawyer(session, [i for i in firm_ids if i is not None]):
