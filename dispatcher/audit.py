@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from dispatcher import events
@@ -19,6 +20,8 @@ from dispatcher.db import utcnow
 from dispatcher.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+# Where a session keeps the head it has locked, with the transaction that holds the lock.
+HEAD_KEY = "audit_head"
 
 
 def canonical(payload: Any) -> str:
@@ -50,8 +53,41 @@ def lock_head(session: Session) -> AuditHead | None:
     Every writing transaction appends to the chain, so this is the one lock they all share;
     allocation takes it before any other lock it needs, which gives every transaction the same
     lock order (request, chain head, territories, lawyer) and PostgreSQL no deadlock to break.
+    The first call in a transaction locks and reads the row; later calls in the same
+    transaction (or a savepoint inside it) return the same object, which only this
+    transaction can have changed since.
     """
-    return session.get(AuditHead, 1, with_for_update={"key_share": True}, populate_existing=True)
+    held = _held_head(session)
+    if held is not None:
+        return held
+    head = session.get(AuditHead, 1, with_for_update={"key_share": True}, populate_existing=True)
+    if head is not None:
+        _hold(session, head)
+    return head
+
+
+def _current_transaction(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _hold(session: Session, head: AuditHead) -> None:
+    # Kept with the innermost transaction: a savepoint rolled back releases what it locked.
+    session.info[HEAD_KEY] = (_current_transaction(session), head)
+
+
+def _held_head(session: Session) -> AuditHead | None:
+    """The head this transaction already holds locked, if any."""
+    held: tuple[SessionTransaction | None, AuditHead] | None = session.info.get(HEAD_KEY)
+    if held is None:
+        return None
+    holder, head = held
+    transaction = _current_transaction(session)
+    while transaction is not None:
+        if transaction is holder:
+            return head if transaction.is_active and head in session else None
+        transaction = transaction.parent
+    del session.info[HEAD_KEY]  # taken in a transaction that has ended
+    return None
 
 
 def record(
@@ -64,7 +100,11 @@ def record(
     payload: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
+    """Append one event to the chain inside the caller's transaction.
+
+    The event and the head are written with the transaction's next flush (at the latest its
+    commit); the sequence number and hash are known at once.
+    """
     head = lock_head(session)
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     event = AuditEvent(
@@ -82,11 +122,11 @@ def record(
     event.hash = _digest(event)
     session.add(event)
     if head is None:
-        session.add(AuditHead(id=1, seq=seq, hash=event.hash))
+        head = AuditHead(id=1, seq=seq, hash=event.hash)
+        session.add(head)
+        _hold(session, head)
     else:
         head.seq, head.hash = seq, event.hash
-        session.add(head)
-    session.flush()
     if request_id is not None:
         events.changed(session, request_id, action)
     return event

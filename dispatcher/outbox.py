@@ -85,9 +85,10 @@ class Courier:
             raise RuntimeError(f"callback answered {response.status_code}")
 
     def _claim(self, message_id: int) -> OutboxMessage | None:
+        """Take the lease on a due message and read it, in one guarded statement."""
         now = utcnow()
         with unit_of_work(self.engine) as session:
-            claimed = session.execute(
+            return session.scalars(
                 update(OutboxMessage)
                 .where(
                     col(OutboxMessage.id) == message_id,
@@ -95,10 +96,8 @@ class Courier:
                     col(OutboxMessage.next_attempt_at) <= now,
                 )
                 .values(next_attempt_at=now + LEASE)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return session.get(OutboxMessage, message_id)
+                .returning(OutboxMessage)
+            ).one_or_none()
 
     def deliver_one(self, message_id: int) -> bool:
         """Try one message; True when it was delivered now."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import and_
 from sqlmodel import Session, col, delete, select
 
 from dispatcher import audit
@@ -108,6 +109,50 @@ class ImportSummary:
 
 
 # --- lookups -------------------------------------------------------------------------------
+
+
+@dataclass
+class Known:
+    """The registry as one import has read it, by code, kept up to date by its own writes.
+
+    An import resolves each firm, territory and lawyer once instead of once per mention; only
+    its own transaction writes the registry while it runs (every writer locks the chain head).
+    """
+
+    territories: dict[str, int] = field(default_factory=dict)
+    firms: dict[str, Firm] = field(default_factory=dict)
+    firm_territories: dict[int, set[int]] = field(default_factory=dict)
+    lawyers: dict[str, Lawyer] = field(default_factory=dict)
+    lawyer_territories: dict[int, set[int]] = field(default_factory=dict)
+    # New lawyers not yet written, with the territories to link them to.
+    unlinked: list[tuple[Lawyer, list[int]]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, session: Session) -> Known:
+        known = cls()
+        for territory in session.exec(select(Territory)).all():
+            if territory.id is not None:
+                known.territories[territory.code] = territory.id
+        known.firms = {f.code: f for f in session.exec(select(Firm)).all()}
+        for firm_id, territory_id in session.exec(
+            select(FirmTerritory.firm_id, FirmTerritory.territory_id)
+        ).all():
+            known.firm_territories.setdefault(firm_id, set()).add(territory_id)
+        known.lawyers = {lw.licence: lw for lw in session.exec(select(Lawyer)).all()}
+        for lawyer_id, territory_id in session.exec(
+            select(LawyerTerritory.lawyer_id, LawyerTerritory.territory_id)
+        ).all():
+            known.lawyer_territories.setdefault(lawyer_id, set()).add(territory_id)
+        return known
+
+    def link_new(self, session: Session) -> None:
+        """Write the new lawyers (one flush for all) and link them to their territories."""
+        session.flush()
+        for lawyer, territory_ids in self.unlinked:
+            assert lawyer.id is not None
+            _set_links(session, LawyerTerritory, "lawyer_id", lawyer.id, territory_ids, set())
+            self.lawyer_territories[lawyer.id] = set(territory_ids)
+        self.unlinked.clear()
 
 
 def territory_by_code(session: Session, code: str) -> Territory | None:
@@ -208,13 +253,22 @@ def lawyer_out(session: Session, lawyer: Lawyer, firm_code: str | None = None) -
 # --- writes --------------------------------------------------------------------------------
 
 
-def _resolve_territories(session: Session, codes: list[str], where: str) -> list[int]:
+def _territory_id(session: Session, code: str, known: Known | None) -> int | None:
+    if known is not None:
+        return known.territories.get(code)
+    t = territory_by_code(session, code)
+    return t.id if t is not None else None
+
+
+def _resolve_territories(
+    session: Session, codes: list[str], where: str, known: Known | None = None
+) -> list[int]:
     ids: list[int] = []
     for i, code in enumerate(codes):
-        t = territory_by_code(session, code)
-        if t is None or t.id is None:
+        territory_id = _territory_id(session, code, known)
+        if territory_id is None:
             raise Invalid(f"{where}.{i}", f"unknown territory {code}")
-        ids.append(t.id)
+        ids.append(territory_id)
     return sorted(set(ids))
 
 
@@ -224,9 +278,12 @@ def _set_links(
     owner: str,
     owner_id: int,
     territory_ids: list[int],
+    current: set[int] | None = None,
 ) -> bool:
+    """Make the owner's territory links exactly `territory_ids` (`current`: the links now)."""
     owner_col = getattr(model, owner)
-    current = set(session.exec(select(model.territory_id).where(owner_col == owner_id)).all())
+    if current is None:
+        current = set(session.exec(select(model.territory_id).where(owner_col == owner_id)).all())
     wanted = set(territory_ids)
     if current == wanted:
         return False
@@ -272,15 +329,19 @@ def upsert_territory(session: Session, data: TerritoryIn, *, where: str = "body"
     return False
 
 
-def check_fallbacks(session: Session, data: TerritoryIn, *, where: str) -> None:
+def check_fallbacks(
+    session: Session, data: TerritoryIn, *, where: str, known: Known | None = None
+) -> None:
     for i, code in enumerate(data.fallback):
-        if territory_by_code(session, code) is None:
+        if _territory_id(session, code, known) is None:
             raise Invalid(f"{where}.fallback.{i}", f"unknown territory {code}")
 
 
-def upsert_firm(session: Session, data: FirmIn, *, where: str = "body") -> bool | None:
-    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories")
-    existing = firm_by_code(session, data.code)
+def upsert_firm(
+    session: Session, data: FirmIn, *, where: str = "body", known: Known | None = None
+) -> bool | None:
+    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories", known)
+    existing = known.firms.get(data.code) if known is not None else firm_by_code(session, data.code)
     created = existing is None
     if existing is None:
         existing = Firm(code=data.code, name=data.name, status=data.status)
@@ -292,16 +353,30 @@ def upsert_firm(session: Session, data: FirmIn, *, where: str = "body") -> bool 
         existing.name, existing.status = data.name, data.status
         session.add(existing)
     assert existing.id is not None
-    changed = _set_links(session, FirmTerritory, "firm_id", existing.id, territory_ids) or changed
+    current = None if known is None else known.firm_territories.get(existing.id, set())
+    changed = (
+        _set_links(session, FirmTerritory, "firm_id", existing.id, territory_ids, current)
+        or changed
+    )
+    if known is not None:
+        known.firms[data.code] = existing
+        known.firm_territories[existing.id] = set(territory_ids)
     return created if changed else None
 
 
-def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> bool | None:
-    firm = firm_by_code(session, data.firm)
+def upsert_lawyer(
+    session: Session, data: LawyerIn, *, where: str = "body", known: Known | None = None
+) -> bool | None:
+    firm = known.firms.get(data.firm) if known is not None else firm_by_code(session, data.firm)
     if firm is None or firm.id is None:
         raise Invalid(f"{where}.firm", f"unknown firm {data.firm}")
-    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories")
-    outside = set(territory_ids) - set(firm_territory_ids(session, firm.id))
+    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories", known)
+    served = (
+        known.firm_territories.get(firm.id, set())
+        if known is not None
+        else set(firm_territory_ids(session, firm.id))
+    )
+    outside = set(territory_ids) - served
     if outside:
         missing = ", ".join(territory_codes(session, sorted(outside)))
         raise Invalid(f"{where}.territories", f"firm {firm.code} does not serve {missing}")
@@ -314,11 +389,18 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> b
         "status": data.status,
         "duty": [d.model_dump() for d in data.duty],
     }
-    existing = lawyer_by_licence(session, data.licence)
+    existing = (
+        known.lawyers.get(data.licence) if known else lawyer_by_licence(session, data.licence)
+    )
     created = existing is None
     if existing is None:
         existing = Lawyer(licence=data.licence, **values)
         session.add(existing)
+        if known is not None:
+            # Inserted with the import's new lawyers in one flush, then linked: see `link_new`.
+            known.lawyers[data.licence] = existing
+            known.unlinked.append((existing, territory_ids))
+            return True
         session.flush()
         changed = True
     else:
@@ -328,9 +410,14 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body") -> b
                 setattr(existing, k, v)
             session.add(existing)
     assert existing.id is not None
+    current = None if known is None else known.lawyer_territories.get(existing.id, set())
     changed = (
-        _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids) or changed
+        _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids, current)
+        or changed
     )
+    if known is not None:
+        known.lawyers[data.licence] = existing
+        known.lawyer_territories[existing.id] = set(territory_ids)
     return created if changed else None
 
 
@@ -344,8 +431,14 @@ def _find_conflict(session: Session, lawyer_id: int | None, data: ConflictIn) ->
     ).first()
 
 
-def add_conflict(session: Session, data: ConflictIn, *, where: str = "body") -> bool | None:
-    lawyer = lawyer_by_licence(session, data.lawyer)
+def add_conflict(
+    session: Session, data: ConflictIn, *, where: str = "body", known: Known | None = None
+) -> bool | None:
+    lawyer = (
+        known.lawyers.get(data.lawyer)
+        if known is not None
+        else lawyer_by_licence(session, data.lawyer)
+    )
     if lawyer is None or lawyer.id is None:
         raise Invalid(f"{where}.lawyer", f"unknown lawyer {data.lawyer}")
     if _find_conflict(session, lawyer.id, data) is not None:
@@ -406,6 +499,22 @@ def check_firm_covers_lawyers(session: Session, firm: Firm, *, where: str) -> No
         )
 
 
+def _any_stray_lawyer(session: Session, firm_ids: list[int]) -> bool:
+    """Whether a lawyer of these firms serves a territory the lawyer's firm does not."""
+    served = and_(
+        col(FirmTerritory.firm_id) == Lawyer.firm_id,
+        col(FirmTerritory.territory_id) == LawyerTerritory.territory_id,
+    )
+    stray = session.exec(
+        select(Lawyer.id)
+        .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
+        .outerjoin(FirmTerritory, served)
+        .where(col(Lawyer.firm_id).in_(firm_ids), col(FirmTerritory.firm_id).is_(None))
+        .limit(1)
+    ).first()
+    return stray is not None
+
+
 def import_registry(session: Session, data: RegistryFile, *, actor: str) -> ImportSummary:
     """Apply a whole registry file inside the caller's transaction (all or nothing)."""
     _refuse_repeats(data)
@@ -413,18 +522,23 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     for i, t in enumerate(data.territories):
         summary.count("territories", upsert_territory(session, t, where=f"territories.{i}"))
     session.flush()
+    known = Known.load(session)
     for i, t in enumerate(data.territories):
-        check_fallbacks(session, t, where=f"territories.{i}")
+        check_fallbacks(session, t, where=f"territories.{i}", known=known)
     for i, f in enumerate(data.firms):
-        summary.count("firms", upsert_firm(session, f, where=f"firms.{i}"))
+        summary.count("firms", upsert_firm(session, f, where=f"firms.{i}", known=known))
     session.flush()
     for i, lw in enumerate(data.lawyers):
-        summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}"))
+        summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}", known=known))
+    known.link_new(session)
     session.flush()
-    for i, f in enumerate(data.firms):
-        check_firm_covers_lawyers(session, get_firm(session, f.code), where=f"firms.{i}")
+    firm_ids = [known.firms[f.code].id for f in data.firms]
+    if _any_stray_lawyer(session, [i for i in firm_ids if i is not None]):
+        # Name the first such firm of the file, and one of its lawyers, as the check does.
+        for i, f in enumerate(data.firms):
+            check_firm_covers_lawyers(session, get_firm(session, f.code), where=f"firms.{i}")
     for i, c in enumerate(data.conflicts):
-        summary.count("conflicts", add_conflict(session, c, where=f"conflicts.{i}"))
+        summary.count("conflicts", add_conflict(session, c, where=f"conflicts.{i}", known=known))
     session.flush()
     if summary.changed:
         digest = hashlib.sha256(data.model_dump_json().encode()).hexdigest()

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -64,6 +64,9 @@ TABLET_LANGUAGES = ("az", "ru", "en")
 
 # Called after commit with (invitation id, deadline) so the scheduler can arm a timer.
 invitation_listeners: list[Callable[[str, datetime], None]] = []
+# Called after commit with each invitation sent (detached, its columns loaded): for a caller
+# that wants more of it than the id without reading it back, like the simulator.
+invitation_sent_listeners: list[Callable[[Invitation], None]] = []
 # Called after commit when the outbox has something new.
 outbox_listeners: list[Callable[[], None]] = []
 
@@ -86,6 +89,39 @@ class Context:
 
     def policy(self, territory_code: str) -> Policy:
         return self.policies.for_territory(territory_code)
+
+
+# --- statements run at every step -------------------------------------------------------------
+# Built once with bound parameters: building a statement and deriving its cache key anew on
+# every call costs more than running it.
+
+_BY_REFERENCE = select(Request).where(
+    col(Request.requester_id) == bindparam("requester_id"),
+    col(Request.external_ref) == bindparam("external_ref"),
+)
+_TERRITORY_BY_CODE = select(Territory).where(col(Territory.code) == bindparam("code"))
+_POSSIBLE_DUPLICATES = select(Request.id).where(
+    col(Request.case_number) == bindparam("case_number"),
+    col(Request.id) != bindparam("request_id"),
+    func.lower(Request.person_name) == bindparam("person_name"),
+    col(Request.status).notin_([CANCELLED, UNFILLED]),
+)
+_INVITATIONS_SENT = (
+    select(func.count())
+    .select_from(Invitation)
+    .where(col(Invitation.request_id) == bindparam("request_id"))
+)
+_UNSPENT_TOKENS = select(ChoiceSession.token_hash).where(
+    col(ChoiceSession.request_id) == bindparam("request_id"),
+    col(ChoiceSession.spent_at).is_(None),
+)
+_CHOICE_SESSION_BY_TOKEN = select(ChoiceSession).where(
+    col(ChoiceSession.token_hash) == bindparam("token_hash")
+)
+_CHOSEN_LAWYER = select(Choice.id).where(
+    col(Choice.request_id) == bindparam("request_id"),
+    col(Choice.lawyer_id) == bindparam("lawyer_id"),
+)
 
 
 # --- input shapes ---------------------------------------------------------------------------
@@ -275,7 +311,7 @@ def create_request(
     existing = _by_reference(session, requester.id, data.external_ref)
     if existing is not None:
         return _same_or_conflict(existing, digest), False
-    territory = session.exec(select(Territory).where(Territory.code == data.territory)).first()
+    territory = session.exec(_TERRITORY_BY_CODE, params={"code": data.territory}).first()
     if territory is None or territory.id is None:
         raise Invalid("territory", f"unknown territory {data.territory}")
     request = Request(
@@ -304,12 +340,12 @@ def create_request(
             raise
         return _same_or_conflict(existing, digest), False
     duplicates = session.exec(
-        select(Request.id).where(
-            Request.case_number == request.case_number,
-            Request.id != request.id,
-            func.lower(Request.person_name) == request.person_name.lower(),
-            col(Request.status).notin_([CANCELLED, UNFILLED]),
-        )
+        _POSSIBLE_DUPLICATES,
+        params={
+            "case_number": request.case_number,
+            "request_id": request.id,
+            "person_name": request.person_name.lower(),
+        },
     ).all()
     audit.record(
         session,
@@ -339,7 +375,7 @@ def create_request(
 
 def _by_reference(session: Session, requester_id: int, ref: str) -> Request | None:
     return session.exec(
-        select(Request).where(Request.requester_id == requester_id, Request.external_ref == ref)
+        _BY_REFERENCE, params={"requester_id": requester_id, "external_ref": ref}
     ).first()
 
 
@@ -354,9 +390,7 @@ def _same_or_conflict(existing: Request, digest: str) -> Request:
 def invite_next(session: Session, request: Request, ctx: Context, note: str | None = None) -> None:
     """Take the next rotation decision for the request and invite, or end it unfilled."""
     policy = _policy_of(session, request, ctx)
-    sent = session.exec(
-        select(func.count()).select_from(Invitation).where(Invitation.request_id == request.id)
-    ).one()
+    sent = session.exec(_INVITATIONS_SENT, params={"request_id": request.id}).one()
     if sent >= policy.rotation.max_invitations:
         _move(session, request, UNFILLED, ctx, reason="ladder exhausted", invitations=sent)
         return
@@ -445,6 +479,8 @@ def _invite(
     _notify_outbox(session)
     for listener in invitation_listeners:
         after_commit(session, lambda lst=listener: lst(invitation.id, deadline))  # type: ignore[misc]
+    for sent in invitation_sent_listeners:
+        after_commit(session, lambda lst=sent: lst(invitation))  # type: ignore[misc]
     return invitation
 
 
@@ -500,26 +536,35 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
 def _close_choice_sessions(session: Session, request_id: str) -> None:
     """Spend every unspent tablet token of the request."""
     unspent = (col(ChoiceSession.request_id) == request_id, col(ChoiceSession.spent_at).is_(None))
-    closing = list(session.exec(select(ChoiceSession.token_hash).where(*unspent)).all())
+    closing = list(session.exec(_UNSPENT_TOKENS, params={"request_id": request_id}).all())
     session.execute(update(ChoiceSession).where(*unspent).values(spent_at=utcnow()))
     events.tablets_closed(session, closing)
 
 
 def tablet_session(session: Session, token: str) -> ChoiceSession:
     """The live session behind a tablet token: 404 unknown, 410 spent or expired."""
-    found = session.exec(
-        select(ChoiceSession).where(ChoiceSession.token_hash == hash_token(token))
-    ).first()
+    return _live_choice_session(session, token, lock=False)[0]
+
+
+def _live_choice_session(
+    session: Session, token: str, *, lock: bool
+) -> tuple[ChoiceSession, Request]:
+    """The live session behind a tablet token and its request, locked when `lock`."""
+    found = session.exec(_CHOICE_SESSION_BY_TOKEN, params={"token_hash": hash_token(token)}).first()
     if found is None:
         raise NotFound("unknown tablet token")
     if found.spent_at is not None:
         raise Gone("this tablet link has already been used")
     if found.expires_at <= utcnow():
         raise Gone("this tablet link has expired")
-    request = session.get(Request, found.request_id)
+    request = (
+        session.get(Request, found.request_id, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(Request, found.request_id)
+    )
     if request is None or request.status != AWAITING_CHOICE:
         raise Gone("the choice for this request is closed")
-    return found
+    return found, request
 
 
 def tablet_receipt(session: Session, token: str) -> Choice | None:
@@ -538,8 +583,8 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     ]
     if len(given) != 1:
         raise Invalid("lawyer", "give exactly one of lawyer, delegate (true) or own_counsel")
-    choice_session = tablet_session(session, token)
-    request = lock_request(session, choice_session.request_id)
+    # The request is read once, locked (what `lock_request` does).
+    choice_session, request = _live_choice_session(session, token, lock=True)
     # Spend the token with a guarded update: two taps at once record one choice.
     spent = session.execute(
         update(ChoiceSession)
@@ -625,14 +670,20 @@ def _settle(session: Session, invitation: Invitation, status: str, **values: Any
         update(Invitation)
         .where(col(Invitation.id) == invitation.id, col(Invitation.status) == "pending")
         .values(status=status, answered_at=utcnow(), **values)
+        # The same values land on the invitation in the session: no read back.
+        .execution_options(synchronize_session="evaluate")
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.refresh(invitation)
-    return True
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -> Request:
+    return accept_with_appointment(session, invitation_id, lawyer, ctx)[0]
+
+
+def accept_with_appointment(
+    session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context
+) -> tuple[Request, Appointment]:
+    """Accept an invitation: the request, now assigned, and the appointment it opened."""
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
     if invitation.status != "pending":
@@ -659,7 +710,7 @@ def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -
         payload={"appointment": appointment.id},
     )
     _move(session, request, ASSIGNED, ctx, appointment=appointment.id)
-    return request
+    return request, appointment
 
 
 def decline(
@@ -715,9 +766,7 @@ def _escalate(session: Session, request: Request, invitation: Invitation, ctx: C
         return
     policy = _policy_of(session, request, ctx)
     from_choice = session.exec(
-        select(Choice.id).where(
-            Choice.request_id == request.id, Choice.lawyer_id == invitation.lawyer_id
-        )
+        _CHOSEN_LAWYER, params={"request_id": request.id, "lawyer_id": invitation.lawyer_id}
     ).first()
     if from_choice is not None and policy.choice.reoffer_on_decline:
         _move(session, request, AWAITING_CHOICE, ctx, reason="the chosen lawyer did not accept")
@@ -783,10 +832,10 @@ def close_appointment(
         update(Appointment)
         .where(col(Appointment.id) == appointment_id, col(Appointment.closed_at).is_(None))
         .values(closed_at=utcnow())
+        .execution_options(synchronize_session="evaluate")
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("appointment is already closed")
-    session.refresh(appointment)
     audit.record(
         session,
         actor=ctx.actor,

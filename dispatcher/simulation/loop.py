@@ -22,12 +22,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from dispatcher import deadlines, registry, tokens, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DomainError
-from dispatcher.models import Appointment, Invitation, Lawyer, Request, Requester, Territory
+from dispatcher.models import Invitation, Lawyer, Request, Requester, Territory
 from dispatcher.outbox import Courier
 from dispatcher.simulation import behaviour
 from dispatcher.simulation.clock import VirtualClock, replaying
@@ -146,13 +146,17 @@ class Simulation:
         self.tally = Tally()
         self._queue: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = 0
-        self._armed: list[tuple[str, datetime]] = []
+        self._armed: list[Invitation] = []
         self._answered: set[str] = set()
         self._lawyer_ids: dict[str, int] = {}
         self._licences: dict[int, str] = {}
-        self._requesters: dict[str, int] = {}
+        # The lawyers as loaded at the start, detached: a lawyer's answer is checked against
+        # the invitation by id alone, so no step reads the lawyer again for it.
+        self._lawyers: dict[int, Lawyer] = {}
+        self._requesters: dict[str, Requester] = {}  # detached: only their ids are read
         self._requester_of: dict[str, str] = {}
         self._ref_of: dict[str, str] = {}  # request id -> the arrival's reference
+        self._urgency_of: dict[str, str] = {}  # request id -> its urgency
         self._visits: Counter[str] = Counter()  # tablet hand-overs so far, by request
         self._leaves = self._draw_leaves(random.Random(f"{seed}:leave"))
 
@@ -169,12 +173,14 @@ class Simulation:
 
     def _prepare(self) -> None:
         import_registry_if_empty(self.engine, self.data, "simulation")
-        self._requesters = ensure_requesters(self.engine, self.data)
+        ensure_requesters(self.engine, self.data)
         with unit_of_work(self.engine) as session:
-            for lawyer_id, licence in session.exec(select(Lawyer.id, Lawyer.licence)).all():
-                assert lawyer_id is not None
-                self._lawyer_ids[licence] = lawyer_id
-                self._licences[lawyer_id] = licence
+            self._requesters = {r.name: r for r in session.exec(select(Requester)).all()}
+            for lawyer in session.exec(select(Lawyer)).all():
+                assert lawyer.id is not None
+                self._lawyer_ids[lawyer.licence] = lawyer.id
+                self._licences[lawyer.id] = lawyer.licence
+                self._lawyers[lawyer.id] = lawyer
 
     def _at(self, at_s: float, kind: str, *args: Any) -> None:
         self._seq += 1
@@ -199,7 +205,7 @@ class Simulation:
         """Replay the whole period; returns what happened in numbers."""
         started = time.perf_counter()
         listener = self._armed_listener
-        workflow.invitation_listeners.append(listener)
+        workflow.invitation_sent_listeners.append(listener)
         try:
             with replaying(self.clock):
                 self._prepare()
@@ -213,7 +219,7 @@ class Simulation:
                     self._at(OUTBOX_EVERY_S, "outbox")
                 self._loop(started)
         finally:
-            workflow.invitation_listeners.remove(listener)
+            workflow.invitation_sent_listeners.remove(listener)
         ended = time.perf_counter()
         wall = ended - started
         replay = ended - prepared
@@ -233,8 +239,8 @@ class Simulation:
             "replay_requests_per_s": round(self.tally.requests / replay, 1) if replay else None,
         }
 
-    def _armed_listener(self, invitation_id: str, deadline: datetime) -> None:
-        self._armed.append((invitation_id, deadline))
+    def _armed_listener(self, invitation: Invitation) -> None:
+        self._armed.append(invitation)
 
     def _loop(self, started: float) -> None:
         end_s = self.days * 86400.0
@@ -276,15 +282,11 @@ class Simulation:
         if not self._armed:
             return
         armed, self._armed = self._armed, []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Invitation.id, Invitation.lawyer_id, Request.urgency, Request.id)
-                .join(Request, col(Request.id) == Invitation.request_id)
-                .where(col(Invitation.id).in_([i for i, _ in armed]))
-            ).all()
-        found = {i: (lawyer_id, urgency, rid) for i, lawyer_id, urgency, rid in rows}
-        for invitation_id, deadline in armed:
-            lawyer_id, urgency, request_id = found[invitation_id]
+        for invitation in armed:
+            # The invitation as sent, read in the step's own transaction: no query here.
+            invitation_id, deadline = invitation.id, invitation.deadline
+            lawyer_id, request_id = invitation.lawyer_id, invitation.request_id
+            urgency = self._urgency_of.get(request_id) or self._read_urgency(request_id)
             self.tally.invitations += 1
             licence = self._licences[lawyer_id]
             habits = self.habits[licence]
@@ -294,6 +296,14 @@ class Simulation:
             if reply.action is not None and reply.after_s < left_s - 1.0:
                 self._at(now_s + reply.after_s, "answer", invitation_id, lawyer_id, reply.action)
             self._at(self.clock.elapsed_s(deadline), "deadline", invitation_id, deadline)
+
+    def _read_urgency(self, request_id: str) -> str:
+        """The urgency of a request this run did not open (a database replayed into again)."""
+        with unit_of_work(self.engine) as session:
+            request = session.get(Request, request_id)
+            assert request is not None
+            self._urgency_of[request_id] = request.urgency
+            return request.urgency
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -312,15 +322,17 @@ class Simulation:
         role = "court" if arrival.kind == "court_order" else "investigator"
         body = workflow.RequestIn.model_validate(arrival.body())
         with unit_of_work(self.engine) as session:
-            requester = session.get(Requester, self._requesters[arrival.requester])
-            assert requester is not None
             request, _ = workflow.create_request(
-                session, body, requester=requester, ctx=self._ctx(f"{role}:{arrival.requester}")
+                session,
+                body,
+                requester=self._requesters[arrival.requester],
+                ctx=self._ctx(f"{role}:{arrival.requester}"),
             )
             request_id = request.id
         self.tally.requests += 1
         self._requester_of[request_id] = arrival.requester
         self._ref_of[request_id] = arrival.ref
+        self._urgency_of[request_id] = request.urgency
         if arrival.kind == "investigation":
             self._tablet_again(request_id, arrival.requester, arrival.urgency)
 
@@ -384,13 +396,12 @@ class Simulation:
         ctx = self._ctx(f"lawyer:{licence}")
         try:
             with unit_of_work(self.engine) as session:
-                lawyer = session.get(Lawyer, lawyer_id)
-                assert lawyer is not None
+                lawyer = self._lawyers[lawyer_id]
                 if action == "accept":
-                    request = workflow.accept(session, invitation_id, lawyer, ctx)
-                    appointment_id = session.exec(
-                        select(Appointment.id).where(Appointment.invitation_id == invitation_id)
-                    ).one()
+                    request, appointment = workflow.accept_with_appointment(
+                        session, invitation_id, lawyer, ctx
+                    )
+                    appointment_id = appointment.id
                     self._at(
                         self.clock.elapsed_s()
                         + behaviour.case_length_s(
@@ -403,13 +414,16 @@ class Simulation:
                 else:
                     request = workflow.decline(session, invitation_id, lawyer, "busy", ctx)
                 request_id = request.id
+                # Read in the answer's own transaction: no second one to learn the state.
+                waiting = request.status == workflow.AWAITING_CHOICE
+                urgency = request.urgency
         except DomainError as exc:
             # Withdrawn or expired meanwhile: the lawyer's answer came too late.
             self.tally.refused[f"{action}:{type(exc).__name__}"] += 1
             return
         self._answered.add(invitation_id)
-        if action == "decline" and self.policies.default.choice.reoffer_on_decline:
-            self._back_to_tablet(request_id, self._requester_of.get(request_id, ""))
+        if action == "decline" and self.policies.default.choice.reoffer_on_decline and waiting:
+            self._tablet_again(request_id, self._requester_of.get(request_id, ""), urgency)
 
     def _deadline(self, invitation_id: str, deadline: datetime) -> None:
         if invitation_id in self._answered:
@@ -421,8 +435,7 @@ class Simulation:
         licence = self._licences[lawyer_id]
         try:
             with unit_of_work(self.engine) as session:
-                lawyer = session.get(Lawyer, lawyer_id)
-                assert lawyer is not None
+                lawyer = self._lawyers[lawyer_id]
                 workflow.close_appointment(
                     session, appointment_id, lawyer, self._ctx(f"lawyer:{licence}")
                 )

@@ -107,6 +107,11 @@ def test_a_bad_reference_is_named_and_nothing_from_the_file_is_written(api: Api)
         (lambda d: d["territories"][0].update(fallback=["ZZZ"]), "territories.0.fallback.0"),
         (lambda d: d["lawyers"][2].update(territories=["NOR"]), "lawyers.2.territories"),
         (lambda d: d["conflicts"][0].update(lawyer="L-00"), "conflicts.0.lawyer"),
+        # L-31 is left out of the file but still serves NOR, which F3 no longer would.
+        (
+            lambda d: (d["firms"][2].update(territories=["CEN"]), d["lawyers"].pop()),
+            "firms.2.territories",
+        ),
         (lambda d: d["lawyers"][0].update(languages=["russian"]), "lawyers.0.languages.0"),
         (
             lambda d: d["lawyers"][0].update(
@@ -124,6 +129,7 @@ def test_a_bad_reference_is_named_and_nothing_from_the_file_is_written(api: Api)
         "fallback",
         "lawyer outside firm",
         "conflict lawyer",
+        "firm drops a lawyer's territory",
         "language",
         "weekday",
         "start",
