@@ -732,9 +732,36 @@ def _charge(
         shares.append(
             {"decision_id": decision.id, "firm_id": firm_id, "share": r.share, "charged": charged}
         )
-    # Every eligible firm's standing in one statement (executemany), not one per firm.
-    session.execute(_CHARGE, standing)
-    session.execute(_DECISION_SHARE.insert(), shares)
+    # Every eligible firm's standing and share in one statement each (executemany).
+    _executemany(session, _CHARGE, standing)
+    _executemany(session, _NEW_SHARES, shares)
+
+
+_NEW_SHARES = _DECISION_SHARE.insert()
+# Statements compiled once per database kind, for `_executemany`: (SQL, parameter order).
+_DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _executemany(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run `statement` for every row through the driver's executemany.
+
+    The statement is compiled once per database kind and the rows go to the driver as they
+    are: plain numbers, which need none of the per-row parameter processing SQLAlchemy would
+    give them (a third of a millisecond for the seventy firms of a capital district).
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    key = (id(statement), dialect.name)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        found = _DRIVER_SQL[key] = (compiled.string, order)
+    sql, order = found
+    if order is None:
+        connection.exec_driver_sql(sql, rows)
+    else:
+        connection.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
 
 
 def _iso(at: datetime | None) -> str | None:
