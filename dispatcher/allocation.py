@@ -947,7 +947,15 @@ def request_territory_code(session: Session, request: Request) -> str:
 def regional_list(
     session: Session, request: Request, policy: Policy, rng: random.Random
 ) -> tuple[Decision, list[dict[str, Any]]]:
-    """The tablet list: the lawyers of the firms next in turn, shuffled (or a starving firm's)."""
+    """The tablet list: the lawyers of the firms next in turn, shuffled (or a starving firm's).
+
+    With `[choice] firms_in_turn_only`, only the firms a choice would not carry more than the
+    rotation's slack above their entitlement are shown (the rule's `within_quota`): a choice
+    is charged to the chosen firm, so whatever the suspect picks, every firm stays within the
+    bound the rotation keeps. Otherwise a small firm listed at every hand-over is chosen more
+    often than its share, and no rotation turn can take that back. A list left short by the
+    few firms shown is filled with further lawyers of those firms, in turn.
+    """
     now = utcnow()
     territory = kept_registry(session).territories[request.territory_id]
     pool = build_pool(session, request, territory, policy, now)
@@ -955,27 +963,34 @@ def regional_list(
     starving = [r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall]
     firms_shown: list[RankedFirm]
     per_firm = policy.choice.lawyers_per_firm
+    fill = False
     if starving:
         firms_shown = [max(starving, key=lambda r: (r.shortfall - r.share, r.firm))]
         per_firm = policy.choice.list_size
         rule = "starving_firm_alone"
+    elif policy.choice.firms_in_turn_only:
+        firms_shown = [r for r in ranking if r.within_quota] or ranking[:1]
+        rule, fill = "firms_in_turn", True
     else:
         firms_shown = ranking
         rule = "next_in_rotation"
-    options: list[dict[str, Any]] = []
-    for r in firms_shown:
-        firm_id = pool.firm_id(r.firm)
-        for lawyer in lawyers_in_turn(pool, firm_id)[:per_firm]:
-            if len(options) >= policy.choice.list_size:
-                break
-            options.append(
-                {
-                    "lawyer": lawyer.licence,
-                    "name": lawyer.name,
-                    "firm": r.firm,
-                    "languages": list(lawyer.languages),
-                }
-            )
+    in_turn = {r.firm: lawyers_in_turn(pool, pool.firm_id(r.firm)) for r in firms_shown}
+    picked: list[tuple[str, LawyerRow]] = [
+        (firm, lawyer) for firm, lawyers in in_turn.items() for lawyer in lawyers[:per_firm]
+    ]
+    if fill:
+        picked += [
+            (firm, lawyer) for firm, lawyers in in_turn.items() for lawyer in lawyers[per_firm:]
+        ]
+    options: list[dict[str, Any]] = [
+        {
+            "lawyer": lawyer.licence,
+            "name": lawyer.name,
+            "firm": firm,
+            "languages": list(lawyer.languages),
+        }
+        for firm, lawyer in picked[: policy.choice.list_size]
+    ]
     rng.shuffle(options)
     for position, option in enumerate(options, start=1):
         option["position"] = position

@@ -52,6 +52,7 @@ class Eligibility(_Section):
 class Choice(_Section):
     list_size: int = Field(default=10, gt=0, le=50)
     lawyers_per_firm: int = Field(default=2, gt=0)
+    firms_in_turn_only: bool = True
     session_ttl_s: int = Field(default=1800, gt=0)
     reoffer_on_decline: bool = False
 

@@ -105,7 +105,7 @@ def test_every_table_exports_as_csv(api: Api) -> None:
 
 
 def test_the_flags_endpoint_lists_the_steered_pair(api: Api) -> None:
-    history(api.rt, steer=True, rounds=18)
+    history(api.rt, steer=True)
     r = api.get("/api/v1/reports/flags", "bar", territory="CEN")
     assert r.status_code == 200, r.text
     [flag] = r.json()

@@ -35,7 +35,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     )
     runtime = Runtime.build(settings)
     load_registry(runtime, small_registry())
-    history(runtime, steer=True, rounds=15)
+    history(runtime, steer=True)
     bar = make_token(runtime, "bar", "Bar reviewer")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
+import policies
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
@@ -103,10 +104,20 @@ def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, 
     return request.id, str(decision.explanation["rule"])
 
 
+# The default policy with every eligible firm listed on the tablet.
+ALL_FIRMS_LISTED = (
+    (Path(policies.__file__).parent / "default.toml")
+    .read_text(encoding="utf-8")
+    .replace("firms_in_turn_only = true", "firms_in_turn_only = false")
+)
+assert "firms_in_turn_only = false" in ALL_FIRMS_LISTED
+
+
 def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
     tmp_path: Path,
 ) -> None:
-    rt = runtime_at(tmp_path / "starve.db")
+    # Every eligible firm listed: suspects who always pick F1 would starve the others.
+    rt = runtime_at(tmp_path / "starve.db", policy_text=ALL_FIRMS_LISTED)
     try:
         load_registry(rt, _registry([3, 3, 3, 3, 3, 3]))
         make_token(rt, "investigator", "Police", territory="CEN")
@@ -130,6 +141,44 @@ def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
         assert sum(o for _, o in standing.values()) == 80
     finally:
         rt.stop()
+
+
+def _lead_of_a_favourite(rt: Runtime, choices: int) -> tuple[float, int]:
+    """Suspects who always pick the one-lawyer firm F1 when it is listed: the most any firm
+    ever got ahead of its entitlement, and how often F1 was chosen."""
+    load_registry(rt, _registry([1, 4, 4]))
+    make_token(rt, "investigator", "Police", territory="CEN")
+    lead, favourite = 0.0, 0
+    for i in range(choices):
+        with unit_of_work(rt.engine) as session:
+            request_id, _ = _choose(session, rt, f"I-{i}", prefer="F1")
+            chosen = session.exec(
+                select(Decision).where(Decision.request_id == request_id, Decision.kind == "choice")
+            ).one()
+            favourite += chosen.explanation["chosen"]["firm"] == "F1"
+            accept_and_close(session, rt, request_id)
+        with unit_of_work(rt.engine) as session:
+            lead = max(lead, *(o - e for e, o in _standing(session).values()))
+    return lead, favourite
+
+
+def test_suspects_choices_keep_every_firm_within_the_rotation_bound(tmp_path: Path) -> None:
+    """The list shows only the firms a choice keeps within the rotation's slack: a favourite
+    one-lawyer firm gets its share and no more. Listing every firm lets it run ahead."""
+    choices = 45
+    rt = runtime_at(tmp_path / "in-turn.db")
+    try:
+        lead, favourite = _lead_of_a_favourite(rt, choices)
+    finally:
+        rt.stop()
+    assert lead <= quota_slack(3) + 1e-9
+    assert favourite >= choices // 9 - 1  # its share of 1/9, not starved either
+    rt = runtime_at(tmp_path / "all-firms.db", policy_text=ALL_FIRMS_LISTED)
+    try:
+        lead_all, favourite_all = _lead_of_a_favourite(rt, choices)
+    finally:
+        rt.stop()
+    assert lead_all > 2.0 and favourite_all > favourite
 
 
 def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None:
