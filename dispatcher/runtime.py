@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy.engine import Engine
 
-from dispatcher import events
+from dispatcher import allocation, events
 from dispatcher.config import Settings
-from dispatcher.db import create_schema, make_engine
+from dispatcher.db import create_schema, make_engine, unit_of_work
 from dispatcher.outbox import Courier, NotificationChannel
 from dispatcher.ratelimit import RateLimiter
 from dispatcher.redis_link import RedisLink
 from dispatcher.scheduler import Jobs
 from policies.config import PolicyBook, load_policy_book
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -57,9 +61,23 @@ class Runtime:
         return runtime
 
     def start(self) -> None:
+        if self.settings.prime_registry and not self.started:
+            self.prime_registry()
         if self.jobs is not None and not self.started:
             self.jobs.start()
         self.started = True
+
+    def prime_registry(self) -> int:
+        """Read every territory's registry facts now, then move what the process holds out of
+        the cyclic collector's reach (`gc.freeze`, after a collection so that no garbage goes
+        with it): the facts live as long as the registry's version, and a full collection
+        walking them stalls a decision for as long as it takes. Returns the territories read."""
+        with unit_of_work(self.engine) as session:
+            territories = allocation.prime(session)
+        gc.collect()
+        gc.freeze()
+        log.info("registry.primed", territories=territories, frozen=gc.get_freeze_count())
+        return territories
 
     def stop(self) -> None:
         if self.jobs is not None:

@@ -4,6 +4,7 @@ a small registry, tokens and an API client."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ from dispatcher.db import unit_of_work
 from dispatcher.outbox import NotificationChannel
 from dispatcher.runtime import Runtime
 from tests import backends
+
+# A test process starts hundreds of services: none reads the whole registry at start, and none
+# freezes the test process's objects out of the collector (tests/dispatcher/test_registry_cache
+# starts one that does). Servers the tests spawn inherit this too.
+os.environ.setdefault("DISPATCHER_PRIME_REGISTRY", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_REGISTRY = ROOT / "data" / "registry.json"

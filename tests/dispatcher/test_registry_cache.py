@@ -10,6 +10,7 @@ decisions, that the kept facts give the very pool a fresh read gives.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,22 @@ def test_decisions_and_conflicts_leave_the_version(small: Runtime) -> None:
         offered = session.exec(select(Lawyer).where(col(Lawyer.last_offer_at).is_not(None))).all()
     assert offered, "the decision should have written a last offer"
     assert _version(small) == before
+
+
+def test_a_started_service_has_read_every_territory_and_frozen_it(tmp_path: Path) -> None:
+    rt = runtime_at(tmp_path / "primed.db", prime_registry=True)
+    try:
+        load_registry(rt, small_registry())
+        allocation.forget_registry()
+        assert gc.get_freeze_count() == 0
+        rt.start()
+        with unit_of_work(rt.engine) as session:
+            kept = allocation.kept_registry(session)
+            assert set(kept.facts) == set(kept.territories) and len(kept.facts) == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        rt.stop()
 
 
 def _open(rt: Runtime, ref: str) -> tuple[str, list[str]]:
