@@ -82,7 +82,8 @@ _LOAD = union_all(
     .group_by(_INVITATION.c.lawyer_id),
 )
 # Invitations these lawyers let expire since a time: through the lawyer's own index, so the
-# cost follows the few lawyers asked about (a firm's), not the nation's expiries.
+# cost follows the few lawyers asked about (a firm's), not the nation's expiries (SQLite takes
+# that index once it has statistics: `db.refresh_statistics`).
 _EXPIRED = (
     sa_select(_INVITATION.c.lawyer_id, func.count())
     .where(
@@ -91,8 +92,6 @@ _EXPIRED = (
         _INVITATION.c.deadline >= bindparam("since"),
     )
     .group_by(_INVITATION.c.lawyer_id)
-    # SQLite without statistics would rather walk the nation's expiries by (status, deadline).
-    .with_hint(_INVITATION, "INDEXED BY ix_invitation_lawyer_expired", "sqlite")
 )
 _INVITED = sa_select(_INVITATION.c.lawyer_id).where(
     _INVITATION.c.request_id == bindparam("request")
@@ -348,12 +347,15 @@ class TerritoryFacts:
     def record(self, lawyer: LawyerRow, reason: str) -> dict[str, Any]:
         found = self.records.get((lawyer.id, reason))
         if found is None:
-            found = self.records[(lawyer.id, reason)] = {
-                "licence": lawyer.licence,
-                "firm": self.firms[lawyer.firm_id].code,
-                "reason": reason,
-            }
+            found = self.records[(lawyer.id, reason)] = _excluded(
+                lawyer, self.firms[lawyer.firm_id], reason
+            )
         return found
+
+
+def _excluded(lawyer: LawyerRow, firm: FirmRow, reason: str) -> dict[str, Any]:
+    """How an explanation records an excluded lawyer."""
+    return {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
 
 
 @dataclass
@@ -364,6 +366,23 @@ class Registry:
     territories: dict[int, TerritoryRow]
     by_code: dict[str, TerritoryRow]
     facts: dict[int, TerritoryFacts] = field(default_factory=dict)
+
+    def facts_of(self, session: Session, territory: TerritoryRow) -> TerritoryFacts:
+        """The territory's facts at this version, read at the first asking."""
+        found = self.facts.get(territory.id)
+        if found is None:
+            found = self.facts[territory.id] = _read_facts(session, territory)
+        return found
+
+    def chain(self, request: Request) -> list[TerritoryRow]:
+        """The request's territory, then its fallbacks in order."""
+        home = self.territories[request.territory_id]
+        chain = [home]
+        for code in home.fallback:
+            found = self.by_code.get(code)
+            if found is not None and found not in chain:
+                chain.append(found)
+        return chain
 
 
 # Per engine (database): the registry as read at the latest version this process has seen.
@@ -392,15 +411,6 @@ def forget_registry() -> None:
     _KEPT.clear()
 
 
-def territory_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
-    """The territory's registry facts at the version this transaction sees."""
-    kept = kept_registry(session)
-    facts = kept.facts.get(territory.id)
-    if facts is None:
-        facts = kept.facts[territory.id] = _read_facts(session, territory)
-    return facts
-
-
 def prime(session: Session) -> int:
     """Read every territory's facts now rather than at its first decision; returns how many.
 
@@ -410,7 +420,7 @@ def prime(session: Session) -> int:
     """
     kept = kept_registry(session)
     for territory in kept.territories.values():
-        territory_facts(session, territory)
+        kept.facts_of(session, territory)
     return len(kept.territories)
 
 
@@ -431,11 +441,7 @@ def _read_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
         if lawyer.status == "active" and serves:
             weights[lawyer.firm_id] += 1.0
         reason = standing_exclusion(firm.status, lawyer.status, serves)
-        entry = (
-            None
-            if reason is None
-            else {"licence": lawyer.licence, "firm": firm.code, "reason": reason}
-        )
+        entry = None if reason is None else _excluded(lawyer, firm, reason)
         profile = (lawyer.languages, lawyer.specialisations, lawyer.max_open, lawyer.duty)
         lawyers.append((lawyer, entry, profiles.setdefault(profile, len(profiles))))
     return TerritoryFacts(
@@ -496,15 +502,15 @@ _UNJUDGED = "not judged yet"  # a marker no reason equals (compared by identity)
 
 
 def build_pool(
-    session: Session, request: Request, territory: TerritoryRow, policy: Policy, now: datetime
+    session: Session, request: Request, facts: TerritoryFacts, policy: Policy, now: datetime
 ) -> Pool:
-    """Apply every eligibility rule to the lawyers of the firms serving `territory`.
+    """Apply every eligibility rule to the lawyers of the firms serving the facts' territory.
 
-    The registry's facts come kept (`territory_facts`); what changes from one request to the
+    The registry's facts come kept (`Registry.facts_of`); what changes from one request to the
     next is read here: the lawyers' loads, this request's invitations and conflicts, and the
     invitations let expire in the learning window.
     """
-    facts = territory_facts(session, territory)
+    territory = facts.territory
     firms = facts.firms
     load: dict[int, int] = defaultdict(int)
     for lawyer_id, n in session.execute(_LOAD, {"territory": territory.id}).all():
@@ -768,18 +774,6 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def territories_to_try(session: Session, request: Request) -> list[TerritoryRow]:
-    """The request's territory, then its fallbacks in order."""
-    kept = kept_registry(session)
-    home = kept.territories[request.territory_id]
-    chain = [home]
-    for code in home.fallback:
-        found = kept.by_code.get(code)
-        if found is not None and found not in chain:
-            chain.append(found)
-    return chain
-
-
 def lock_territories(session: Session, territories: list[TerritoryRow]) -> None:
     """Serialise decisions in these territories: row locks, taken in one order.
 
@@ -858,12 +852,14 @@ def decide_rotation(
     started = time.perf_counter()
     now = utcnow()
     tried: list[dict[str, Any]] = []
-    chain = territories_to_try(session, request)
+    kept = kept_registry(session)
+    chain = kept.chain(request)
     lock_territories(session, chain)
     for territory in chain:
         policy = policy_for(territory.code)
         lawyer: Lawyer | None = None
-        pool = build_pool(session, request, territory, policy, now)
+        facts = kept.facts_of(session, territory)
+        pool = build_pool(session, request, facts, policy, now)
         if pool.eligible:
             turn, states, queue = take_turn(session, pool, request, policy)
             firm_id = pool.firm_id(turn.firm)
@@ -871,7 +867,7 @@ def decide_rotation(
             if lawyer is None:
                 # A decision in another territory filled a shared lawyer's cap after the pool
                 # was read; read it again, now that those lawyers are locked and counted.
-                pool = build_pool(session, request, territory, policy, now)
+                pool = build_pool(session, request, facts, policy, now)
                 if pool.eligible:
                     turn, states, queue = take_turn(session, pool, request, policy)
                     firm_id = pool.firm_id(turn.firm)
@@ -957,8 +953,9 @@ def regional_list(
     few firms shown is filled with further lawyers of those firms, in turn.
     """
     now = utcnow()
-    territory = kept_registry(session).territories[request.territory_id]
-    pool = build_pool(session, request, territory, policy, now)
+    kept = kept_registry(session)
+    territory = kept.territories[request.territory_id]
+    pool = build_pool(session, request, kept.facts_of(session, territory), policy, now)
     ranking = rank(session, pool)[0] if pool.eligible else []
     starving = [r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall]
     firms_shown: list[RankedFirm]
@@ -1025,12 +1022,13 @@ def decide_choice(
     """
     started = time.perf_counter()
     now = utcnow()
-    territory = kept_registry(session).territories[request.territory_id]
+    kept = kept_registry(session)
+    territory = kept.territories[request.territory_id]
     lock_territories(session, [territory])
     assert lawyer.id is not None
     lawyer_id = lawyer.id
     lawyer = lock_lawyer(session, lawyer_id)
-    pool = build_pool(session, request, territory, policy, now)
+    pool = build_pool(session, request, kept.facts_of(session, territory), policy, now)
     reason = pool.exclusion(lawyer_id, lawyer.licence)
     if reason is not None:
         return reason

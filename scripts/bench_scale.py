@@ -163,7 +163,7 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
         kept = allocation.kept_registry(session)
         for territory in kept.territories.values():
             began = time.perf_counter()
-            allocation.territory_facts(session, territory)
+            kept.facts_of(session, territory)
             reads_ms.append((time.perf_counter() - began) * 1000)
     # Then, as `Runtime.start` does, what the process holds leaves the collector's full passes.
     gc.collect()

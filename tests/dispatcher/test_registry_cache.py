@@ -40,9 +40,10 @@ def _version(rt: Runtime) -> str:
 
 
 def _pool(session: Session, request: Request) -> allocation.Pool:
-    territory = allocation.kept_registry(session).territories[request.territory_id]
+    kept = allocation.kept_registry(session)
+    facts = kept.facts_of(session, kept.territories[request.territory_id])
     return allocation.build_pool(
-        session, request, territory, allocation_policy(session, request), utcnow()
+        session, request, facts, allocation_policy(session, request), utcnow()
     )
 
 
