@@ -90,7 +90,7 @@ class RegistryVersion(SQLModel, table=True):
     """One row: a new random version at every change of the tables above but conflicts.
 
     Processes keep each territory's registry facts between decisions and read this row to
-    know they are still current (`dispatcher/registry_cache.py`). A random version rather than
+    know they are still current (`dispatcher/registry_version.py`). A random version rather than
     a counter: a rolled-back change never leaves behind a version another change reuses.
     """
 

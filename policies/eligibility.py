@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time
 
 from policies.config import Policy
@@ -61,26 +61,13 @@ class Need:
     language: str
     juvenile: bool
     local_time: datetime
-    # Whether each distinct duty roster covers `local_time`, by the roster's identity (the
-    # roster is kept with its answer, so its identity cannot pass to another): the allocator
-    # gives lawyers with the same roster the same tuple, so each of the handful of rosters of
-    # a territory is judged once per decision, not once per lawyer.
-    _duty_seen: dict[int, tuple[tuple[DutyWindow, ...], bool]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-
-    def on_duty(self, windows: tuple[DutyWindow, ...]) -> bool:
-        found = self._duty_seen.get(id(windows))
-        if found is None or found[0] is not windows:
-            found = self._duty_seen[id(windows)] = (windows, on_duty(windows, self.local_time))
-        return found[1]
 
 
 def standing_exclusion(firm_status: str, status: str, serves_territory: bool) -> str | None:
     """The reasons that hold whatever the request: the registry's own facts.
 
     The same for every request in a territory until the registry changes, so the allocator
-    keeps them between decisions (`dispatcher/registry_cache.py`).
+    keeps them between decisions (`allocation.TerritoryFacts`).
     """
     if firm_status != "active":
         return "firm_suspended"
@@ -119,7 +106,7 @@ def request_exclusion(
         return "specialisation"
     if load >= max_open:
         return "cap"
-    if need.urgency == "detention" and not need.on_duty(duty):
+    if need.urgency == "detention" and not on_duty(duty, need.local_time):
         return "off_duty"
     return None
 
