@@ -1,0 +1,115 @@
+"""The words of the domain, each defined once.
+
+Statuses, roles, urgencies, categories and the other words that the rules, the domain and the
+HTTP face share. They live here, at the bottom of the import graph (`policies` imports neither
+`dispatcher` nor `api`), so that every layer speaks the same words. Each member's value is the
+string stored in the database and carried in the API's JSON: a `StrEnum` member *is* that string,
+so comparing, hashing into the audit chain and serialising give the same bytes as before.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RequestStatus(StrEnum):
+    AWAITING_CHOICE = "awaiting_choice"
+    INVITING = "inviting"
+    ASSIGNED = "assigned"
+    UNFILLED = "unfilled"
+    CANCELLED = "cancelled"
+    PRIVATE_COUNSEL = "private_counsel"
+
+
+class InvitationStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class RequestKind(StrEnum):
+    COURT_ORDER = "court_order"
+    INVESTIGATION = "investigation"
+
+
+class Urgency(StrEnum):
+    DETENTION = "detention"
+    STANDARD = "standard"
+
+
+class Category(StrEnum):
+    """A case's category: it weighs the workload (`[workload.category_weights]`)."""
+
+    MINOR = "minor"
+    LESS_GRAVE = "less_grave"
+    GRAVE = "grave"
+    ESPECIALLY_GRAVE = "especially_grave"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    BAR = "bar"
+    COURT = "court"
+    INVESTIGATOR = "investigator"
+    LAWYER = "lawyer"
+
+
+REQUESTER_ROLES = frozenset({Role.COURT, Role.INVESTIGATOR})
+
+
+class DecisionKind(StrEnum):
+    """What a recorded decision decided: a rotation turn, a suspect's choice, a tablet list."""
+
+    ROTATION = "rotation"
+    CHOICE = "choice"
+    LIST = "list"
+
+
+class ChoiceKind(StrEnum):
+    """What the suspect chose on the tablet."""
+
+    LAWYER = "lawyer"
+    DELEGATE = "delegate"
+    OWN_COUNSEL = "own_counsel"
+
+
+class Language(StrEnum):
+    """The languages the pages speak (and a suspect may be listed in)."""
+
+    AZ = "az"
+    RU = "ru"
+    EN = "en"
+
+
+class FirmStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class LawyerStatus(StrEnum):
+    ACTIVE = "active"
+    ON_LEAVE = "on_leave"
+    SUSPENDED = "suspended"
+
+
+class OutboxKind(StrEnum):
+    INVITATION = "invitation"
+    CALLBACK = "callback"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class RuleName(StrEnum):
+    """The allocation rules (`policies/base.py` maps each to its implementation)."""
+
+    QUOTA = "quota"
+    ROUND_ROBIN = "round_robin"
+    LOTTERY = "lottery"
+    WHEEL = "wheel"
+    SWRR = "swrr"
