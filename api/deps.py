@@ -71,9 +71,7 @@ def role(*allowed: str) -> Callable[..., Principal]:
 def context(
     runtime: Runtime, principal: Principal | None, actor: str | None = None
 ) -> workflow.Context:
-    return workflow.Context(
-        runtime.policies, actor or (principal.actor if principal else "anonymous")
-    )
+    return runtime.context(actor or (principal.actor if principal else "anonymous"))
 
 
 def lawyer_of(session: Session, principal: Principal) -> Lawyer:

@@ -26,10 +26,17 @@ EXPIRED = Counter("dispatcher_invitations_expired_total", "Invitations escalated
 SYSTEM = "system:deadlines"
 
 
-def expire_one(engine: Engine, policies: PolicyBook, invitation_id: str) -> bool:
-    """Expire and escalate one invitation if it is overdue and still pending."""
+def expire_one(
+    engine: Engine,
+    policies: PolicyBook,
+    invitation_id: str,
+    hooks: workflow.Hooks = workflow.NO_HOOKS,
+) -> bool:
+    """Expire and escalate one invitation if it is overdue and still pending; `hooks` hear of
+    the next invitation the escalation sends."""
     with unit_of_work(engine) as session:
-        done = workflow.expire(session, invitation_id, workflow.Context(policies, SYSTEM))
+        ctx = workflow.Context(policies, SYSTEM, hooks=hooks)
+        done = workflow.expire(session, invitation_id, ctx)
     if done:
         EXPIRED.inc()
         log.info("invitation.expired", invitation_id=invitation_id)
@@ -56,12 +63,14 @@ def pending_deadlines(engine: Engine) -> list[tuple[str, datetime]]:
         return [(i, d) for i, d in rows]
 
 
-def sweep(engine: Engine, policies: PolicyBook) -> int:
+def sweep(engine: Engine, policies: PolicyBook, hooks: workflow.Hooks = workflow.NO_HOOKS) -> int:
     """Escalate every overdue invitation; returns how many this call escalated."""
     total = 0
     while True:
         batch = overdue(engine)
-        done = sum(1 for invitation_id in batch if expire_one(engine, policies, invitation_id))
+        done = sum(
+            1 for invitation_id in batch if expire_one(engine, policies, invitation_id, hooks)
+        )
         total += done
         if len(batch) < 500 or done == 0:
             return total

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
+import random
 from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy.engine import Engine
 
-from dispatcher import allocation, events
+from dispatcher import allocation, events, workflow
 from dispatcher.config import Settings
 from dispatcher.db import create_schema, make_engine, unit_of_work
 from dispatcher.outbox import Courier, NotificationChannel
@@ -31,6 +32,18 @@ class Runtime:
     redis: RedisLink | None = None
     jobs: Jobs | None = None
     started: bool = field(default=False)
+    # Hooks of the process's own, besides its scheduler's (a test listening in adds some).
+    extra_hooks: workflow.Hooks = workflow.NO_HOOKS
+
+    @property
+    def hooks(self) -> workflow.Hooks:
+        """Whom the flows run by this process tell after each commit: its scheduler, if any."""
+        own = self.jobs.hooks if self.jobs is not None else workflow.NO_HOOKS
+        return own + self.extra_hooks
+
+    def context(self, actor: str, shuffle: random.Random | None = None) -> workflow.Context:
+        """The workflow's context for an actor of this process: its policies and its hooks."""
+        return workflow.Context(self.policies, actor, shuffle=shuffle, hooks=self.hooks)
 
     @classmethod
     def build(

@@ -85,7 +85,7 @@ class Jobs:
 
     def _activate(self) -> None:
         """Escalate what expired while nobody was leading, re-arm every timer, then run."""
-        escalated = deadlines.sweep(self.engine, self.policies)
+        escalated = deadlines.sweep(self.engine, self.policies, self.hooks)
         log.info("deadlines.recovered", escalated=escalated)
         for invitation_id, deadline in deadlines.pending_deadlines(self.engine):
             self.arm(invitation_id, deadline)
@@ -119,8 +119,6 @@ class Jobs:
             misfire_grace_time=None,
             next_run_time=utcnow(),
         )
-        workflow.invitation_listeners.append(self.arm)
-        workflow.outbox_listeners.append(self.wake_outbox)
         self.active = True
 
     def shutdown(self) -> None:
@@ -128,14 +126,23 @@ class Jobs:
         if self._standby is not None:
             self._standby.join()
             self._standby = None
-        if self.arm in workflow.invitation_listeners:
-            workflow.invitation_listeners.remove(self.arm)
-        if self.wake_outbox in workflow.outbox_listeners:
-            workflow.outbox_listeners.remove(self.wake_outbox)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.leadership.release()
         self.active = False
+
+    @property
+    def hooks(self) -> workflow.Hooks:
+        """What the flows of this process tell the scheduler after each commit: a deadline to
+        arm, an outbox to deliver. Heard only while this instance leads (on activation it
+        re-arms every pending deadline from the database anyway)."""
+        return workflow.Hooks(
+            deadline_set=(self._arm_if_leading,), outbox_filled=(self.wake_outbox,)
+        )
+
+    def _arm_if_leading(self, invitation_id: str, deadline: datetime) -> None:
+        if self.active and self.scheduler.running:
+            self.arm(invitation_id, deadline)
 
     def arm(self, invitation_id: str, deadline: datetime) -> None:
         # A little after the deadline, so the guarded expiry sees it as past.
@@ -155,13 +162,13 @@ class Jobs:
 
     def _expire(self, invitation_id: str) -> None:
         try:
-            deadlines.expire_one(self.engine, self.policies, invitation_id)
+            deadlines.expire_one(self.engine, self.policies, invitation_id, self.hooks)
         except Exception:
             log.exception("deadline.failed", invitation_id=invitation_id)
 
     def _sweep(self) -> None:
         try:
-            deadlines.sweep(self.engine, self.policies)
+            deadlines.sweep(self.engine, self.policies, self.hooks)
         except Exception:
             log.exception("deadline.sweep_failed")
 

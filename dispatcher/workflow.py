@@ -62,26 +62,44 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 FINAL_STATES = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
 TABLET_LANGUAGES = ("az", "ru", "en")
 
-# Called after commit with (invitation id, deadline) so the scheduler can arm a timer.
-invitation_listeners: list[Callable[[str, datetime], None]] = []
-# Called after commit with each invitation sent (detached, its columns loaded): for a caller
-# that wants more of it than the id without reading it back, like the simulator.
-invitation_sent_listeners: list[Callable[[Invitation], None]] = []
-# Called after commit when the outbox has something new.
-outbox_listeners: list[Callable[[], None]] = []
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the running service that owns a flow wants to hear of, each called after the
+    commit that caused it (never for a transaction that rolled back)."""
+
+    # (invitation id, deadline) of each invitation sent: the scheduler arms a timer.
+    deadline_set: tuple[Callable[[str, datetime], None], ...] = ()
+    # Each invitation sent (detached, its columns loaded): for a caller that wants more of it
+    # than the id without reading it back, like the simulator.
+    invitation_sent: tuple[Callable[[Invitation], None], ...] = ()
+    # The outbox has something new: the courier may deliver now instead of at its next round.
+    outbox_filled: tuple[Callable[[], None], ...] = ()
+
+    def __add__(self, other: Hooks) -> Hooks:
+        return Hooks(
+            self.deadline_set + other.deadline_set,
+            self.invitation_sent + other.invitation_sent,
+            self.outbox_filled + other.outbox_filled,
+        )
+
+
+NO_HOOKS = Hooks()
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the flows need besides the session: the rules and who acts.
+    """What the flows need besides the session: the rules, who acts, and whom to tell.
 
     `shuffle` seeds the tablet lists' random order; left out, every list gets a fresh seed
     from the system's secure source (a replay gives its own generator to be repeatable).
+    `hooks` belong to the running service (its scheduler, a replay) that makes the context.
     """
 
     policies: PolicyBook
     actor: str
     shuffle: random.Random | None = None
+    hooks: Hooks = NO_HOOKS
 
     def list_order(self) -> random.Random:
         seed = self.shuffle.getrandbits(64) if self.shuffle else secrets.randbits(64)
@@ -249,12 +267,12 @@ def _move(session: Session, request: Request, to: str, ctx: Context, **details: 
             target=request.callback_url,
             payload=request_out(session, request),
         )
-        _notify_outbox(session)
+        _notify_outbox(session, ctx)
 
 
-def _notify_outbox(session: Session) -> None:
-    for listener in outbox_listeners:
-        after_commit(session, listener)
+def _notify_outbox(session: Session, ctx: Context) -> None:
+    for hook in ctx.hooks.outbox_filled:
+        after_commit(session, hook)
 
 
 def _policy_of(session: Session, request: Request, ctx: Context) -> Policy:
@@ -476,11 +494,11 @@ def _invite(
             "deadline": deadline.isoformat(),
         },
     )
-    _notify_outbox(session)
-    for listener in invitation_listeners:
-        after_commit(session, lambda lst=listener: lst(invitation.id, deadline))  # type: ignore[misc]
-    for sent in invitation_sent_listeners:
-        after_commit(session, lambda lst=sent: lst(invitation))  # type: ignore[misc]
+    _notify_outbox(session, ctx)
+    for armed in ctx.hooks.deadline_set:
+        after_commit(session, lambda hook=armed: hook(invitation.id, deadline))  # type: ignore[misc]
+    for sent in ctx.hooks.invitation_sent:
+        after_commit(session, lambda hook=sent: hook(invitation))  # type: ignore[misc]
     return invitation
 
 
@@ -596,7 +614,7 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     events.tablets_closed(session, [choice_session.token_hash])
     if request.status != AWAITING_CHOICE:
         raise Conflict(f"request is {request.status}; the choice is no longer open")
-    sctx = Context(ctx.policies, f"suspect:{choice_session.id}")
+    sctx = Context(ctx.policies, f"suspect:{choice_session.id}", hooks=ctx.hooks)
     position: int | None = None
     lawyer: Lawyer | None = None
     if data.lawyer is not None:
@@ -808,7 +826,7 @@ def cancel(session: Session, request: Request, ctx: Context) -> Request:
                     "withdrawn": True,
                 },
             )
-            _notify_outbox(session)
+            _notify_outbox(session, ctx)
     _close_choice_sessions(session, request.id)
     open_appointment = session.exec(
         select(Appointment).where(

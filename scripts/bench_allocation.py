@@ -57,7 +57,7 @@ def main() -> None:
         territories = [t.code for t in data.territories]
         # Three quarters of the demand in the capital, as in the registry.
         weights = [3.0 if code.startswith("BAK") else 1.0 for code in territories]
-        ctx = workflow.Context(rt.policies, "bench")
+        ctx = rt.context("bench")
         decision_ms: list[float] = []
         order_ms: list[float] = []
         timed = allocation.decide_rotation

@@ -147,6 +147,8 @@ class Simulation:
         self._queue: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = 0
         self._armed: list[Invitation] = []
+        # The replay hears of each invitation sent after its commit, instead of reading it back.
+        self.hooks = workflow.Hooks(invitation_sent=(self._armed.append,))
         self._answered: set[str] = set()
         self._lawyer_ids: dict[str, int] = {}
         self._licences: dict[int, str] = {}
@@ -197,29 +199,24 @@ class Simulation:
         return random.Random(f"{self.seed}:{kind}:{':'.join(keys)}")
 
     def _ctx(self, actor: str) -> workflow.Context:
-        return workflow.Context(self.policies, actor, shuffle=self.lists)
+        return workflow.Context(self.policies, actor, shuffle=self.lists, hooks=self.hooks)
 
     # --- the run --------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         """Replay the whole period; returns what happened in numbers."""
         started = time.perf_counter()
-        listener = self._armed_listener
-        workflow.invitation_sent_listeners.append(listener)
-        try:
-            with replaying(self.clock):
-                self._prepare()
-                prepared = time.perf_counter()
-                for arrival in self.arrivals:
-                    self._at(arrival.at_s, "arrival", arrival)
-                for begin, end, licence in self._leaves:
-                    self._at(begin, "leave", licence, "on_leave")
-                    self._at(end, "leave", licence, "active")
-                if self.deliver_outbox:
-                    self._at(OUTBOX_EVERY_S, "outbox")
-                self._loop(started)
-        finally:
-            workflow.invitation_sent_listeners.remove(listener)
+        with replaying(self.clock):
+            self._prepare()
+            prepared = time.perf_counter()
+            for arrival in self.arrivals:
+                self._at(arrival.at_s, "arrival", arrival)
+            for begin, end, licence in self._leaves:
+                self._at(begin, "leave", licence, "on_leave")
+                self._at(end, "leave", licence, "active")
+            if self.deliver_outbox:
+                self._at(OUTBOX_EVERY_S, "outbox")
+            self._loop(started)
         ended = time.perf_counter()
         wall = ended - started
         replay = ended - prepared
@@ -238,9 +235,6 @@ class Simulation:
             "replay_s": round(replay, 2),
             "replay_requests_per_s": round(self.tally.requests / replay, 1) if replay else None,
         }
-
-    def _armed_listener(self, invitation: Invitation) -> None:
-        self._armed.append(invitation)
 
     def _loop(self, started: float) -> None:
         end_s = self.days * 86400.0
@@ -281,7 +275,8 @@ class Simulation:
         """Give each invitation sent in the last step to its lawyer, and mind its deadline."""
         if not self._armed:
             return
-        armed, self._armed = self._armed, []
+        armed = self._armed.copy()
+        self._armed.clear()
         for invitation in armed:
             # The invitation as sent, read in the step's own transaction: no query here.
             invitation_id, deadline = invitation.id, invitation.deadline
@@ -429,7 +424,7 @@ class Simulation:
         if invitation_id in self._answered:
             self._answered.discard(invitation_id)
             return
-        deadlines.expire_one(self.engine, self.policies, invitation_id)
+        deadlines.expire_one(self.engine, self.policies, invitation_id, self.hooks)
 
     def _close(self, appointment_id: str, lawyer_id: int) -> None:
         licence = self._licences[lawyer_id]

@@ -42,7 +42,7 @@ def runtime_at(path: Path, *, policy_text: str | None = None, **settings: Any) -
 
 def context(rt: Runtime) -> workflow.Context:
     """The workflow context of the test acting under the runtime's rules."""
-    return workflow.Context(rt.policies, "test")
+    return rt.context("test")
 
 
 def request_body(ref: str, *, kind: str = "court_order", **overrides: Any) -> workflow.RequestIn:
@@ -156,13 +156,14 @@ def choose_first(session: Session, rt: Runtime, request: Request) -> str:
 
 
 @contextmanager
-def armed_invitations() -> Iterator[list[str]]:
-    """Collect the invitation ids handed to the scheduler after each commit."""
+def armed_invitations(rt: Runtime) -> Iterator[list[str]]:
+    """Collect the invitation ids that the runtime's flows hand to a scheduler after commit."""
     fired: list[str] = []
-    workflow.invitation_listeners.append(
-        lambda invitation_id, _deadline: fired.append(invitation_id)
+    before = rt.extra_hooks
+    rt.extra_hooks = before + workflow.Hooks(
+        deadline_set=(lambda invitation_id, _deadline: fired.append(invitation_id),)
     )
     try:
         yield fired
     finally:
-        workflow.invitation_listeners.clear()
+        rt.extra_hooks = before

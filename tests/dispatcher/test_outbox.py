@@ -63,7 +63,7 @@ def test_nothing_leaves_when_the_transaction_rolls_back(
 ) -> None:
     make_token(small, "court", "Court One", territory="CEN")
     with (
-        armed_invitations() as fired,
+        armed_invitations(small) as fired,
         pytest.raises(RuntimeError),
         unit_of_work(small.engine) as session,
     ):
@@ -81,7 +81,7 @@ def test_invitation_reaches_the_lawyer_after_commit(
     small: Runtime, channel: RecordingChannel
 ) -> None:
     make_token(small, "court", "Court One", territory="CEN")
-    with armed_invitations() as fired:
+    with armed_invitations(small) as fired:
         request_id = submit_request(small, "A")
     assert len(fired) == 1
     assert channel.sent == []  # written, not yet sent
