@@ -19,6 +19,7 @@ from dispatcher import workflow
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Invitation
 from policies.config import PolicyBook
+from policies.vocabulary import InvitationStatus
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,10 @@ def overdue(engine: Engine, limit: int = 500) -> list[str]:
         return list(
             session.exec(
                 select(Invitation.id)
-                .where(Invitation.status == "pending", col(Invitation.deadline) <= utcnow())
+                .where(
+                    Invitation.status == InvitationStatus.PENDING,
+                    col(Invitation.deadline) <= utcnow(),
+                )
                 .order_by(col(Invitation.deadline))
                 .limit(limit)
             ).all()
@@ -58,7 +62,9 @@ def overdue(engine: Engine, limit: int = 500) -> list[str]:
 def pending_deadlines(engine: Engine) -> list[tuple[str, datetime]]:
     with unit_of_work(engine) as session:
         rows = session.exec(
-            select(Invitation.id, Invitation.deadline).where(Invitation.status == "pending")
+            select(Invitation.id, Invitation.deadline).where(
+                Invitation.status == InvitationStatus.PENDING
+            )
         ).all()
         return [(i, d) for i, d in rows]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Column,
     Connection,
     Index,
@@ -22,6 +24,22 @@ from sqlmodel import Field, SQLModel
 
 from dispatcher import registry_version
 from dispatcher.db import UTCDateTime, utcnow
+from policies.vocabulary import (
+    REQUESTER_ROLES,
+    Category,
+    ChoiceKind,
+    DecisionKind,
+    FirmStatus,
+    InvitationStatus,
+    Language,
+    LawyerStatus,
+    OutboxKind,
+    OutboxStatus,
+    RequestKind,
+    RequestStatus,
+    Role,
+    Urgency,
+)
 
 
 def new_id() -> str:
@@ -41,6 +59,17 @@ def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
 
 
+def one_of(column: str, words: Iterable[str]) -> CheckConstraint:
+    """The column holds only the vocabulary's words (`ck_<table>_<column>` by the convention)."""
+    allowed = ", ".join(f"'{word}'" for word in sorted(words))
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+# Partial indexes name the status they hold as a literal: only such queries can use them.
+_PENDING = Column("status", String) == InvitationStatus.PENDING.value
+_EXPIRED = Column("status", String) == InvitationStatus.EXPIRED.value
+
+
 # --- registry ---------------------------------------------------------------------------
 
 
@@ -54,10 +83,11 @@ class Territory(SQLModel, table=True):
 
 
 class Firm(SQLModel, table=True):
+    __table_args__ = (one_of("status", FirmStatus),)
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)
     name: str = Field(max_length=300)
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=FirmStatus.ACTIVE, max_length=16)
 
 
 class FirmTerritory(SQLModel, table=True):
@@ -67,6 +97,7 @@ class FirmTerritory(SQLModel, table=True):
 
 
 class Lawyer(SQLModel, table=True):
+    __table_args__ = (one_of("status", LawyerStatus),)
     id: int | None = Field(default=None, primary_key=True)
     licence: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
@@ -74,7 +105,7 @@ class Lawyer(SQLModel, table=True):
     languages: list[str] = _json(list)
     specialisations: list[str] = _json(list)
     max_open: int = 8
-    status: str = Field(default="active", max_length=16)
+    status: str = Field(default=LawyerStatus.ACTIVE, max_length=16)
     # [{"weekday": 0, "start": "09:00", "end": "18:00"}]
     duty: list[dict[str, Any]] = _json(list)
     last_offer_at: datetime | None = _when(nullable=True)
@@ -122,7 +153,7 @@ class Conflict(SQLModel, table=True):
 class Requester(SQLModel, table=True):
     """A court or investigating body; requests belong to it."""
 
-    __table_args__ = (UniqueConstraint("role", "name"),)
+    __table_args__ = (UniqueConstraint("role", "name"), one_of("role", REQUESTER_ROLES))
     id: int | None = Field(default=None, primary_key=True)
     role: str = Field(max_length=16)
     name: str = Field(max_length=200)
@@ -131,6 +162,7 @@ class Requester(SQLModel, table=True):
 
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
+    __table_args__ = (one_of("role", Role),)
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     role: str = Field(max_length=16)
@@ -148,6 +180,10 @@ class Request(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("requester_id", "external_ref"),
         Index("ix_request_case_number", "case_number"),
+        one_of("kind", RequestKind),
+        one_of("urgency", Urgency),
+        one_of("category", Category),
+        one_of("status", RequestStatus),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     requester_id: int = Field(foreign_key="requester.id", index=True)
@@ -170,6 +206,7 @@ class Request(SQLModel, table=True):
 
 class ChoiceSession(SQLModel, table=True):
     __tablename__ = "choice_session"
+    __table_args__ = (one_of("language", Language),)
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
@@ -185,10 +222,11 @@ class ChoiceSession(SQLModel, table=True):
 class Choice(SQLModel, table=True):
     """What the suspect chose, with the list as shown. Written once, never updated."""
 
+    __table_args__ = (one_of("kind", ChoiceKind), one_of("language", Language))
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(foreign_key="request.id", index=True)
     session_id: str = Field(foreign_key="choice_session.id", unique=True)
-    kind: str = Field(max_length=16)  # lawyer | delegate | own_counsel
+    kind: str = Field(max_length=16)
     lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
     position: int | None = None
     own_counsel: str | None = Field(default=None, max_length=200)
@@ -204,8 +242,8 @@ class Invitation(SQLModel, table=True):
             "uq_invitation_pending_request",
             "request_id",
             unique=True,
-            sqlite_where=Column("status", String) == "pending",
-            postgresql_where=Column("status", String) == "pending",
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
         ),
         Index("ix_invitation_status_deadline", "status", "deadline"),
         # A lawyer's pending invitations count towards the cap, and the ones the lawyer let
@@ -215,16 +253,17 @@ class Invitation(SQLModel, table=True):
         Index(
             "ix_invitation_lawyer_pending",
             "lawyer_id",
-            sqlite_where=Column("status", String) == "pending",
-            postgresql_where=Column("status", String) == "pending",
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
         ),
         Index(
             "ix_invitation_lawyer_expired",
             "lawyer_id",
             "deadline",
-            sqlite_where=Column("status", String) == "expired",
-            postgresql_where=Column("status", String) == "expired",
+            sqlite_where=_EXPIRED,
+            postgresql_where=_EXPIRED,
         ),
+        one_of("status", InvitationStatus),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)
@@ -232,7 +271,7 @@ class Invitation(SQLModel, table=True):
     firm_id: int = Field(foreign_key="firm.id")
     # The bar's reports join each decision to its invitation.
     decision_id: int = Field(foreign_key="decision.id", index=True)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=InvitationStatus.PENDING, max_length=16)
     deadline: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     answered_at: datetime | None = _when(nullable=True)
@@ -275,10 +314,11 @@ class RotationState(SQLModel, table=True):
 class Decision(SQLModel, table=True):
     """One allocation decision with its full explanation."""
 
+    __table_args__ = (one_of("kind", DecisionKind),)
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(foreign_key="request.id", index=True)
     territory_id: int = Field(foreign_key="territory.id", index=True)
-    kind: str = Field(max_length=16)  # rotation | choice | list
+    kind: str = Field(max_length=16)
     firm_id: int | None = Field(default=None, foreign_key="firm.id")
     lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
     charged: bool = False
@@ -303,12 +343,16 @@ class DecisionShare(SQLModel, table=True):
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        one_of("kind", OutboxKind),
+        one_of("status", OutboxStatus),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=32)  # invitation | callback
+    kind: str = Field(max_length=32)
     target: str = Field(max_length=2000)
     payload: dict[str, Any] = _json(dict)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import OutboxMessage
+from policies.vocabulary import OutboxKind, OutboxStatus
 
 log = structlog.get_logger(__name__)
 
@@ -68,8 +69,8 @@ class Courier:
         self.channel: NotificationChannel = channel or LogChannel()
         self.http = http or httpx.Client(timeout=timeout_s)
         self._senders: dict[str, Callable[[OutboxMessage], None]] = {
-            "invitation": self._send_invitation,
-            "callback": self._send_callback,
+            OutboxKind.INVITATION: self._send_invitation,
+            OutboxKind.CALLBACK: self._send_callback,
         }
 
     def _send_invitation(self, message: OutboxMessage) -> None:
@@ -92,7 +93,7 @@ class Courier:
                 update(OutboxMessage)
                 .where(
                     col(OutboxMessage.id) == message_id,
-                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
                     col(OutboxMessage.next_attempt_at) <= now,
                 )
                 .values(next_attempt_at=now + LEASE)
@@ -112,7 +113,11 @@ class Courier:
         with unit_of_work(self.engine) as session:
             values: dict[str, Any] = {"attempts": message.attempts + 1}
             if error is None:
-                values |= {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
+                values |= {
+                    "status": OutboxStatus.DELIVERED,
+                    "delivered_at": utcnow(),
+                    "last_error": None,
+                }
             else:
                 values |= {
                     "next_attempt_at": utcnow()
@@ -139,7 +144,7 @@ class Courier:
             due = session.exec(
                 select(OutboxMessage.id)
                 .where(
-                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
                     col(OutboxMessage.next_attempt_at) <= utcnow(),
                 )
                 .order_by(col(OutboxMessage.id))

@@ -11,9 +11,7 @@ from sqlmodel import Session, select
 from dispatcher import audit
 from dispatcher.errors import Invalid
 from dispatcher.models import ApiToken, Lawyer, Requester, Territory
-
-ROLES = ("admin", "bar", "court", "investigator", "lawyer")
-REQUESTER_ROLES = ("court", "investigator")
+from policies.vocabulary import REQUESTER_ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,8 @@ def create_token(
     actor: str = "cli",
 ) -> str:
     """Create a token and return it in clear; only its hash is kept."""
-    if role not in ROLES:
-        raise Invalid("role", f"must be one of {', '.join(ROLES)}")
+    if role not in set(Role):
+        raise Invalid("role", f"must be one of {', '.join(Role)}")
     if not name.strip():
         raise Invalid("name", "must not be empty")
     requester_id: int | None = None
@@ -64,7 +62,7 @@ def create_token(
             session.add(requester)
             session.flush()
         requester_id = requester.id
-    if role == "lawyer":
+    if role == Role.LAWYER:
         if not lawyer:
             raise Invalid("lawyer", "a lawyer token needs --lawyer LICENCE")
         found = session.exec(select(Lawyer).where(Lawyer.licence == lawyer)).first()

@@ -38,19 +38,27 @@ from dispatcher.models import (
 from dispatcher.registry import Code
 from dispatcher.tokens import hash_token
 from policies.config import Policy, PolicyBook
+from policies.vocabulary import (
+    ChoiceKind,
+    InvitationStatus,
+    Language,
+    OutboxKind,
+    RequestKind,
+    RequestStatus,
+)
 
 log = structlog.get_logger(__name__)
 
 # --- the state machine ----------------------------------------------------------------------
 
-AWAITING_CHOICE = "awaiting_choice"
-INVITING = "inviting"
-ASSIGNED = "assigned"
-UNFILLED = "unfilled"
-CANCELLED = "cancelled"
-PRIVATE_COUNSEL = "private_counsel"
+AWAITING_CHOICE = RequestStatus.AWAITING_CHOICE
+INVITING = RequestStatus.INVITING
+ASSIGNED = RequestStatus.ASSIGNED
+UNFILLED = RequestStatus.UNFILLED
+CANCELLED = RequestStatus.CANCELLED
+PRIVATE_COUNSEL = RequestStatus.PRIVATE_COUNSEL
 
-TRANSITIONS: dict[str, frozenset[str]] = {
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     AWAITING_CHOICE: frozenset({INVITING, PRIVATE_COUNSEL, CANCELLED, UNFILLED}),
     INVITING: frozenset({ASSIGNED, UNFILLED, CANCELLED, AWAITING_CHOICE}),
     ASSIGNED: frozenset({CANCELLED}),
@@ -60,7 +68,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # States a request never leaves.
 FINAL_STATES = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
-TABLET_LANGUAGES = ("az", "ru", "en")
 
 
 @dataclass(frozen=True)
@@ -241,8 +248,10 @@ def payload_hash(data: RequestIn) -> str:
     return hashlib.sha256(audit.canonical(data.model_dump(mode="json")).encode()).hexdigest()
 
 
-def _move(session: Session, request: Request, to: str, ctx: Context, **details: Any) -> None:
-    if to not in TRANSITIONS[request.status]:
+def _move(
+    session: Session, request: Request, to: RequestStatus, ctx: Context, **details: Any
+) -> None:
+    if to not in TRANSITIONS[RequestStatus(request.status)]:
         raise Conflict(f"request is {request.status}; it cannot become {to}")
     before = request.status
     request.status = to
@@ -263,7 +272,7 @@ def _move(session: Session, request: Request, to: str, ctx: Context, **details: 
         session.flush()
         outbox.enqueue(
             session,
-            kind="callback",
+            kind=OutboxKind.CALLBACK,
             target=request.callback_url,
             payload=request_out(session, request),
         )
@@ -345,7 +354,7 @@ def create_request(
         person_language=data.person.language,
         person_juvenile=data.person.juvenile,
         callback_url=str(data.callback_url) if data.callback_url else None,
-        status=AWAITING_CHOICE if data.kind == "investigation" else INVITING,
+        status=AWAITING_CHOICE if data.kind == RequestKind.INVESTIGATION else INVITING,
     )
     try:
         with session.begin_nested():
@@ -386,7 +395,7 @@ def create_request(
     )
     if duplicates:
         log.warning("request.possible_duplicate", request_id=request.id, others=list(duplicates))
-    if request.kind == "court_order":
+    if request.kind == RequestKind.COURT_ORDER:
         invite_next(session, request, ctx)
     return request, True
 
@@ -484,7 +493,7 @@ def _invite(
     )
     outbox.enqueue(
         session,
-        kind="invitation",
+        kind=OutboxKind.INVITATION,
         target=lawyer.licence,
         payload={
             "invitation_id": invitation.id,
@@ -514,7 +523,7 @@ class OpenedSession:
 def open_choice_session(session: Session, request: Request, ctx: Context) -> OpenedSession:
     """A one-time tablet token with the regional list frozen as it will be shown."""
     request = lock_request(session, request.id)
-    if request.kind != "investigation":
+    if request.kind != RequestKind.INVESTIGATION:
         raise Conflict("only investigation requests have a choice on the tablet")
     if request.status != AWAITING_CHOICE:
         raise Conflict(f"request is {request.status}; the choice is no longer open")
@@ -524,7 +533,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
     _close_choice_sessions(session, request.id)
     decision, options = allocation.regional_list(session, request, policy, ctx.list_order())
     token = secrets.token_urlsafe(24)
-    language = request.person_language if request.person_language in TABLET_LANGUAGES else "az"
+    language = request.person_language if request.person_language in set(Language) else Language.AZ
     choice_session = ChoiceSession(
         request_id=request.id,
         token_hash=hash_token(token),
@@ -596,9 +605,7 @@ def tablet_receipt(session: Session, token: str) -> Choice | None:
 
 def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) -> Request:
     """Record the suspect's choice (immutable), spend the token, then invite accordingly."""
-    given = [
-        k for k in ("lawyer", "delegate", "own_counsel") if getattr(data, k) not in (None, False)
-    ]
+    given = [k for k in ChoiceKind if getattr(data, k) not in (None, False)]
     if len(given) != 1:
         raise Invalid("lawyer", "give exactly one of lawyer, delegate (true) or own_counsel")
     # The request is read once, locked (what `lock_request` does).
@@ -626,7 +633,9 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     choice = Choice(
         request_id=request.id,
         session_id=choice_session.id,
-        kind="lawyer" if lawyer else ("delegate" if data.delegate else "own_counsel"),
+        kind=ChoiceKind.LAWYER
+        if lawyer
+        else (ChoiceKind.DELEGATE if data.delegate else ChoiceKind.OWN_COUNSEL),
         lawyer_id=lawyer.id if lawyer else None,
         position=position,
         own_counsel=data.own_counsel,
@@ -651,7 +660,7 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
             "own_counsel_given": bool(data.own_counsel),
         },
     )
-    if choice.kind == "own_counsel":
+    if choice.kind == ChoiceKind.OWN_COUNSEL:
         _move(session, request, PRIVATE_COUNSEL, sctx)
         return request
     _move(session, request, INVITING, sctx)
@@ -682,11 +691,15 @@ def _lawyer_invitation(session: Session, invitation_id: str, lawyer: Lawyer) -> 
     return invitation
 
 
-def _settle(session: Session, invitation: Invitation, status: str, **values: Any) -> bool:
+def _settle(
+    session: Session, invitation: Invitation, status: InvitationStatus, **values: Any
+) -> bool:
     """Move a pending invitation on, exactly once: the guard is in the UPDATE itself."""
     result = session.execute(
         update(Invitation)
-        .where(col(Invitation.id) == invitation.id, col(Invitation.status) == "pending")
+        .where(
+            col(Invitation.id) == invitation.id, col(Invitation.status) == InvitationStatus.PENDING
+        )
         .values(status=status, answered_at=utcnow(), **values)
         # The same values land on the invitation in the session: no read back.
         .execution_options(synchronize_session="evaluate")
@@ -704,11 +717,11 @@ def accept_with_appointment(
     """Accept an invitation: the request, now assigned, and the appointment it opened."""
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
-    if invitation.status != "pending":
+    if invitation.status != InvitationStatus.PENDING:
         raise Conflict(f"invitation is {invitation.status}")
     if invitation.deadline <= utcnow():
         raise Conflict("the deadline to answer has passed")
-    if not _settle(session, invitation, "accepted"):
+    if not _settle(session, invitation, InvitationStatus.ACCEPTED):
         raise Conflict("invitation was answered meanwhile")
     appointment = Appointment(
         request_id=request.id,
@@ -736,10 +749,10 @@ def decline(
 ) -> Request:
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
-    if invitation.status == "pending" and invitation.deadline <= utcnow():
+    if invitation.status == InvitationStatus.PENDING and invitation.deadline <= utcnow():
         # Too late to decline: the deadline made it an expiry, which the bar counts apart.
         raise Conflict("the deadline to answer has passed")
-    if not _settle(session, invitation, "declined", decline_reason=reason):
+    if not _settle(session, invitation, InvitationStatus.DECLINED, decline_reason=reason):
         raise Conflict(f"invitation is {invitation.status}")
     audit.record(
         session,
@@ -761,10 +774,14 @@ def expire(session: Session, invitation_id: str, ctx: Context) -> bool:
     guarded UPDATE moves the invitation escalates.
     """
     invitation = session.get(Invitation, invitation_id)
-    if invitation is None or invitation.status != "pending" or invitation.deadline > utcnow():
+    if (
+        invitation is None
+        or invitation.status != InvitationStatus.PENDING
+        or invitation.deadline > utcnow()
+    ):
         return False
     request = lock_request(session, invitation.request_id)
-    if not _settle(session, invitation, "expired"):
+    if not _settle(session, invitation, InvitationStatus.EXPIRED):
         return False
     audit.record(
         session,
@@ -797,15 +814,15 @@ def _escalate(session: Session, request: Request, invitation: Invitation, ctx: C
 
 def cancel(session: Session, request: Request, ctx: Context) -> Request:
     request = lock_request(session, request.id)
-    if CANCELLED not in TRANSITIONS[request.status]:
+    if CANCELLED not in TRANSITIONS[RequestStatus(request.status)]:
         raise Conflict(f"request is {request.status}; it cannot be cancelled")
     pending = session.exec(
         select(Invitation).where(
-            Invitation.request_id == request.id, Invitation.status == "pending"
+            Invitation.request_id == request.id, Invitation.status == InvitationStatus.PENDING
         )
     ).all()
     for invitation in pending:
-        if _settle(session, invitation, "withdrawn"):
+        if _settle(session, invitation, InvitationStatus.WITHDRAWN):
             lawyer = session.get(Lawyer, invitation.lawyer_id)
             audit.record(
                 session,
@@ -818,7 +835,7 @@ def cancel(session: Session, request: Request, ctx: Context) -> Request:
             )
             outbox.enqueue(
                 session,
-                kind="invitation",
+                kind=OutboxKind.INVITATION,
                 target=lawyer.licence if lawyer else "",
                 payload={
                     "invitation_id": invitation.id,

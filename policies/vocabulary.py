@@ -102,7 +102,6 @@ class OutboxKind(StrEnum):
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
-    FAILED = "failed"
 
 
 class RuleName(StrEnum):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from dispatcher import migrations
 from dispatcher.db import create_schema, make_engine, metadata
@@ -38,6 +40,8 @@ def shape(engine: Engine) -> dict[str, Any]:
                 (i["name"], tuple(c or "" for c in i["column_names"]), bool(i["unique"]))
                 for i in found.get_indexes(table)
             ),
+            # The words a column may hold: a vocabulary changed without a migration differs.
+            "checks": sorted((c["name"], c["sqltext"]) for c in found.get_check_constraints(table)),
         }
     return out
 
@@ -70,6 +74,7 @@ def test_migrations_and_models_make_the_same_schema(tmp_path: Path) -> None:
         for table, parts in upgraded.items():
             assert parts["pk"]["name"] == f"pk_{table}"
             assert all(name for name, *_ in parts["fks"] + parts["unique"] + parts["indexes"])
+            assert all(name.startswith(f"ck_{table}_") for name, _ in parts["checks"])
     finally:
         from_models.dispose()
         migrated.dispose()
@@ -108,5 +113,28 @@ def test_an_embedded_database_from_an_older_version_is_brought_forward(tmp_path:
         with engine.connect() as conn:
             assert migrations.current(conn) == migrations.head()
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_column_of_the_vocabulary_refuses_other_words(tmp_path: Path) -> None:
+    url = (
+        backends.empty_postgres_url("schema_vocabulary")
+        if backends.on_postgres()
+        else f"sqlite:///{tmp_path / 'words.db'}"
+    )
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO firm (code, name, status) VALUES ('F1', 'F', 'active')"))
+        for status in ("closed", "Active", ""):
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO firm (code, name, status) VALUES ('F2', 'F', :s)"),
+                    {"s": status},
+                )
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM firm")).scalar_one() == 1
     finally:
         engine.dispose()
