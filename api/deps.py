@@ -16,6 +16,7 @@ from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import Principal, resolve
+from policies.vocabulary import REQUESTER_ROLES, Role
 
 bearer = HTTPBearer(auto_error=False, description="A token from `dispatcher token create`.")
 
@@ -57,7 +58,7 @@ def get_principal(
     return principal
 
 
-def role(*allowed: str) -> Callable[..., Principal]:
+def role(*allowed: Role) -> Callable[..., Principal]:
     """A dependency that lets only the given roles through (403 otherwise)."""
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -83,7 +84,7 @@ def lawyer_of(session: Session, principal: Principal) -> Lawyer:
 
 def requester_scope(principal: Principal) -> int | None:
     """The requester whose requests this caller may see (None: all of them)."""
-    return principal.requester_id if principal.role in ("court", "investigator") else None
+    return principal.requester_id if principal.role in REQUESTER_ROLES else None
 
 
 # The web pages keep the caller's token in this cookie (HttpOnly, SameSite=Strict), set by

@@ -21,17 +21,18 @@ from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import Principal
+from policies.vocabulary import Category, Language, RequestKind, Role, Urgency
 
 router = APIRouter(prefix="/investigator")
 
 # Languages offered for the person; any two-letter code is valid, these are the usual ones.
 PERSON_LANGUAGES = ("az", "ru", "en", "tr", "ka", "fa", "uk", "ar")
-URGENCIES = {"detention": N_("Detention"), "standard": N_("Standard")}
+URGENCIES = {Urgency.DETENTION: N_("Detention"), Urgency.STANDARD: N_("Standard")}
 CATEGORIES = {
-    "minor": N_("Minor"),
-    "less_grave": N_("Less grave"),
-    "grave": N_("Grave"),
-    "especially_grave": N_("Especially grave"),
+    Category.MINOR: N_("Minor"),
+    Category.LESS_GRAVE: N_("Less grave"),
+    Category.GRAVE: N_("Grave"),
+    Category.ESPECIALLY_GRAVE: N_("Especially grave"),
 }
 # What the form says about a field, by the kind of validation error.
 FIELD_ERRORS = {
@@ -85,10 +86,10 @@ def _render_home(
         "external_ref": _new_reference(),
         "case_number": "",
         "territory": _home_territory(session, principal),
-        "urgency": "detention",
-        "category": "grave",
+        "urgency": Urgency.DETENTION,
+        "category": Category.GRAVE,
         "person_name": "",
-        "person_language": "az",
+        "person_language": Language.AZ,
         "juvenile": False,
     }
     own = workflow.list_requests(
@@ -116,7 +117,7 @@ def _render_home(
 @router.get("")
 def home(request: Request, principal: PagePrincipal, runtime: RuntimeDep, uow: UowDep) -> Response:
     """Own requests, newest first, and the form to open one."""
-    who = guard(request, principal, "investigator")
+    who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
     with uow() as session:
@@ -128,7 +129,7 @@ async def open_request(
     request: Request, principal: PagePrincipal, runtime: RuntimeDep, uow: UowDep
 ) -> Response:
     """Open an investigation request exactly as `POST /api/v1/requests` does."""
-    who = guard(request, principal, "investigator")
+    who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
     form = await request.form()
@@ -140,7 +141,7 @@ async def open_request(
         body = workflow.RequestIn.model_validate(
             {
                 "external_ref": values["external_ref"],
-                "kind": "investigation",
+                "kind": RequestKind.INVESTIGATION,
                 "case_number": values["case_number"],
                 "territory": values["territory"],
                 "urgency": values["urgency"],
@@ -230,7 +231,7 @@ def show_request(
     uow: UowDep,
 ) -> Response:
     """One own request, followed live."""
-    who = guard(request, principal, "investigator")
+    who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
     try:
@@ -248,7 +249,7 @@ def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONRespon
     """The request's JSON for the page's polling, read with the page's cookie."""
     if principal is None:
         return JSONResponse({"detail": "not signed in"}, 401)
-    if principal.role != "investigator":
+    if principal.role != Role.INVESTIGATOR:
         return JSONResponse({"detail": f"role {principal.role} may not do this"}, 403)
     try:
         with uow() as session:
@@ -271,7 +272,7 @@ def open_choice_session(
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
     """A one-time tablet link, shown once as a link and a QR code (it is stored only hashed)."""
-    who = guard(request, principal, "investigator")
+    who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
     if not form_allowed(request, {"csrf": csrf}):

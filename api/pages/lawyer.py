@@ -18,13 +18,16 @@ from dispatcher.errors import DomainError
 from dispatcher.models import Lawyer
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import Principal
+from policies.vocabulary import InvitationStatus, Role
 
 router = APIRouter(prefix="/lawyer")
 
 # What the page says after each answer (the query names one of these, nothing else is shown).
 DONE = {
-    "accepted": N_("You accepted the invitation. The case is now among your appointments."),
-    "declined": N_("You declined the invitation. The next lawyer is being invited."),
+    InvitationStatus.ACCEPTED: N_(
+        "You accepted the invitation. The case is now among your appointments."
+    ),
+    InvitationStatus.DECLINED: N_("You declined the invitation. The next lawyer is being invited."),
     "closed": N_("The appointment is closed."),
 }
 REFUSED = {
@@ -47,7 +50,7 @@ def _render(
     status_code: int = 200,
 ) -> Response:
     language = staff_language(request)
-    invitations = workflow.lawyer_invitations(session, lawyer, "pending")
+    invitations = workflow.lawyer_invitations(session, lawyer, InvitationStatus.PENDING)
     appointments = workflow.lawyer_appointments(session, lawyer, True)
     timezone = runtime.policies.default.timezone
     for invitation in invitations:
@@ -75,7 +78,7 @@ def home(
     done: str | None = None,
 ) -> Response:
     """Pending invitations with their deadlines, and open appointments."""
-    who = guard(request, principal, "lawyer")
+    who = guard(request, principal, Role.LAWYER)
     if isinstance(who, Response):
         return who
     with uow() as session:
@@ -96,7 +99,7 @@ def _answer(
     done: str,
 ) -> Response:
     """Run one answer in its own unit of work; on refusal show the page with the reason."""
-    who = guard(request, principal, "lawyer")
+    who = guard(request, principal, Role.LAWYER)
     if isinstance(who, Response):
         return who
     if not form_allowed(request, {"csrf": csrf}):
@@ -133,7 +136,7 @@ def accept(
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         return workflow.accept(session, invitation_id, lawyer, context(runtime, who))
 
-    return _answer(request, principal, runtime, uow, csrf, act, "accepted")
+    return _answer(request, principal, runtime, uow, csrf, act, InvitationStatus.ACCEPTED)
 
 
 @router.post("/invitations/{invitation_id}/decline")
@@ -150,7 +153,7 @@ def decline(
         body = DeclineIn(reason=reason)  # the same rule as the API: a reason is required
         return workflow.decline(session, invitation_id, lawyer, body.reason, context(runtime, who))
 
-    return _answer(request, principal, runtime, uow, csrf, act, "declined")
+    return _answer(request, principal, runtime, uow, csrf, act, InvitationStatus.DECLINED)
 
 
 @router.post("/appointments/{appointment_id}/close")

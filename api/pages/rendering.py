@@ -23,6 +23,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from policies.vocabulary import Language
+
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
@@ -30,10 +32,10 @@ LOCALE = PACKAGE / "locale"
 DOMAIN = "messages"
 
 # The territory's language first: it is the default wherever nothing else is known.
-LANGUAGES = ("az", "ru", "en")
+LANGUAGES = tuple(Language)
 DEFAULT_LANGUAGE = LANGUAGES[0]
 # Speech synthesis wants a region; these are the territory's usual ones.
-SPEECH_TAGS = {"az": "az-AZ", "ru": "ru-RU", "en": "en-GB"}
+SPEECH_TAGS: dict[str, str] = {Language.AZ: "az-AZ", Language.RU: "ru-RU", Language.EN: "en-GB"}
 
 # Pages that must not be framed, cached by a shared tablet's browser, or load anything foreign.
 SECURITY_HEADERS = {

@@ -13,11 +13,17 @@ from fastapi.responses import RedirectResponse
 from api.deps import PAGE_COOKIE
 from api.pages.rendering import pick_language, render
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 # Staff pages remember the reader's language here; the tablet never does (it is shared).
 LANGUAGE_COOKIE = "dispatcher_lang"
 # Where each role lands after signing in.
-HOME = {"investigator": "/investigator", "lawyer": "/lawyer", "bar": "/bar", "admin": "/bar"}
+HOME: dict[str, str] = {
+    Role.INVESTIGATOR: "/investigator",
+    Role.LAWYER: "/lawyer",
+    Role.BAR: "/bar",
+    Role.ADMIN: "/bar",
+}
 
 
 def csrf_token(request: Request) -> str:
@@ -89,7 +95,7 @@ def render_staff(
     return response
 
 
-def guard(request: Request, principal: Principal | None, role: str) -> Principal | Response:
+def guard(request: Request, principal: Principal | None, role: Role) -> Principal | Response:
     """The signed-in principal of `role`; else a redirect to sign in, or a 403 page."""
     if principal is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -19,6 +19,7 @@ from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import Choice, ChoiceSession
 from dispatcher.models import Request as CounselRequest
 from dispatcher.runtime import Runtime
+from policies.vocabulary import ChoiceKind
 
 router = APIRouter(prefix="/tablet")
 
@@ -178,7 +179,11 @@ def confirm(
             )
         language = pick_language(lang, choice_session.language)
         firm_names = _firm_names(session, [chosen] if chosen else [])
-    kind = "lawyer" if chosen else ("delegate" if delegate else "own_counsel")
+    kind = (
+        ChoiceKind.LAWYER
+        if chosen
+        else (ChoiceKind.DELEGATE if delegate else ChoiceKind.OWN_COUNSEL)
+    )
     return render(
         request,
         "tablet/confirm.html",

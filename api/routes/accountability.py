@@ -14,15 +14,18 @@ from dispatcher import audit, workflow
 from dispatcher.errors import Forbidden
 from dispatcher.models import AuditEvent
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/api/v1", tags=["accountability"])
 
-Bar = Annotated[Principal, Depends(role("bar", "admin"))]
+Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
 
 
 @router.get("/audit")
 def audit_events(
-    principal: Annotated[Principal, Depends(role("bar", "admin", "court", "investigator"))],
+    principal: Annotated[
+        Principal, Depends(role(Role.BAR, Role.ADMIN, Role.COURT, Role.INVESTIGATOR))
+    ],
     uow: UowDep,
     request_id: str | None = None,
     after: Annotated[int, Query(ge=0)] = 0,

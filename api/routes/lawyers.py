@@ -10,10 +10,11 @@ from api.deps import RuntimeDep, UowDep, context, lawyer_of, role
 from api.schemas import DeclineIn, RequestOut
 from dispatcher import workflow
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/api/v1", tags=["lawyers"])
 
-LawyerDep = Annotated[Principal, Depends(role("lawyer"))]
+LawyerDep = Annotated[Principal, Depends(role(Role.LAWYER))]
 
 
 @router.get("/invitations")

@@ -12,11 +12,12 @@ from dispatcher import registry
 from dispatcher.errors import Invalid
 from dispatcher.models import Firm, Lawyer, Territory
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
-Admin = Annotated[Principal, Depends(role("admin"))]
-Reader = Annotated[Principal, Depends(role("admin", "bar"))]
+Admin = Annotated[Principal, Depends(role(Role.ADMIN))]
+Reader = Annotated[Principal, Depends(role(Role.ADMIN, Role.BAR))]
 
 
 def _same_key(path_key: str, body_key: str, field: str) -> None:

@@ -13,10 +13,11 @@ from api.deps import UowDep, role
 from dispatcher import flags, reports
 from dispatcher.errors import NotFound
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-Bar = Annotated[Principal, Depends(role("bar", "admin"))]
+Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
 From = Annotated[datetime | None, Query(alias="from", description="Start (inclusive)")]
 To = Annotated[datetime | None, Query(description="End (exclusive)")]
 Window = Annotated[

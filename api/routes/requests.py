@@ -19,11 +19,12 @@ from dispatcher import workflow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
-Requesting = Annotated[Principal, Depends(role("court", "investigator"))]
-Reading = Annotated[Principal, Depends(role("court", "investigator", "admin", "bar"))]
+Requesting = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR))]
+Reading = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR, Role.ADMIN, Role.BAR))]
 
 
 @router.post(
@@ -130,7 +131,7 @@ async def follow_request(
 @router.post("/{request_id}/cancel", response_model=RequestOut)
 def cancel_request(
     request_id: str,
-    principal: Annotated[Principal, Depends(role("court", "investigator", "admin"))],
+    principal: Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR, Role.ADMIN))],
     runtime: RuntimeDep,
     uow: UowDep,
 ) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def explain(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
 @router.post("/{request_id}/choice-sessions", response_model=ChoiceSessionOut, status_code=201)
 def open_choice_session(
     request_id: str,
-    principal: Annotated[Principal, Depends(role("investigator"))],
+    principal: Annotated[Principal, Depends(role(Role.INVESTIGATOR))],
     runtime: RuntimeDep,
     uow: UowDep,
 ) -> dict[str, Any]:

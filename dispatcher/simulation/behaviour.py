@@ -14,21 +14,23 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from policies.vocabulary import ChoiceKind, Urgency
+
 UNRELIABLE_SHARE = 0.2
 # Median seconds to answer, by urgency, for a lawyer of average speed.
-MEDIAN_ANSWER_S = {"detention": 240.0, "standard": 2400.0}
+MEDIAN_ANSWER_S: dict[str, float] = {Urgency.DETENTION: 240.0, Urgency.STANDARD: 2400.0}
 ANSWER_SPREAD = 0.9  # sigma of the log-normal answer time
 # How long an appointment stays open (median days, log-normal).
 MEDIAN_CASE_DAYS = 14.0
 CASE_SPREAD = 0.8
 # The investigator hands over the tablet after this (median seconds), the suspect takes
 # between the two bounds to choose.
-MEDIAN_TABLET_S = {"detention": 600.0, "standard": 1800.0}
+MEDIAN_TABLET_S: dict[str, float] = {Urgency.DETENTION: 600.0, Urgency.STANDARD: 1800.0}
 CHOICE_S = (60.0, 300.0)
 # How suspects choose: (way, probability).
 SUSPECT_WAYS: tuple[tuple[str, float], ...] = (
-    ("own_counsel", 0.08),
-    ("delegate", 0.37),
+    (ChoiceKind.OWN_COUNSEL, 0.08),
+    (ChoiceKind.DELEGATE, 0.37),
     ("position", 0.30),
     ("random", 0.25),
 )
@@ -68,7 +70,7 @@ class Answer:
 def answer(habits: Habits, urgency: str, rng: random.Random) -> Answer:
     if rng.random() < habits.ignores:
         return Answer(None, math.inf)
-    median = MEDIAN_ANSWER_S.get(urgency, MEDIAN_ANSWER_S["standard"]) * habits.speed
+    median = MEDIAN_ANSWER_S.get(urgency, MEDIAN_ANSWER_S[Urgency.STANDARD]) * habits.speed
     after = median * math.exp(rng.gauss(0.0, ANSWER_SPREAD))
     return Answer("decline" if rng.random() < habits.declines else "accept", after)
 
@@ -78,7 +80,7 @@ def case_length_s(rng: random.Random) -> float:
 
 
 def tablet_delay_s(urgency: str, rng: random.Random) -> float:
-    median = MEDIAN_TABLET_S.get(urgency, MEDIAN_TABLET_S["standard"])
+    median = MEDIAN_TABLET_S.get(urgency, MEDIAN_TABLET_S[Urgency.STANDARD])
     return median * math.exp(rng.gauss(0.0, 0.6))
 
 
@@ -107,9 +109,9 @@ def choose(
             way = name
             break
         roll -= p
-    if way == "own_counsel":
+    if way == ChoiceKind.OWN_COUNSEL:
         return {"own_counsel": "Private Counsel"}
-    if way == "delegate" or not licences:
+    if way == ChoiceKind.DELEGATE or not licences:
         return {"delegate": True}
     if way == "position":
         index = 0

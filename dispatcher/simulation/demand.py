@@ -17,18 +17,31 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from dispatcher.registry import RegistryFile
+from policies.vocabulary import Category, Language, LawyerStatus, RequestKind, Urgency
 
 # Requests a year per active lawyer: 60,000 for a national bar of about 2,500.
 REQUESTS_PER_LAWYER_YEAR = 24.0
 # (kind, urgency) and its share of the demand.
 STREAMS: tuple[tuple[str, str, float], ...] = (
-    ("investigation", "detention", 0.40),
-    ("investigation", "standard", 0.15),
-    ("court_order", "detention", 0.07),
-    ("court_order", "standard", 0.38),
+    (RequestKind.INVESTIGATION, Urgency.DETENTION, 0.40),
+    (RequestKind.INVESTIGATION, Urgency.STANDARD, 0.15),
+    (RequestKind.COURT_ORDER, Urgency.DETENTION, 0.07),
+    (RequestKind.COURT_ORDER, Urgency.STANDARD, 0.38),
 )
-CATEGORIES = (("minor", 0.2), ("less_grave", 0.35), ("grave", 0.35), ("especially_grave", 0.1))
-LANGUAGES = (("az", 0.83), ("ru", 0.14), ("en", 0.015), ("tr", 0.01), ("ka", 0.005))
+CATEGORIES = (
+    (Category.MINOR, 0.2),
+    (Category.LESS_GRAVE, 0.35),
+    (Category.GRAVE, 0.35),
+    (Category.ESPECIALLY_GRAVE, 0.1),
+)
+# The persons' languages: the pages' three, and some the pages do not speak.
+LANGUAGES = (
+    (Language.AZ, 0.83),
+    (Language.RU, 0.14),
+    (Language.EN, 0.015),
+    ("tr", 0.01),
+    ("ka", 0.005),
+)
 JUVENILE_RATE = 0.04
 # Share of cases with co-defendants, and how many more persons such a case brings (1 to 3).
 CO_DEFENDANT_CASES = 0.12
@@ -78,7 +91,7 @@ class Arrival:
 def hour_profile(urgency: str, weekday: int, hour: int) -> float:
     """Relative rate in a local hour: detentions at night and weekends, orders in office hours."""
     weekend = weekday >= 5
-    if urgency == "detention":
+    if urgency == Urgency.DETENTION:
         night = hour >= 20 or hour < 5
         return (2.2 if night else 1.0) * (1.5 if weekend else 1.0)
     office = 9 <= hour < 18
@@ -89,7 +102,7 @@ def territory_weights(data: RegistryFile) -> dict[str, float]:
     """Work a territory brings: its active lawyers to the power 0.75 (at least one)."""
     serving: dict[str, int] = defaultdict(int)
     for lawyer in data.lawyers:
-        if lawyer.status == "active":
+        if lawyer.status == LawyerStatus.ACTIVE:
             for code in lawyer.territories:
                 serving[code] += 1
     return {t.code: max(1, serving[t.code]) ** 0.75 for t in data.territories}
@@ -106,7 +119,7 @@ def draw_demand(
 ) -> list[Arrival]:
     """Every request of the run in time order, the same for the same seed and registry."""
     rng = np.random.default_rng(seed)
-    active = sum(1 for lawyer in data.lawyers if lawyer.status == "active")
+    active = sum(1 for lawyer in data.lawyers if lawyer.status == LawyerStatus.ACTIVE)
     per_year = requests_per_year or REQUESTS_PER_LAWYER_YEAR * active
     co_factor = 1 + CO_DEFENDANT_CASES * 2.0  # expected persons per case
     cases_total = per_year * days / 365.0 / co_factor
@@ -127,7 +140,7 @@ def draw_demand(
     counts = rng.poisson(rates)
     lawyers_in: dict[str, list[str]] = defaultdict(list)
     for lawyer in data.lawyers:
-        if lawyer.status == "active":
+        if lawyer.status == LawyerStatus.ACTIVE:
             for code in lawyer.territories:
                 lawyers_in[code].append(lawyer.licence)
     court_of = {code: 100 + i for i, code in enumerate(codes)}
@@ -161,7 +174,9 @@ def draw_demand(
         pool = lawyers_in[code]
         tied = pool[int(tie_pick[i] * len(pool))] if pool and tie[i] < REGISTERED_TIE_RATE else None
         requester = (
-            court_name(code) if kind == "court_order" else investigator_name(code, int(desk[i]))
+            court_name(code)
+            if kind == RequestKind.COURT_ORDER
+            else investigator_name(code, int(desk[i]))
         )
         for person in range(1 + int(extra[i])):
             ref = f"S{i + 1}-{person + 1}"

@@ -32,6 +32,7 @@ from dispatcher.models import (
     Request,
     Requester,
 )
+from policies.vocabulary import RequestStatus, Role, Urgency
 
 # Keys of the JSON object `dispatcher simulate --json` prints, in this order.
 KEYS = (
@@ -189,15 +190,21 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
             session.exec(select(Request.status, func.count()).group_by(Request.status)).all()
         )
         requests = sum(statuses.values())
-        needing = requests - statuses.get("private_counsel", 0) - statuses.get("cancelled", 0)
+        needing = (
+            requests
+            - statuses.get(RequestStatus.PRIVATE_COUNSEL, 0)
+            - statuses.get(RequestStatus.CANCELLED, 0)
+        )
         # Every detention that needed counsel counts: one that never got a lawyer (unfilled)
         # waited for ever, so a rule cannot look faster by giving up sooner.
         ttc = [
             (assigned - created).total_seconds() if assigned is not None else math.inf
             for created, assigned in session.exec(
                 select(Request.created_at, Request.assigned_at).where(
-                    Request.urgency == "detention",
-                    col(Request.status).notin_(["private_counsel", "cancelled"]),
+                    Request.urgency == Urgency.DETENTION,
+                    col(Request.status).notin_(
+                        [RequestStatus.PRIVATE_COUNSEL, RequestStatus.CANCELLED]
+                    ),
                 )
             ).all()
         ]
@@ -207,7 +214,7 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
             select(Request.requester_id, Appointment.lawyer_id, func.count())
             .join(Appointment, col(Appointment.request_id) == Request.id)
             .join(Requester, col(Requester.id) == Request.requester_id)
-            .where(Requester.role == "investigator")
+            .where(Requester.role == Role.INVESTIGATOR)
             .group_by(col(Request.requester_id), col(Appointment.lawyer_id))
         ).all()
     per_requester: dict[int, list[int]] = defaultdict(list)
@@ -230,7 +237,9 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
         "ttc_detention_p50_s": _percentile(ttc, 50),
         "ttc_detention_p90_s": _percentile(ttc, 90),
         "ttc_detention_p99_s": _percentile(ttc, 99),
-        "unfilled_rate": round(statuses.get("unfilled", 0) / needing, 4) if needing else 0.0,
+        "unfilled_rate": round(statuses.get(RequestStatus.UNFILLED, 0) / needing, 4)
+        if needing
+        else 0.0,
         "invitations_per_appointment": (
             round(invitations / appointments, 3) if appointments else math.inf
         ),

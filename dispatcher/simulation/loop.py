@@ -39,6 +39,7 @@ from dispatcher.simulation.demand import (
     investigator_name,
 )
 from policies.config import PolicyBook
+from policies.vocabulary import LawyerStatus, RequestKind, Role, Urgency
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +91,8 @@ def ensure_requesters(engine: Engine, data: registry.RegistryFile) -> dict[str, 
     with unit_of_work(engine) as session:
         known = {r.name: r.id for r in session.exec(select(Requester)).all()}
         for t in data.territories:
-            wanted = [("court", court_name(t.code))] + [
-                ("investigator", investigator_name(t.code, n))
+            wanted = [(Role.COURT, court_name(t.code))] + [
+                (Role.INVESTIGATOR, investigator_name(t.code, n))
                 for n in range(1, INVESTIGATORS_PER_TERRITORY + 1)
             ]
             for role, name in wanted:
@@ -167,7 +168,10 @@ class Simulation:
     def _draw_leaves(self, rng: random.Random) -> list[tuple[float, float, str]]:
         leaves = []
         for lawyer in self.data.lawyers:
-            if lawyer.status == "active" and rng.random() < behaviour.LEAVE_SHARE * self.days / 365:
+            if (
+                lawyer.status == LawyerStatus.ACTIVE
+                and rng.random() < behaviour.LEAVE_SHARE * self.days / 365
+            ):
                 begin = rng.uniform(0, self.days * 86400.0)
                 length = rng.randint(*behaviour.LEAVE_DAYS) * 86400.0
                 leaves.append((begin, begin + length, lawyer.licence))
@@ -212,8 +216,8 @@ class Simulation:
             for arrival in self.arrivals:
                 self._at(arrival.at_s, "arrival", arrival)
             for begin, end, licence in self._leaves:
-                self._at(begin, "leave", licence, "on_leave")
-                self._at(end, "leave", licence, "active")
+                self._at(begin, "leave", licence, LawyerStatus.ON_LEAVE)
+                self._at(end, "leave", licence, LawyerStatus.ACTIVE)
             if self.deliver_outbox:
                 self._at(OUTBOX_EVERY_S, "outbox")
             self._loop(started)
@@ -314,7 +318,7 @@ class Simulation:
                     ),
                     actor="admin:simulation",
                 )
-        role = "court" if arrival.kind == "court_order" else "investigator"
+        role = Role.COURT if arrival.kind == RequestKind.COURT_ORDER else Role.INVESTIGATOR
         body = workflow.RequestIn.model_validate(arrival.body())
         with unit_of_work(self.engine) as session:
             request, _ = workflow.create_request(
@@ -328,7 +332,7 @@ class Simulation:
         self._requester_of[request_id] = arrival.requester
         self._ref_of[request_id] = arrival.ref
         self._urgency_of[request_id] = request.urgency
-        if arrival.kind == "investigation":
+        if arrival.kind == RequestKind.INVESTIGATION:
             self._tablet_again(request_id, arrival.requester, arrival.urgency)
 
     def _tablet(self, request_id: str, requester: str) -> None:
@@ -374,7 +378,7 @@ class Simulation:
         with unit_of_work(self.engine) as session:
             request = session.get(Request, request_id)
             waiting = request is not None and request.status == workflow.AWAITING_CHOICE
-            urgency = request.urgency if request is not None else "standard"
+            urgency = request.urgency if request is not None else Urgency.STANDARD
         if waiting:
             self._tablet_again(request_id, requester, urgency)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from policies.vocabulary import FirmStatus, Language, LawyerStatus
+
 CAPITAL_SHARE = 0.75
 
 
@@ -48,7 +50,12 @@ def national_registry(
             home = capital + (f - capital_firms) % (territories - capital)
             served = sorted({codes[home], codes[capital + rng.randrange(territories - capital)]})
         firm_rows.append(
-            {"code": f"F{f:04d}", "name": f"Bureau {f}", "territories": served, "status": "active"}
+            {
+                "code": f"F{f:04d}",
+                "name": f"Bureau {f}",
+                "territories": served,
+                "status": FirmStatus.ACTIVE,
+            }
         )
     lawyer_rows = []
     capital_lawyers = round(lawyers * CAPITAL_SHARE)
@@ -62,9 +69,9 @@ def national_registry(
                 else firm_rows[n % firms]
             )
         languages = (
-            ["az"]
-            + (["ru"] if rng.random() < 0.7 else [])
-            + (["en"] if rng.random() < 0.15 else [])
+            [Language.AZ]
+            + ([Language.RU] if rng.random() < 0.7 else [])
+            + ([Language.EN] if rng.random() < 0.15 else [])
         )
         roll = rng.random()
         if roll < 0.5:
@@ -82,7 +89,7 @@ def national_registry(
                 "languages": languages,
                 "specialisations": ["juvenile"] if rng.random() < 0.15 else [],
                 "max_open": rng.randint(6, 12),
-                "status": "active" if rng.random() > 0.04 else "on_leave",
+                "status": LawyerStatus.ACTIVE if rng.random() > 0.04 else LawyerStatus.ON_LEAVE,
                 "duty": duty,
             }
         )

@@ -34,13 +34,23 @@ from dispatcher.models import (
     Requester,
     RotationState,
 )
+from policies.vocabulary import (
+    Category,
+    DecisionKind,
+    InvitationStatus,
+    Language,
+    LawyerStatus,
+    RequestKind,
+    RequestStatus,
+    Urgency,
+)
 
 BATCH = 20_000
 WRITE_CACHE_KIB = 512 * 1024
 # How invitations of the past ended, and how many appointments are still open at the end.
 ACCEPTED, DECLINED = 0.85, 0.08  # the rest expired
 OPEN_PER_LAWYER = 2
-CATEGORIES = ("minor", "less_grave", "grave", "especially_grave")
+CATEGORIES = tuple(Category)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ def write_past(
         def when(moment: datetime) -> Any:
             return moment.isoformat(" ", "microseconds") if native else moment
 
-        explanation: Any = {"kind": "rotation", "past": True}
+        explanation: Any = {"kind": DecisionKind.ROTATION, "past": True}
         if native:
             explanation = json.dumps(explanation)
 
@@ -145,11 +155,11 @@ def write_past(
                 invitation_id = f"{i:031x}i"
                 roll = rng.random()
                 status = (
-                    "accepted"
+                    InvitationStatus.ACCEPTED
                     if roll < ACCEPTED
-                    else "declined"
+                    else InvitationStatus.DECLINED
                     if roll < ACCEPTED + DECLINED
-                    else "expired"
+                    else InvitationStatus.EXPIRED
                 )
                 detention = rng.random() < 0.47
                 deadline = at + timedelta(seconds=900 if detention else 14400)
@@ -161,19 +171,23 @@ def write_past(
                         "requester_id": requester_of[territory_id],
                         "external_ref": f"PAST-{i}",
                         "payload_hash": "0" * 64,
-                        "kind": "court_order",
+                        "kind": RequestKind.COURT_ORDER,
                         "case_number": f"P({territory_id})-{i}",
                         "territory_id": territory_id,
-                        "urgency": "detention" if detention else "standard",
+                        "urgency": Urgency.DETENTION if detention else Urgency.STANDARD,
                         "category": CATEGORIES[i % len(CATEGORIES)],
                         "person_name": f"Past {i}",
-                        "person_language": "az",
+                        "person_language": Language.AZ,
                         "person_juvenile": False,
                         "callback_url": None,
-                        "status": "assigned" if status == "accepted" else "unfilled",
+                        "status": RequestStatus.ASSIGNED
+                        if status == InvitationStatus.ACCEPTED
+                        else RequestStatus.UNFILLED,
                         "created_at": when(at),
                         "updated_at": when(answered),
-                        "assigned_at": when(answered) if status == "accepted" else None,
+                        "assigned_at": when(answered)
+                        if status == InvitationStatus.ACCEPTED
+                        else None,
                     },
                 )
                 yield (
@@ -182,7 +196,7 @@ def write_past(
                         "id": decision_id,
                         "request_id": request_id,
                         "territory_id": territory_id,
-                        "kind": "rotation",
+                        "kind": DecisionKind.ROTATION,
                         "firm_id": firm_id,
                         "lawyer_id": lawyer_id,
                         "charged": True,
@@ -222,11 +236,13 @@ def write_past(
                         "status": status,
                         "deadline": when(deadline),
                         "created_at": when(at),
-                        "answered_at": None if status == "expired" else when(answered),
-                        "decline_reason": "busy" if status == "declined" else None,
+                        "answered_at": None
+                        if status == InvitationStatus.EXPIRED
+                        else when(answered),
+                        "decline_reason": "busy" if status == InvitationStatus.DECLINED else None,
                     },
                 )
-                if status == "accepted":
+                if status == InvitationStatus.ACCEPTED:
                     appointment_id = f"{i:031x}a"
                     recent = last_open[lawyer_id]
                     recent.append(appointment_id)
@@ -329,7 +345,7 @@ def _lawyers_by_territory(conn: Connection) -> dict[int, list[tuple[int, int]]]:
     for territory_id, lawyer_id, firm_id in conn.execute(
         select(col(LawyerTerritory.territory_id), col(Lawyer.id), col(Lawyer.firm_id))
         .join(Lawyer, col(Lawyer.id) == LawyerTerritory.lawyer_id)
-        .where(col(Lawyer.status) == "active")
+        .where(col(Lawyer.status) == LawyerStatus.ACTIVE)
         .order_by(col(LawyerTerritory.territory_id), col(Lawyer.id))
     ).all():
         if lawyer_id is not None:
