@@ -538,7 +538,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
         request_id=request.id,
         token_hash=hash_token(token),
         language=language,
-        options=options,
+        options=[dict(o) for o in options],
         decision_id=decision.id,
         expires_at=now + timedelta(seconds=policy.choice.session_ttl_s),
     )
@@ -667,14 +667,15 @@ def record_choice(session: Session, token: str, data: ChoiceIn, ctx: Context) ->
     policy = _policy_of(session, request, ctx)
     if lawyer is not None:
         outcome = allocation.decide_choice(session, request, policy, lawyer)
-        if isinstance(outcome, allocation.Outcome):
-            assert outcome.firm is not None
+        if isinstance(outcome, allocation.ChoiceRecorded):
             _record_decision(session, request, outcome.decision, sctx)
             _invite(session, request, lawyer, outcome.firm, outcome.decision.id, policy, sctx)
             return request
-        reason = outcome
         invite_next(
-            session, request, sctx, note=f"chosen lawyer {lawyer.licence} excluded: {reason}"
+            session,
+            request,
+            sctx,
+            note=f"chosen lawyer {lawyer.licence} excluded: {outcome.reason}",
         )
         return request
     invite_next(session, request, sctx, note="the suspect let the system choose")
@@ -936,26 +937,10 @@ def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> li
     ]
 
 
-def explanation(session: Session, request: Request) -> dict[str, Any]:
+def explanation(session: Session, request: Request) -> allocation.Explanation:
     """Every decision taken for the request, with its full explanation, in order."""
     decisions = session.exec(
         select(Decision).where(Decision.request_id == request.id).order_by(col(Decision.id))
     ).all()
     choices = session.exec(select(Choice).where(Choice.request_id == request.id)).all()
-    return {
-        "request_id": request.id,
-        "status": request.status,
-        "decisions": [
-            {"id": d.id, "at": d.created_at.isoformat(), **d.explanation} for d in decisions
-        ],
-        "choices": [
-            {
-                "kind": c.kind,
-                "position": c.position,
-                "options": c.options,
-                "language": c.language,
-                "chosen_at": c.chosen_at.isoformat(),
-            }
-            for c in choices
-        ],
-    }
+    return allocation.explained(request, list(decisions), list(choices))

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from typing_extensions import TypedDict
+
 EPS = 1e-9
 
 
@@ -28,6 +30,18 @@ class FirmStanding:
     weight: float
     entitlement: float
     offers: int
+
+
+class RankedFirmRecord(TypedDict):
+    """A ranked firm as a decision's explanation records it (`RankedFirm.as_dict`)."""
+
+    firm: str
+    weight: float
+    share: float
+    entitlement: float
+    offers: int
+    shortfall: float
+    within_quota: bool
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class RankedFirm:
     within_quota: bool
     urgency: float
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> RankedFirmRecord:
         return {
             "firm": self.firm,
             "weight": self.weight,

@@ -145,7 +145,7 @@ def cancel_request(
 def explain(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
-        return workflow.explanation(session, request)
+        return dict(workflow.explanation(session, request))
 
 
 @router.post("/{request_id}/choice-sessions", response_model=ChoiceSessionOut, status_code=201)

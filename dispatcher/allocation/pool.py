@@ -1,0 +1,295 @@
+"""The pool: who may be invited for one request in one territory, and why the others may not.
+
+The registry's facts come kept (`registry_facts`); what changes from one request to the next
+is read here: the lawyers' loads, the request's invitations and conflicts, and, only for the
+firms a rule looks into, the weighted workloads, last offers and recent expiries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
+from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
+from dispatcher.allocation.statements import (
+    EXPIRED,
+    INVITED,
+    LAST_OFFER,
+    LOAD,
+    OTHER_DEFENCE,
+    REGISTERED_CONFLICTS,
+    SAME_CASE,
+    WORKLOAD,
+)
+from dispatcher.models import Request
+from policies.config import Policy
+from policies.eligibility import Need, request_exclusion
+from policies.quota import LawyerStanding, order_lawyers
+from policies.vocabulary import FirmStatus, InvitationStatus
+
+# The invitations that bind a firm to the person it defends.
+_DEFENDING = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
+
+
+@dataclass
+class Weighed:
+    """What `workloads` reads of some lawyers: weighted workloads, last offers, and the
+    invitations each let expire lately."""
+
+    workload: dict[int, float]
+    last_offer: dict[int, datetime | None]
+    expired: dict[int, int]
+
+
+@dataclass(frozen=True)
+class WorkloadReader:
+    """Reads `workloads` for one decision: its session, its policy's weights and, when the
+    policy learns who answers, the start of the learning window."""
+
+    session: Session
+    policy: Policy
+    expired_since: datetime | None
+
+    def __call__(self, lawyer_ids: list[int]) -> Weighed:
+        return workloads(self.session, lawyer_ids, self.policy, expired_since=self.expired_since)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The eligible firms and lawyers of one territory for one request, with the exclusions.
+
+    Built whole by `build_pool`; only the workloads, last offers and expiries are filled in
+    later, firm by firm, as a rule asks for them (`weigh`).
+    """
+
+    territory: TerritoryRow
+    firms: dict[int, FirmRow]
+    weights: dict[int, float]
+    eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
+    load: dict[int, int]  # lawyer id -> open appointments + pending invitations
+    excluded_firms: list[ExcludedFirm]
+    excluded_lawyers: list[ExcludedLawyer]
+    firm_ids: dict[str, int]  # eligible firms by code
+    weigher: WorkloadReader
+    learn: bool  # the policy learns who answers: order by recent expiries first
+    attempt: int  # invitations already sent for this request
+    # The load weighted by case category: read when a rule orders a firm's lawyers (`weigh`).
+    workload: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    # When each lawyer was last offered a case: read with the workloads, for the same firms.
+    last_offer: dict[int, datetime | None] = field(default_factory=dict)
+    # Invitations each lawyer let expire lately, when the policy learns who answers (read
+    # with the workloads, for the same firms).
+    expired: dict[int, int] = field(default_factory=dict)
+    weighed_firms: set[int] = field(default_factory=set)
+
+    def weigh(self, firm_id: int) -> None:
+        """Read the workloads, last offers and recent expiries of a firm's eligible lawyers, once.
+
+        The cap needs only counts, which the indexes give without the cases; the weights by
+        case category and the last offers matter only to order the lawyers of the firms a rule
+        looks into: the turn firm's alone for the quota rule, so one small read. A second firm
+        asked for reads every eligible firm at once (rules that rank all lawyers ask for all).
+        """
+        if firm_id in self.weighed_firms:
+            return
+        wanted = [firm_id] if not self.weighed_firms else list(self.eligible)
+        wanted = [f for f in wanted if f not in self.weighed_firms]
+        weighed = self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
+        self.workload.update(weighed.workload)
+        self.last_offer.update(weighed.last_offer)
+        self.expired.update(weighed.expired)
+        self.weighed_firms.update(wanted)
+
+    def firm_id(self, code: str) -> int:
+        """The id of an eligible firm, from the code the rotation rule ranks it by."""
+        return self.firm_ids[code]
+
+    def exclusion(self, lawyer_id: int, licence: str) -> str | None:
+        """Why the rules excluded this lawyer (None when eligible)."""
+        if any(lw.id == lawyer_id for lws in self.eligible.values() for lw in lws):
+            return None
+        for entry in self.excluded_lawyers:
+            if entry["licence"] == licence:
+                return str(entry["reason"])
+        return "territory"  # not a lawyer of a firm serving the territory
+
+    def summary(self) -> PoolSummary:
+        """The territory as a decision's explanation records it among those tried."""
+        return {
+            "territory": self.territory.code,
+            "eligible_firms": sorted(self.firms[f].code for f in self.eligible),
+            "excluded_firms": self.excluded_firms,
+            "excluded_lawyers": self.excluded_lawyers,
+        }
+
+
+def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
+    """Firms that may not defend this person in this case, with the reason."""
+    reasons: dict[int, str] = {}
+    registered = session.execute(REGISTERED_CONFLICTS, {"case": request.case_number}).all()
+    for firm_id, licence, role in registered:
+        reasons.setdefault(firm_id, f"registered {role} of {licence} in this case")
+    # Defending another person in the same case: a firm defends one person per case.
+    # Found through the case number first, so the cost does not grow with the history.
+    same_case = list(
+        session.execute(
+            SAME_CASE,
+            {
+                "case": request.case_number,
+                "request": request.id,
+                "person": request.person_name.lower(),
+            },
+        ).scalars()
+    )
+    if not same_case:
+        return reasons
+    # Only then the invitations of those requests, found by the request's index; their status
+    # is checked here and not in SQL, where a condition on status lets the planner prefer the
+    # status index and walk every accepted invitation of the history.
+    for firm_id, other, status in session.execute(OTHER_DEFENCE, {"requests": same_case}).all():
+        if status in _DEFENDING:
+            reasons.setdefault(firm_id, f"defends another person in this case (request {other})")
+    return reasons
+
+
+_UNJUDGED = "not judged yet"  # a marker no reason equals (compared by identity)
+
+
+def build_pool(
+    session: Session, request: Request, facts: TerritoryFacts, policy: Policy, now: datetime
+) -> Pool:
+    """Apply every eligibility rule to the lawyers of the firms serving the facts' territory.
+
+    The registry's facts come kept (`Registry.facts_of`); what changes from one request to the
+    next is read here: the lawyers' loads, this request's invitations and conflicts, and the
+    invitations let expire in the learning window.
+    """
+    territory = facts.territory
+    firms = facts.firms
+    load: dict[int, int] = defaultdict(int)
+    for lawyer_id, n in session.execute(LOAD, {"territory": territory.id}).all():
+        load[lawyer_id] += n
+    invited = set(session.execute(INVITED, {"request": request.id}).scalars())
+    conflicts = conflicted_firms(session, request)
+    learn_days = policy.rotation.learn_answers_days
+    need = Need(
+        urgency=request.urgency,
+        language=request.person_language,
+        juvenile=request.person_juvenile,
+        local_time=now.astimezone(ZoneInfo(policy.timezone)),
+    )
+    weights: dict[int, float] = defaultdict(float, facts.weights)
+    eligible: dict[int, list[LawyerRow]] = {}
+    excluded: list[ExcludedLawyer] = []
+    load_of = load.get
+    # A lawyer with no conflict and no invitation for this request is judged as the others of
+    # the same profile and the same side of the cap are: once per decision.
+    judged: dict[tuple[int, bool], str | None] = {}
+    for lawyer, standing, profile in facts.lawyers:
+        if standing is not None:
+            excluded.append(standing)
+            continue
+        lawyer_load = load_of(lawyer.id, 0)
+        conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
+        alone = conflicted is not None or lawyer.id in invited
+        alike = (profile, lawyer_load >= lawyer.max_open)
+        reason = _UNJUDGED if alone else judged.get(alike, _UNJUDGED)
+        if reason is _UNJUDGED:
+            reason = request_exclusion(
+                conflicted=conflicted,
+                already_invited=lawyer.id in invited,
+                languages=lawyer.languages,
+                specialisations=lawyer.specialisations,
+                load=lawyer_load,
+                max_open=lawyer.max_open,
+                duty=lawyer.duty,
+                need=need,
+                policy=policy,
+            )
+            if not alone:
+                judged[alike] = reason
+        if reason is None:
+            eligible.setdefault(lawyer.firm_id, []).append(lawyer)
+        else:
+            excluded.append(facts.record(lawyer, reason))
+    if policy.rotation.weight == "equal":
+        for firm_id in weights:
+            weights[firm_id] = 1.0
+    excluded_firms: list[ExcludedFirm] = []
+    for firm_id, firm in sorted(firms.items(), key=lambda kv: kv[1].code):
+        if firm_id in eligible:
+            continue
+        if firm.status != FirmStatus.ACTIVE:
+            why = "firm_suspended"
+        elif firm_id in conflicts:
+            why = "conflict"
+        else:
+            why = "no_eligible_lawyer"
+        entry: ExcludedFirm = {"firm": firm.code, "reason": why}
+        if firm_id in conflicts:
+            entry["detail"] = conflicts[firm_id]
+        excluded_firms.append(entry)
+    return Pool(
+        territory=territory,
+        firms=firms,
+        weights=weights,
+        eligible=eligible,
+        load=load,
+        excluded_firms=excluded_firms,
+        excluded_lawyers=excluded,
+        firm_ids={firms[f].code: f for f in eligible},
+        weigher=WorkloadReader(
+            session, policy, now - timedelta(days=learn_days) if learn_days else None
+        ),
+        learn=learn_days > 0,
+        attempt=len(invited),
+    )
+
+
+def workloads(
+    session: Session, lawyer_ids: list[int], policy: Policy, *, expired_since: datetime | None
+) -> Weighed:
+    """Open appointments and pending invitations of these lawyers, weighted by case category,
+    when each was last offered a case, and (when the policy learns who answers) how many
+    invitations each let expire since `expired_since`."""
+    found: dict[int, float] = defaultdict(float)
+    if not lawyer_ids:
+        return Weighed(found, {}, {})
+    for lawyer_id, category, n in session.execute(WORKLOAD, {"lawyers": lawyer_ids}).all():
+        found[lawyer_id] += n * policy.workload.weight(category)
+    last_offer: dict[int, datetime | None] = {
+        lawyer_id: at
+        for lawyer_id, at in session.execute(LAST_OFFER, {"lawyers": lawyer_ids}).all()
+    }
+    expired: dict[int, int] = {}
+    if expired_since is not None:
+        expired = {
+            lawyer_id: int(n)
+            for lawyer_id, n in session.execute(
+                EXPIRED, {"lawyers": lawyer_ids, "since": expired_since}
+            )
+        }
+    return Weighed(found, last_offer, expired)
+
+
+def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
+    """A firm's eligible lawyers as the rules weigh them (their workloads read first)."""
+    pool.weigh(firm_id)
+    return [
+        LawyerStanding(
+            lw.licence, pool.workload[lw.id], pool.last_offer.get(lw.id), pool.expired.get(lw.id, 0)
+        )
+        for lw in pool.eligible[firm_id]
+    ]
+
+
+def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
+    """The firm's eligible lawyers, the one to invite first."""
+    by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
+    ordered = order_lawyers(lawyer_standings(pool, firm_id), learn=pool.learn)
+    return [by_licence[s.licence] for s in ordered]

@@ -1,0 +1,153 @@
+"""The statements a decision runs, built once from the tables.
+
+A decision makes about fifteen statements; building and compiling each anew cost more than
+running it, so they are built here, once, from the tables rather than the ORM's classes, and
+only their values change from one decision to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import String, bindparam, literal_column, union_all, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.dml import UpdateBase
+from sqlmodel import Session, func
+
+from dispatcher.db import metadata
+from policies.vocabulary import InvitationStatus
+
+ROTATION_STATE = metadata.tables["rotation_state"]
+APPOINTMENT = metadata.tables["appointment"]
+INVITATION = metadata.tables["invitation"]
+LAWYER = metadata.tables["lawyer"]
+FIRM_TERRITORY = metadata.tables["firm_territory"]
+TERRITORY = metadata.tables["territory"]
+REQUEST = metadata.tables["request"]
+CONFLICT = metadata.tables["conflict"]
+DECISION_SHARE = metadata.tables["decision_share"]
+DECISION = metadata.tables["decision"]
+# Statuses named as literals, not parameters: the partial indexes of open work
+# (`dispatcher/models.py`) serve only queries that name their condition outright.
+PENDING = literal_column(f"'{InvitationStatus.PENDING.value}'", String)
+EXPIRED_STATUS = literal_column(f"'{InvitationStatus.EXPIRED.value}'", String)
+
+# Lawyers of the firms serving a territory: a subquery, so the database finds them through its
+# indexes instead of a list of ids.
+SERVING = (
+    sa_select(LAWYER.c.id)
+    .join(FIRM_TERRITORY, FIRM_TERRITORY.c.firm_id == LAWYER.c.firm_id)
+    .where(FIRM_TERRITORY.c.territory_id == bindparam("territory"))
+)
+# Open appointments and pending invitations counted in one round trip, each from the lawyer's
+# own index alone (covering): the cost follows the bar, not the history.
+LOAD = union_all(
+    sa_select(APPOINTMENT.c.lawyer_id, func.count())
+    .where(APPOINTMENT.c.closed_at.is_(None), APPOINTMENT.c.lawyer_id.in_(SERVING))
+    .group_by(APPOINTMENT.c.lawyer_id),
+    sa_select(INVITATION.c.lawyer_id, func.count())
+    .where(INVITATION.c.status == PENDING, INVITATION.c.lawyer_id.in_(SERVING))
+    .group_by(INVITATION.c.lawyer_id),
+)
+# Invitations these lawyers let expire since a time: through the lawyer's own index, so the
+# cost follows the few lawyers asked about (a firm's), not the nation's expiries (SQLite takes
+# that index once it has statistics: `db.refresh_statistics`).
+EXPIRED = (
+    sa_select(INVITATION.c.lawyer_id, func.count())
+    .where(
+        INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+        INVITATION.c.status == EXPIRED_STATUS,
+        INVITATION.c.deadline >= bindparam("since"),
+    )
+    .group_by(INVITATION.c.lawyer_id)
+)
+INVITED = sa_select(INVITATION.c.lawyer_id).where(INVITATION.c.request_id == bindparam("request"))
+REGISTERED_CONFLICTS = (
+    sa_select(LAWYER.c.firm_id, LAWYER.c.licence, CONFLICT.c.role)
+    .join(CONFLICT, CONFLICT.c.lawyer_id == LAWYER.c.id)
+    .where(CONFLICT.c.case_number == bindparam("case"))
+)
+SAME_CASE = sa_select(REQUEST.c.id).where(
+    REQUEST.c.case_number == bindparam("case"),
+    REQUEST.c.id != bindparam("request"),
+    func.lower(REQUEST.c.person_name) != bindparam("person"),
+)
+OTHER_DEFENCE = sa_select(INVITATION.c.firm_id, INVITATION.c.request_id, INVITATION.c.status).where(
+    INVITATION.c.request_id.in_(bindparam("requests", expanding=True))
+)
+STANDINGS = sa_select(
+    ROTATION_STATE.c.firm_id, ROTATION_STATE.c.entitlement, ROTATION_STATE.c.offers
+).where(ROTATION_STATE.c.territory_id == bindparam("territory"))
+CHARGE = (
+    update(ROTATION_STATE)
+    .where(
+        ROTATION_STATE.c.territory_id == bindparam("territory"),
+        ROTATION_STATE.c.firm_id == bindparam("firm"),
+    )
+    .values(entitlement=bindparam("new_entitlement"), offers=bindparam("new_offers"))
+)
+NEW_SHARES = DECISION_SHARE.insert()
+NEW_DECISION = DECISION.insert().returning(DECISION.c.id)
+WORKLOAD = union_all(
+    sa_select(APPOINTMENT.c.lawyer_id, REQUEST.c.category, func.count())
+    .join(REQUEST, REQUEST.c.id == APPOINTMENT.c.request_id)
+    .where(
+        APPOINTMENT.c.closed_at.is_(None),
+        APPOINTMENT.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+    )
+    .group_by(APPOINTMENT.c.lawyer_id, REQUEST.c.category),
+    sa_select(INVITATION.c.lawyer_id, REQUEST.c.category, func.count())
+    .join(REQUEST, REQUEST.c.id == INVITATION.c.request_id)
+    .where(
+        INVITATION.c.status == PENDING,
+        INVITATION.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+    )
+    .group_by(INVITATION.c.lawyer_id, REQUEST.c.category),
+)
+LAST_OFFER = sa_select(LAWYER.c.id, LAWYER.c.last_offer_at).where(
+    LAWYER.c.id.in_(bindparam("lawyers", expanding=True))
+)
+OPEN_LOAD = sa_select(
+    sa_select(func.count())
+    .select_from(APPOINTMENT)
+    .where(APPOINTMENT.c.lawyer_id == bindparam("lawyer"), APPOINTMENT.c.closed_at.is_(None))
+    .scalar_subquery()
+    + sa_select(func.count())
+    .select_from(INVITATION)
+    .where(INVITATION.c.lawyer_id == bindparam("lawyer"), INVITATION.c.status == PENDING)
+    .scalar_subquery()
+)
+TERRITORIES = sa_select(TERRITORY.c.id, TERRITORY.c.code, TERRITORY.c.fallback)
+LOCK_TERRITORIES = (
+    sa_select(TERRITORY.c.id)
+    .where(TERRITORY.c.id.in_(bindparam("territories", expanding=True)))
+    .order_by(TERRITORY.c.id)
+    .with_for_update(key_share=True)
+)
+
+# Statements compiled once per database kind, for `executemany`: (SQL, parameter order).
+_DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def executemany(
+    session: Session, statement: UpdateBase, rows: Sequence[Mapping[str, object]]
+) -> None:
+    """Run `statement` for every row through the driver's executemany.
+
+    The statement is compiled once per database kind and the rows go to the driver as they
+    are: plain numbers, which need none of the per-row parameter processing SQLAlchemy would
+    give them (a third of a millisecond for the seventy firms of a capital district).
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    key = (id(statement), dialect.name)
+    found = _DRIVER_SQL.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _DRIVER_SQL[key] = (compiled.string, order)
+    sql, order = found
+    if order is None:
+        connection.exec_driver_sql(sql, rows)
+    else:
+        connection.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
