@@ -17,9 +17,10 @@ from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict
 from dispatcher.models import AuditEvent, Invitation, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import accept_pending, runtime_at, submit_request
+from tests.support.clients import make_token
+from tests.support.flows import accept_pending, runtime_at, submit_request
 from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
 def _invitations(rt: Runtime, request_id: str) -> list[tuple[str, str]]:

@@ -21,8 +21,8 @@ from dispatcher.models import (
     Request,
     Territory,
 )
-from tests.conftest import load_registry, make_token
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     accept_and_close,
     accept_pending,
     decline_pending,
@@ -30,6 +30,7 @@ from tests.dispatcher.flows import (
     pending,
     runtime_at,
 )
+from tests.support.registries import load_registry
 
 CASE = "1(101)-77/2026"
 LANGS = ["az", "ru", "en"]

@@ -10,8 +10,8 @@ from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     choose_first,
     context,
     decline_pending,
@@ -20,6 +20,7 @@ from tests.dispatcher.flows import (
     runtime_at,
 )
 from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
 def _runtime(tmp_path: Path, **settings: str | bool | int | float) -> Runtime:

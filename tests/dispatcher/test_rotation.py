@@ -14,8 +14,8 @@ from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
 from policies.quota import quota_slack
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     accept_and_close,
     accept_pending,
     context,
@@ -23,6 +23,7 @@ from tests.dispatcher.flows import (
     runtime_at,
 )
 from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
 def _registry(sizes: list[int]) -> dict[str, Any]:

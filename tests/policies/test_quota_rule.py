@@ -5,7 +5,7 @@ from __future__ import annotations
 from policies.base import rule_named
 from policies.quota import rank_firms
 from policies.vocabulary import RuleName
-from tests.policies.rules import lawyer, standings
+from tests.support.standings import lawyer, standings
 
 FIRMS = {
     "F1": [lawyer("A-1", workload=0.0, expired=3), lawyer("A-2", workload=2.0, expired=0)],

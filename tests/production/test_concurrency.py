@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests import backends
-from tests.production import harness
+from tests.support import backends, harness
 
 ORDERS = 500
 CLIENTS = 32

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from dispatcher import migrations
 from dispatcher.db import create_schema, make_engine, metadata
-from tests import backends
+from tests.support import backends
 
 
 def shape(engine: Engine) -> dict[str, Any]:

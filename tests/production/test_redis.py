@@ -22,9 +22,11 @@ from api.main import create_app
 from dispatcher.config import Settings
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import hash_token
-from tests import backends
-from tests.conftest import Api, RecordingChannel, load_registry, small_registry
-from tests.servers import free_port, serving
+from tests.support import backends
+from tests.support.channels import RecordingChannel
+from tests.support.clients import Api
+from tests.support.registries import load_registry, small_registry
+from tests.support.servers import free_port, serving
 
 
 @pytest.fixture(scope="module")

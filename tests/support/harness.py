@@ -42,7 +42,7 @@ from dispatcher.models import (
     RotationState,
 )
 from dispatcher.runtime import Runtime
-from tests.servers import free_port, wait_until_up
+from tests.support.servers import free_port, wait_until_up
 
 TERRITORY = "LOAD"
 FIRM_SIZES = (6, 4, 3, 2)
