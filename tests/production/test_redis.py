@@ -51,17 +51,19 @@ def shared(tmp_path: Path, redis_url: str) -> Iterator[tuple[Api, Api]]:
     redis.Redis.from_url(redis_url).flushdb()
     first = runtime_with(tmp_path, redis_url, rate_limit_per_minute=6)
     second = runtime_with(tmp_path, redis_url, rate_limit_per_minute=6)
-    load_registry(first, small_registry())
-    with (
-        TestClient(create_app(runtime=first)) as one,
-        TestClient(create_app(runtime=second)) as two,
-    ):
-        a = Api(one, first, "CEN")
-        b = Api(two, second, "CEN")
-        b.tokens = a.tokens
-        yield a, b
-    first.stop()
-    second.stop()
+    try:
+        load_registry(first, small_registry())
+        with (
+            TestClient(create_app(runtime=first)) as one,
+            TestClient(create_app(runtime=second)) as two,
+        ):
+            a = Api(one, first, "CEN")
+            b = Api(two, second, "CEN")
+            b.tokens = a.tokens
+            yield a, b
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_the_rate_limit_counts_across_workers(shared: tuple[Api, Api]) -> None:
