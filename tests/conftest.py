@@ -24,6 +24,14 @@ from tests.support.registries import load_registry, small_registry
 os.environ.setdefault("DISPATCHER_PRIME_REGISTRY", "false")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `browser` every test that drives Chromium: those under tests/browser and in modules
+    named *_browser (so that ./scripts/test --quick can leave them out)."""
+    for item in items:
+        if item.path.parent.name == "browser" or item.path.stem.endswith("_browser"):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

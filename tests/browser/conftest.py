@@ -24,10 +24,6 @@ from tests.support.clients import make_token
 from tests.support.registries import load_registry, small_registry
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives the pages in a real browser (Chromium)")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     path = tmp_path_factory.mktemp("browser") / "dispatcher.db"

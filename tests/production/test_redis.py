@@ -28,6 +28,9 @@ from tests.support.clients import Api
 from tests.support.registries import load_registry, small_registry
 from tests.support.servers import free_port, serving
 
+# Every test here needs the Redis server ./scripts/test starts (--quick starts none).
+pytestmark = pytest.mark.redis
+
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
