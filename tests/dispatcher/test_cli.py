@@ -82,6 +82,7 @@ def test_the_demo_has_a_working_token_for_every_role(tmp_path: Path) -> None:
         assert resolve(session, again["court"]) is not None
 
 
+@pytest.mark.slow
 def test_serve_demo_answers_with_the_tokens_it_printed(tmp_path: Path) -> None:
     """The quick start, end to end: the printed court token works against the served demo."""
     import os

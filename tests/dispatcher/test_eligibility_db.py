@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, func, select
@@ -176,6 +177,7 @@ def _check_caps(session: Session) -> None:
         assert open_ + pending <= lawyer.max_open, lawyer.licence
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,
