@@ -2,23 +2,87 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:
+    # Typer carries its own copy of click; a group's methods take that copy's types.
+    from typer._click import Command as ClickCommand
+    from typer._click import Context as ClickContext
 
 from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
-from dispatcher.report_commands import report, simulate_history
-from dispatcher.simulation.run import simulate
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """A command whose module is imported only when the command runs (or shows its own help)."""
+
+    module: str
+    function: str
+
+    @property
+    def help(self) -> str:
+        """The function's docstring, read from the module's source without importing it."""
+        root = Path(__file__).resolve().parents[1]
+        source = (root / f"{self.module.replace('.', '/')}.py").read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name == self.function:
+                return ast.get_docstring(node) or ""
+        raise LookupError(f"{self.module} defines no {self.function}")
+
+    def load(self, name: str) -> TyperCommand:
+        """The real command, as `app.command(name)` would have made it."""
+        one = typer.Typer(add_completion=False)
+        one.command(name)(getattr(importlib.import_module(self.module), self.function))
+        command = typer.main.get_command(one)
+        assert isinstance(command, TyperCommand)
+        return command
+
+
+# The simulator, the reports and their plotting (scipy, matplotlib) take most of a second to
+# import: only these commands pay for it, so `dispatcher --help` or `token create` start fast.
+DEFERRED: dict[str, _Deferred] = {
+    "simulate": _Deferred("dispatcher.simulation.run", "simulate"),
+    "report": _Deferred("dispatcher.report_commands", "report"),
+    "simulate-history": _Deferred("dispatcher.report_commands", "simulate_history"),
+}
+
+
+class _Commands(TyperGroup):
+    """The root group: lists each deferred command by its help alone, and loads it to run it."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        listed: dict[str, ClickCommand] = {
+            name: TyperCommand(name=name, help=d.help) for name, d in DEFERRED.items()
+        }
+        self.commands = listed | dict(self.commands)
+
+    def resolve_command(
+        self, ctx: ClickContext, args: list[str]
+    ) -> tuple[str | None, ClickCommand | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in DEFERRED:
+            command = DEFERRED[name].load(name)
+        return name, command, rest
+
 
 app = typer.Typer(
-    help="Counsel dispatcher: appoints state-funded defence lawyers.", no_args_is_help=True
+    cls=_Commands,
+    help="Counsel dispatcher: appoints state-funded defence lawyers.",
+    no_args_is_help=True,
 )
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 registry_app = typer.Typer(
@@ -30,9 +94,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
-app.command("simulate")(simulate)
-app.command("report")(report)
-app.command("simulate-history")(simulate_history)
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
 from typing import Protocol
 
 from policies.config import Rotation
 from policies.quota import FirmStanding, LawyerStanding, RankedFirm, order_lawyers, rank_firms
+from policies.vocabulary import RuleName
 
 
 @dataclass(frozen=True)
@@ -88,15 +91,24 @@ def firm_queue(standings: Standings, firm: str) -> tuple[str, ...]:
     return tuple(s.licence for s in order_lawyers(standings.lawyers_of(firm), learn=learn))
 
 
-def rule_named(name: str) -> Rule:
-    """The rule a policy names (`[rotation] rule`)."""
+@cache
+def rule_registry() -> Mapping[RuleName, Rule]:
+    """Every allocation rule by its name, in the order of `RuleName`.
+
+    Built on first use: the rules' modules import this one.
+    """
     from policies import lottery, quota_rule, round_robin, swrr, wheel
 
-    rules: dict[str, Rule] = {
-        "quota": quota_rule.QUOTA,
-        "round_robin": round_robin.ROUND_ROBIN,
-        "lottery": lottery.LOTTERY,
-        "wheel": wheel.WHEEL,
-        "swrr": swrr.SWRR,
+    rules: dict[RuleName, Rule] = {
+        RuleName.QUOTA: quota_rule.QUOTA,
+        RuleName.ROUND_ROBIN: round_robin.ROUND_ROBIN,
+        RuleName.LOTTERY: lottery.LOTTERY,
+        RuleName.WHEEL: wheel.WHEEL,
+        RuleName.SWRR: swrr.SWRR,
     }
-    return rules[name]
+    return MappingProxyType({name: rules[name] for name in RuleName})
+
+
+def rule_named(name: RuleName) -> Rule:
+    """The rule a policy names (`[rotation] rule`)."""
+    return rule_registry()[name]

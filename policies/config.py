@@ -1,4 +1,9 @@
-"""Policy files: defaults plus per-territory overrides, versioned by content."""
+"""Policy files: every rule in force, plus per-territory overrides, versioned by content.
+
+A policy file sets every field of `Policy` (the model has no defaults: `policies/default.toml`
+is the one place the service's own values are written); a territory's table overrides some of
+them and is merged over the file's values.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
+from policies.vocabulary import RuleName, Urgency
+
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default.toml")
 
 
 class _Section(BaseModel):
+    # No field has a default: the policy file states every value (policies/default.toml is the
+    # one place the service's values are written), so the model and the file cannot disagree.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -22,52 +31,41 @@ class Deadlines(_Section):
     standard_s: int = Field(gt=0)
 
 
-RuleName = Literal["quota", "round_robin", "lottery", "wheel", "swrr"]
-
-
 class Rotation(_Section):
-    weight: Literal["active_lawyers", "equal"] = "active_lawyers"
-    charge_choices: bool = True
-    starvation_shortfall: float = Field(default=3.0, gt=0)
-    max_invitations: int = Field(default=25, gt=0)
+    weight: Literal["active_lawyers", "equal"]
+    charge_choices: bool
+    starvation_shortfall: float = Field(gt=0)
+    max_invitations: int = Field(gt=0)
     # Who gets the turn: this service's quota rule, or a rule it is compared with
     # (policies/base.py). The tablet list and the eligibility filter are the same for all.
-    rule: RuleName = "quota"
-    # Within a firm, lawyers who let fewer invitations expire in this many days go first
-    # (0: not at all).
-    learn_answers_days: int = Field(default=0, ge=0)
-    # Seeds the draws of the lottery and the wheel, so that a replay draws the same.
-    draw_seed: int = 0
-    # The wheel: how many names the person appointing sees, and how often they pick their
-    # favourite among them rather than the first.
-    wheel_names: int = Field(default=5, gt=0)
-    wheel_favourite_bias: float = Field(default=0.5, ge=0, le=1)
+    rule: RuleName
+    # 0 turns learning who answers off (policies/quota.py order_lawyers).
+    learn_answers_days: int = Field(ge=0)
+    draw_seed: int
+    wheel_names: int = Field(gt=0)
+    wheel_favourite_bias: float = Field(ge=0, le=1)
 
 
 class Eligibility(_Section):
-    require_language: bool = True
-    juvenile_specialisation: str = "juvenile"
+    require_language: bool
+    juvenile_specialisation: str
 
 
 class Choice(_Section):
-    list_size: int = Field(default=10, gt=0, le=50)
-    lawyers_per_firm: int = Field(default=2, gt=0)
-    firms_in_turn_only: bool = True
-    session_ttl_s: int = Field(default=1800, gt=0)
-    reoffer_on_decline: bool = False
-
-
-def _default_category_weights() -> dict[str, float]:
-    return {"minor": 1.0, "less_grave": 1.0, "grave": 1.5, "especially_grave": 2.0}
+    list_size: int = Field(gt=0, le=50)
+    lawyers_per_firm: int = Field(gt=0)
+    firms_in_turn_only: bool
+    session_ttl_s: int = Field(gt=0)
+    reoffer_on_decline: bool
 
 
 class Workload(_Section):
-    default_max_open: int = Field(default=8, gt=0)
     # How much one open case of each category weighs in a lawyer's workload (the order within
     # a firm); the cap still counts cases.
-    category_weights: dict[str, PositiveFloat] = Field(default_factory=_default_category_weights)
+    category_weights: dict[str, PositiveFloat]
 
     def weight(self, category: str) -> float:
+        """The weight of one open case of `category` (1 for a category the file does not name)."""
         return self.category_weights.get(category, 1.0)
 
 
@@ -75,15 +73,20 @@ class Policy(_Section):
     """The rules in force for one territory; `version` names them in every decision."""
 
     version: str
-    timezone: str = "Asia/Baku"
+    timezone: str
     deadlines: Deadlines
-    rotation: Rotation = Rotation()
-    eligibility: Eligibility = Eligibility()
-    choice: Choice = Choice()
-    workload: Workload = Workload()
+    rotation: Rotation
+    eligibility: Eligibility
+    choice: Choice
+    workload: Workload
 
     def deadline_s(self, urgency: str) -> int:
-        return self.deadlines.detention_s if urgency == "detention" else self.deadlines.standard_s
+        """Seconds an invited lawyer has to answer a request of `urgency`."""
+        return (
+            self.deadlines.detention_s
+            if urgency == Urgency.DETENTION
+            else self.deadlines.standard_s
+        )
 
 
 class PolicyError(ValueError):

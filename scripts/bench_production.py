@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from dispatcher import migrations  # noqa: E402
-from tests.production import harness  # noqa: E402
+from tests.support import harness  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,4 +1,4 @@
-from tests.conftest import Api
+from tests.support.clients import Api
 
 
 def test_court_order_is_invited_and_accepted(api: Api) -> None:

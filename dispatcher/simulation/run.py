@@ -27,10 +27,12 @@ from dispatcher.db import create_schema, make_engine
 from dispatcher.simulation.figures import KEYS, Measured, measure
 from dispatcher.simulation.loop import Simulation
 from policies import round_robin
+from policies.base import rule_registry
 from policies.config import DEFAULT_POLICY_FILE, PolicyBook
 
 SCRATCH_CACHE_KIB = 64 * 1024
-RULES = ("quota", "round_robin", "lottery", "wheel", "swrr")
+# Every rule the policies know, in their registry's order (`--policy all` runs them in turn).
+RULES = tuple(rule_registry())
 # A Monday, midnight in Baku: runs of the same length see the same weekdays.
 DEFAULT_START = datetime(2026, 1, 4, 20, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Api
+from tests.support.clients import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = "/api/v1/requests"

@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Appointment, Firm, Invitation, Lawyer, Request
-from tests.conftest import Api
+from tests.support.clients import Api
 
 REQUESTS = "/api/v1/requests"
 CEN_LAWYERS = ("L-11", "L-12", "L-13", "L-21", "L-22", "L-31")

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from dispatcher.config import Settings
 from dispatcher.runtime import Runtime
-from tests.conftest import Api, load_registry, small_registry
+from tests.support.clients import Api
+from tests.support.registries import load_registry, small_registry
 
 SECRET_NAME = "Zaurbek Gizlinov"
 

@@ -31,7 +31,8 @@ from dispatcher.config import Settings
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Choice, ChoiceSession, Invitation
 from dispatcher.runtime import Runtime
-from tests.conftest import ROOT, Api, load_registry, make_token, small_registry
+from tests.support.clients import Api, make_token
+from tests.support.registries import ROOT, load_registry, small_registry
 
 BASE = "http://testserver"
 

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from dispatcher.db import unit_of_work
 from dispatcher.models import AuditEvent, Invitation, OutboxMessage, Request
-from tests.conftest import Api
+from tests.support.clients import Api
 
 REQUESTS = "/api/v1/requests"
 FIXTURE = settings(

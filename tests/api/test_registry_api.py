@@ -12,7 +12,8 @@ from sqlmodel import func, select
 
 from dispatcher.db import unit_of_work
 from dispatcher.models import AuditEvent, Conflict, Firm, Lawyer, Territory
-from tests.conftest import Api, small_registry
+from tests.support.clients import Api
+from tests.support.registries import small_registry
 
 REGISTRY = "/api/v1/registry"
 

@@ -12,9 +12,9 @@ import pytest
 
 from api.deps import PAGE_COOKIE
 from dispatcher.db import unit_of_work
-from tests.conftest import Api, make_token
-from tests.dispatcher.flows import accept_and_close
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
+from tests.support.clients import Api, make_token
+from tests.support.flows import accept_and_close
 
 REPORT_KEYS = {
     "max_abs_deviation",

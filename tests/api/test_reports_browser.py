@@ -17,9 +17,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from api.main import create_app
 from dispatcher.config import Settings
 from dispatcher.runtime import Runtime
-from tests import backends
-from tests.conftest import load_registry, make_token, small_registry
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
+from tests.support import backends
+from tests.support.clients import make_token
+from tests.support.registries import load_registry, small_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -17,7 +17,7 @@ from sqlmodel import SQLModel, func, select
 from dispatcher.db import unit_of_work
 from dispatcher.models import AuditEvent, Invitation, OutboxMessage, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import Api, make_token
+from tests.support.clients import Api, make_token
 
 REQUESTS = "/api/v1/requests"
 

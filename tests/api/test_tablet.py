@@ -15,7 +15,7 @@ from sqlmodel import col, func, select
 
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Choice, ChoiceSession, Invitation, Request
-from tests.conftest import Api
+from tests.support.clients import Api
 
 REQUESTS = "/api/v1/requests"
 TABLET = "/api/v1/tablet"

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from api.pages.rendering import gettext
-from tests.browser.conftest import Screens, Server, csp_guard, new_context
+from tests.support.browser import Screens, Server, csp_guard, new_context
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from api.pages.rendering import LANGUAGES, gettext
 from api.pages.tablet import CLOSED, UNKNOWN
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import ChoiceSession
-from tests.browser.conftest import Screens, Server, csp_guard, new_context
+from tests.support.browser import Screens, Server, csp_guard, new_context
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from dispatcher import cli
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import make_engine, unit_of_work
 from dispatcher.tokens import resolve
-from tests.conftest import DEMO_REGISTRY, small_registry
+from tests.support.registries import DEMO_REGISTRY, small_registry
 
 runner = CliRunner()
 
@@ -82,6 +82,7 @@ def test_the_demo_has_a_working_token_for_every_role(tmp_path: Path) -> None:
         assert resolve(session, again["court"]) is not None
 
 
+@pytest.mark.slow
 def test_serve_demo_answers_with_the_tokens_it_printed(tmp_path: Path) -> None:
     """The quick start, end to end: the printed court token works against the served demo."""
     import os
@@ -90,7 +91,7 @@ def test_serve_demo_answers_with_the_tokens_it_printed(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.servers import free_port, wait_until_up
+    from tests.support.servers import free_port, wait_until_up
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}

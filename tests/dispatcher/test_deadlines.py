@@ -17,8 +17,10 @@ from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict
 from dispatcher.models import AuditEvent, Invitation, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import accept_pending, runtime_at, submit_request
+from tests.support.clients import make_token
+from tests.support.flows import accept_pending, runtime_at, submit_request
+from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
 def _invitations(rt: Runtime, request_id: str) -> list[tuple[str, str]]:
@@ -127,7 +129,7 @@ def test_armed_timer_escalates_without_a_sweep(tmp_path: Path) -> None:
     rt = _first_runtime(
         tmp_path,
         scheduler=True,
-        policy_text='version = "fast"\n[deadlines]\ndetention_s = 1\nstandard_s = 60\n',
+        policy_text=policy_text(version="fast", detention_s=1, standard_s=60, learn_answers_days=0),
         deadline_sweep_s=3600.0,
     )
     rt.start()

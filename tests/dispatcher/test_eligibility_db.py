@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, func, select
@@ -21,8 +22,8 @@ from dispatcher.models import (
     Request,
     Territory,
 )
-from tests.conftest import load_registry, make_token
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     accept_and_close,
     accept_pending,
     decline_pending,
@@ -30,6 +31,7 @@ from tests.dispatcher.flows import (
     pending,
     runtime_at,
 )
+from tests.support.registries import load_registry
 
 CASE = "1(101)-77/2026"
 LANGS = ["az", "ru", "en"]
@@ -175,6 +177,7 @@ def _check_caps(session: Session) -> None:
         assert open_ + pending <= lawyer.max_open, lawyer.licence
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,

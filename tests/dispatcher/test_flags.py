@@ -18,8 +18,8 @@ from dispatcher import flags, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Requester
 from dispatcher.runtime import Runtime
-from tests.conftest import make_token
-from tests.dispatcher.flows import accept_and_close, context, request_body
+from tests.support.clients import make_token
+from tests.support.flows import accept_and_close, context, request_body
 
 STEERED_LAWYER = "L-31"
 

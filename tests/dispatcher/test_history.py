@@ -20,8 +20,8 @@ from dispatcher.config import get_settings
 from dispatcher.db import make_engine, unit_of_work
 from dispatcher.models import Request, Territory
 from dispatcher.report_commands import registry_for
-from tests import backends
-from tests.conftest import demo_registry
+from tests.support import backends
+from tests.support.registries import demo_registry
 
 runner = CliRunner()
 TERRITORY = "BAK-NSM"

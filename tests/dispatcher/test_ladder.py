@@ -10,8 +10,8 @@ from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     choose_first,
     context,
     decline_pending,
@@ -19,14 +19,17 @@ from tests.dispatcher.flows import (
     pending_invitation,
     runtime_at,
 )
+from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
-def _runtime(tmp_path: Path, rotation: str = "", choice: str = "") -> Runtime:
-    """A service on the small registry whose policy adds `rotation` and `choice` settings."""
+def _runtime(tmp_path: Path, **settings: str | bool | int | float) -> Runtime:
+    """A service on the small registry whose policy changes `settings` (no learning)."""
     rt = runtime_at(
         tmp_path / "l.db",
-        policy_text='version = "t"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
-        f"[rotation]\n{rotation}\n[choice]\n{choice}\n",
+        policy_text=policy_text(
+            version="t", detention_s=600, standard_s=3600, learn_answers_days=0, **settings
+        ),
     )
     load_registry(rt, small_registry())
     return rt
@@ -46,7 +49,7 @@ def _chosen_lawyer_declines(rt: Runtime) -> tuple[str, str]:
 def test_a_declined_choice_goes_back_to_the_suspect_when_the_policy_says_so(
     tmp_path: Path,
 ) -> None:
-    rt = _runtime(tmp_path, choice="reoffer_on_decline = true")
+    rt = _runtime(tmp_path, reoffer_on_decline=True)
     request_id, chosen = _chosen_lawyer_declines(rt)
     with unit_of_work(rt.engine) as session:
         again = session.get(Request, request_id)
@@ -66,7 +69,7 @@ def test_a_declined_choice_continues_with_the_rotation_by_default(tmp_path: Path
 
 
 def test_the_ladder_ends_unfilled_after_the_longest_allowed(tmp_path: Path) -> None:
-    rt = _runtime(tmp_path, rotation="max_invitations = 2")
+    rt = _runtime(tmp_path, max_invitations=2)
     make_token(rt, "court", "Court", territory="CEN")
     with unit_of_work(rt.engine) as session:
         request = open_request(session, rt, "R-1")

@@ -17,8 +17,9 @@ from dispatcher import outbox
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Invitation, OutboxMessage
 from dispatcher.runtime import Runtime
-from tests.conftest import RecordingChannel, make_token
-from tests.dispatcher.flows import accept_pending, armed_invitations, open_request, submit_request
+from tests.support.channels import RecordingChannel
+from tests.support.clients import make_token
+from tests.support.flows import accept_pending, armed_invitations, open_request, submit_request
 
 
 class Receiver:

@@ -24,8 +24,9 @@ from dispatcher import allocation, registry, registry_version
 from dispatcher.db import make_engine, unit_of_work, utcnow
 from dispatcher.models import Lawyer, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import accept_and_close, open_request, runtime_at
+from tests.support.clients import make_token
+from tests.support.flows import accept_and_close, open_request, runtime_at
+from tests.support.registries import load_registry, small_registry
 
 
 def _lawyer(session: Session, licence: str) -> registry.LawyerIn:

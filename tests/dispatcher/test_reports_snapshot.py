@@ -12,8 +12,8 @@ from dispatcher import audit, reports, snapshots
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import AuditEvent
 from dispatcher.runtime import Runtime
-from tests.conftest import make_token
-from tests.dispatcher.flows import accept_and_close, decline_pending, open_request
+from tests.support.clients import make_token
+from tests.support.flows import accept_and_close, decline_pending, open_request
 
 
 def test_the_snapshot_is_written_once_and_kept_in_the_chain(small: Runtime) -> None:

@@ -5,24 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-import policies
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
 from policies.quota import quota_slack
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import (
+from tests.support.clients import make_token
+from tests.support.flows import (
     accept_and_close,
     accept_pending,
     context,
     open_request,
     runtime_at,
 )
+from tests.support.policies import policy_text
+from tests.support.registries import load_registry, small_registry
 
 
 def _registry(sizes: list[int]) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def _standing(session: Session) -> dict[str, tuple[float, int]]:
     return {code: (ent, offers) for code, ent, offers in rows}
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -105,12 +108,7 @@ def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, 
 
 
 # The default policy with every eligible firm listed on the tablet.
-ALL_FIRMS_LISTED = (
-    (Path(policies.__file__).parent / "default.toml")
-    .read_text(encoding="utf-8")
-    .replace("firms_in_turn_only = true", "firms_in_turn_only = false")
-)
-assert "firms_in_turn_only = false" in ALL_FIRMS_LISTED
+ALL_FIRMS_LISTED = policy_text(firms_in_turn_only=False)
 
 
 def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
@@ -184,8 +182,13 @@ def test_suspects_choices_keep_every_firm_within_the_rotation_bound(tmp_path: Pa
 def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None:
     rt = runtime_at(
         tmp_path / "free.db",
-        policy_text='version = "free"\n[deadlines]\ndetention_s = 600\nstandard_s = 3600\n'
-        "[rotation]\ncharge_choices = false\n",
+        policy_text=policy_text(
+            version="free",
+            detention_s=600,
+            standard_s=3600,
+            learn_answers_days=0,
+            charge_choices=False,
+        ),
     )
     try:
         load_registry(rt, small_registry())

@@ -6,8 +6,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from policies.config import DEFAULT_POLICY_FILE, PolicyError, load_policy_book
+from policies.base import rule_registry
+from policies.config import DEFAULT_POLICY_FILE, Policy, PolicyError, load_policy_book
+from policies.vocabulary import RuleName
 
 DEFAULT_TEXT = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
 NAX_DETENTION = "\n[territories.NAX.deadlines]\ndetention_s = 1800\n"
@@ -29,6 +32,67 @@ def test_default_file_loads() -> None:
     declared = tomllib.loads(DEFAULT_TEXT)["version"]
     assert policy.version.startswith(f"{declared}+")
     assert book.for_territory("ANY") == policy
+
+
+def _settings(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """The dotted names of every setting of `model`, through its sections."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names += _settings(section, f"{prefix}{name}.")
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def _is_set(table: dict[str, object], dotted: str) -> bool:
+    head, _, rest = dotted.partition(".")
+    if head not in table:
+        return False
+    inner = table[head]
+    return not rest or (isinstance(inner, dict) and _is_set(inner, rest))
+
+
+def test_the_default_file_sets_every_setting_and_the_model_defaults_none() -> None:
+    raw = tomllib.loads(DEFAULT_TEXT)
+    names = _settings(Policy)
+    assert "rotation.learn_answers_days" in names
+    assert [n for n in names if not _is_set(raw, n)] == []
+    # No value is written in the model, where it could disagree with the file.
+    sections = [Policy, *(f.annotation for f in Policy.model_fields.values())]
+    models = [m for m in sections if isinstance(m, type) and issubclass(m, BaseModel)]
+    defaulted = [
+        f"{m.__name__}.{n}"
+        for m in models
+        for n, f in m.model_fields.items()
+        if not f.is_required()
+    ]
+    assert defaulted == []
+
+
+@pytest.mark.parametrize(
+    "setting", ["learn_answers_days", "session_ttl_s", "timezone", "draw_seed"]
+)
+def test_a_file_missing_a_setting_is_refused(tmp_path: Path, setting: str) -> None:
+    lines = [ln for ln in DEFAULT_TEXT.splitlines() if not ln.startswith(f"{setting} = ")]
+    assert len(lines) == len(DEFAULT_TEXT.splitlines()) - 1
+    with pytest.raises(PolicyError, match=setting):
+        load_policy_book(write(tmp_path, "\n".join(lines)))
+
+
+def test_the_default_values_the_service_runs_with() -> None:
+    policy = load_policy_book().default
+    assert policy.rotation.rule == RuleName.QUOTA
+    assert policy.rotation.learn_answers_days == 30
+    assert policy.choice.session_ttl_s == 1800
+    assert policy.deadline_s("detention") == 420
+
+
+def test_every_rule_name_has_a_rule() -> None:
+    registry = rule_registry()
+    assert list(registry) == list(RuleName)
+    assert all(rule.name == name for name, rule in registry.items())
 
 
 def test_territory_override_changes_only_its_value(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.config import Eligibility, Policy, load_policy_book
+from policies.config import Policy, load_policy_book
 from policies.eligibility import Candidate, DutyWindow, Need, exclusion, on_duty
 
 MONDAY = datetime(2026, 3, 2)  # a Monday
@@ -180,7 +180,9 @@ def test_specialisation_only_for_juveniles() -> None:
 
 
 def test_language_rule_can_be_switched_off() -> None:
-    relaxed = POLICY.model_copy(update={"eligibility": Eligibility(require_language=False)})
+    relaxed = POLICY.model_copy(
+        update={"eligibility": POLICY.eligibility.model_copy(update={"require_language": False})}
+    )
     need = replace(DETENTION, language="en")
     assert exclusion(ELIGIBLE, need, relaxed) is None
     assert exclusion(ELIGIBLE, need, POLICY) == "language"
@@ -251,7 +253,11 @@ def test_exclusion_is_none_only_when_every_rule_holds(
     candidate: Candidate, need: Need, require_language: bool
 ) -> None:
     policy = POLICY.model_copy(
-        update={"eligibility": Eligibility(require_language=require_language)}
+        update={
+            "eligibility": POLICY.eligibility.model_copy(
+                update={"require_language": require_language}
+            )
+        }
     )
     reason = exclusion(candidate, need, policy)
     failed = failed_conditions(candidate, need, policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from policies.lottery import LOTTERY
-from tests.policies.rules import lawyer, standings
+from tests.support.standings import lawyer, standings
 
 FIRMS = {"F1": [lawyer("A-1"), lawyer("A-2"), lawyer("A-3")], "F2": [lawyer("B-1")]}
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from policies.quota import LawyerStanding
 from policies.round_robin import ROUND_ROBIN
-from tests.policies.rules import T0, lawyer, standings
+from tests.support.standings import T0, lawyer, standings
 
 
 def test_never_offered_lawyer_goes_first_then_the_oldest_offer() -> None:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.swrr import SWRR
-from tests.policies.rules import lawyer, standings
+from tests.support.standings import lawyer, standings
 
 
 def nginx(weights: dict[str, int], turns: int) -> list[str]:

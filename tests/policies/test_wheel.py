@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies.wheel import WHEEL, taste
-from tests.policies.rules import lawyer, standings
+from tests.support.standings import lawyer, standings
 
 # Rotation order A-0 ... A-7 (the oldest offer first).
 FIRMS = {"F1": [lawyer(f"A-{i}", 100 - i) for i in range(8)]}

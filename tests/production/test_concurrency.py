@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests import backends
-from tests.production import harness
+from tests.support import backends, harness
 
 ORDERS = 500
 CLIENTS = 32
@@ -59,14 +58,11 @@ def cluster_for(tmp_path: Path, name: str) -> tuple[harness.Cluster, harness.Cre
 
 def test_concurrent_orders_each_get_one_lawyer_within_caps_and_turns(tmp_path: Path) -> None:
     cluster, credentials = cluster_for(tmp_path, "load")
-    cluster.start()
-    try:
+    with cluster.running():
         # The same reference from 16 clients at once, spread over the 4 workers: one request
         # (its invitation is accepted with the load's).
         burst = harness.burst_same_reference(cluster, credentials, "BURST-1", 16)
         result = harness.run_load(cluster, credentials, orders=ORDERS, clients=CLIENTS)
-    finally:
-        cluster.stop()
     assert sorted(status for status, _ in burst) == [200] * 15 + [201]
     assert len({request_id for _, request_id in burst}) == 1
     found = harness.findings(cluster.database_url)
@@ -88,16 +84,13 @@ def test_killing_an_api_worker_and_the_workers_loses_and_doubles_nothing(
         cluster.restart_workers()
         killed["at_orders"] = len(result.request_ids)
 
-    cluster.start()
-    try:
+    with cluster.running():
         result = harness.run_load(
             cluster, credentials, orders=ORDERS, clients=CLIENTS, during=fault
         )
         # uvicorn's master replaced the killed API worker.
         assert killed["api_worker"] not in cluster.api_worker_pids()
         assert len(cluster.api_worker_pids()) == 4
-    finally:
-        cluster.stop()
     found = harness.findings(cluster.database_url)
     check(found, result)
     assert 0 < killed["at_orders"] < ORDERS

@@ -13,9 +13,10 @@ from dispatcher.config import Settings
 from dispatcher.db import create_schema, make_engine, unit_of_work
 from dispatcher.models import Decision, Request
 from dispatcher.runtime import Runtime
-from tests import backends
-from tests.conftest import ROOT, load_registry, make_token, small_registry
-from tests.dispatcher.flows import accept_and_close, submit_request
+from tests.support import backends
+from tests.support.clients import make_token
+from tests.support.flows import accept_and_close, submit_request
+from tests.support.registries import ROOT, load_registry, small_registry
 
 
 def test_a_copied_database_has_every_row_and_a_chain_that_verifies(tmp_path: Path) -> None:

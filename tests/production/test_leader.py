@@ -13,7 +13,7 @@ from dispatcher.leader import Leadership
 from dispatcher.models import AuditEvent
 from dispatcher.outbox import Courier
 from dispatcher.scheduler import Jobs
-from tests.dispatcher.flows import runtime_at
+from tests.support.flows import runtime_at
 
 
 def test_only_one_holder_at_a_time_and_release_hands_over(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dispatcher import migrations
 from dispatcher.db import create_schema, make_engine, metadata
-from tests import backends
+from tests.support import backends
 
 
 def shape(engine: Engine) -> dict[str, Any]:

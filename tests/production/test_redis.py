@@ -22,9 +22,14 @@ from api.main import create_app
 from dispatcher.config import Settings
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import hash_token
-from tests import backends
-from tests.conftest import Api, RecordingChannel, load_registry, small_registry
-from tests.servers import free_port, serving
+from tests.support import backends
+from tests.support.channels import RecordingChannel
+from tests.support.clients import Api
+from tests.support.registries import load_registry, small_registry
+from tests.support.servers import free_port, serving
+
+# Every test here needs the Redis server ./scripts/test starts (--quick starts none).
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +54,19 @@ def shared(tmp_path: Path, redis_url: str) -> Iterator[tuple[Api, Api]]:
     redis.Redis.from_url(redis_url).flushdb()
     first = runtime_with(tmp_path, redis_url, rate_limit_per_minute=6)
     second = runtime_with(tmp_path, redis_url, rate_limit_per_minute=6)
-    load_registry(first, small_registry())
-    with (
-        TestClient(create_app(runtime=first)) as one,
-        TestClient(create_app(runtime=second)) as two,
-    ):
-        a = Api(one, first, "CEN")
-        b = Api(two, second, "CEN")
-        b.tokens = a.tokens
-        yield a, b
-    first.stop()
-    second.stop()
+    try:
+        load_registry(first, small_registry())
+        with (
+            TestClient(create_app(runtime=first)) as one,
+            TestClient(create_app(runtime=second)) as two,
+        ):
+            a = Api(one, first, "CEN")
+            b = Api(two, second, "CEN")
+            b.tokens = a.tokens
+            yield a, b
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_the_rate_limit_counts_across_workers(shared: tuple[Api, Api]) -> None:

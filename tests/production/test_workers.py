@@ -6,8 +6,9 @@ import threading
 
 from dispatcher.outbox import Courier
 from dispatcher.runtime import Runtime
-from tests.conftest import RecordingChannel, make_token
-from tests.dispatcher.flows import submit_request
+from tests.support.channels import RecordingChannel
+from tests.support.clients import make_token
+from tests.support.flows import submit_request
 
 
 def test_two_deliverers_racing_send_each_invitation_once(small: Runtime) -> None:

@@ -22,7 +22,7 @@ from dispatcher.models import (
 )
 from dispatcher.runtime import Runtime
 from dispatcher.simulation.past import OPEN_PER_LAWYER, write_past
-from tests.conftest import make_token
+from tests.support.clients import make_token
 
 PAST = 600
 

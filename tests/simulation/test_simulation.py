@@ -21,8 +21,8 @@ from dispatcher.simulation.figures import measure
 from dispatcher.simulation.loop import Simulation
 from dispatcher.simulation.run import RULES, policy_book
 from policies.eligibility import DutyWindow, on_duty
-from tests import backends
-from tests.conftest import small_registry
+from tests.support import backends
+from tests.support.registries import small_registry
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # Monday, midnight in Baku
 BAKU = ZoneInfo("Asia/Baku")

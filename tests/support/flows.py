@@ -14,8 +14,8 @@ from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request, Requester
 from dispatcher.runtime import Runtime
-from tests import backends
-from tests.conftest import RecordingChannel
+from tests.support import backends
+from tests.support.channels import RecordingChannel
 
 # Who sends each kind of request: a court orders counsel, an investigator asks for it.
 REQUESTER_ROLE = {"court_order": "court", "investigation": "investigator"}

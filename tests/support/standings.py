@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from policies.base import Standings
-from policies.config import Rotation
+from policies.config import Rotation, load_policy_book
 from policies.quota import FirmStanding, LawyerStanding
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+# The rotation settings of the default policy file; a test's `settings` replace some of them.
+DEFAULT_ROTATION = load_policy_book().default.rotation.model_dump()
 
 
 def standings(
@@ -33,7 +35,7 @@ def standings(
             for f, lws in lawyers.items()
         ],
         lawyers_of=lambda f: lawyers[f],
-        settings=Rotation.model_validate(settings),
+        settings=Rotation.model_validate(DEFAULT_ROTATION | settings),
         requester=requester,
         draw_key=key,
     )

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from dispatcher.models import (
     RotationState,
 )
 from dispatcher.runtime import Runtime
-from tests.servers import free_port, wait_until_up
+from tests.support.servers import free_port, wait_until_up
 
 TERRITORY = "LOAD"
 FIRM_SIZES = (6, 4, 3, 2)
@@ -144,10 +145,20 @@ class Cluster:
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        return subprocess.Popen(
-            _dispatcher() + args, env=self.env(), stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log:  # the process keeps its own
+            return subprocess.Popen(
+                _dispatcher() + args, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    @contextmanager
+    def running(self) -> Iterator[Cluster]:
+        """The cluster, started; stopped when the block ends, however it ends (a start that
+        fails half-way stops the processes it had started)."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     def start(self) -> None:
         for n in range(self.worker_processes):
