@@ -10,8 +10,9 @@ from dispatcher import allocation
 from dispatcher.db import unit_of_work
 from dispatcher.models import Decision, Lawyer, Request
 from dispatcher.runtime import Runtime
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import open_request, runtime_at
+from tests.support.clients import make_token
+from tests.support.flows import open_request, runtime_at
+from tests.support.registries import load_registry, small_registry
 
 
 def _runtime(tmp_path: Path) -> Runtime:

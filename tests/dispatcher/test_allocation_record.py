@@ -10,8 +10,9 @@ from sqlmodel import col, select
 from dispatcher import allocation, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Decision, Request
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import choose_first, decline_pending, open_request, runtime_at
+from tests.support.clients import make_token
+from tests.support.flows import choose_first, decline_pending, open_request, runtime_at
+from tests.support.registries import load_registry, small_registry
 
 
 # As a response model would read them; a key the types do not name fails the check (the

@@ -9,8 +9,9 @@ from pathlib import Path
 from dispatcher.db import utcnow
 from dispatcher.runtime import Runtime
 from dispatcher.scheduler import Jobs
-from tests.conftest import load_registry, make_token, small_registry
-from tests.dispatcher.flows import armed_invitations, runtime_at, submit_request
+from tests.support.clients import make_token
+from tests.support.flows import armed_invitations, runtime_at, submit_request
+from tests.support.registries import load_registry, small_registry
 
 
 def test_a_service_hears_only_its_own_invitations(small: Runtime, tmp_path: Path) -> None:
