@@ -20,9 +20,17 @@ from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
+from dispatcher.schemas import RequestIn, RequestOut
 from dispatcher.tokens import Principal
 
 router = APIRouter(prefix="/investigator")
+
+
+class ListedRequest(RequestOut):
+    """A request as the home page lists it: when it was opened, in the reader's words."""
+
+    created_label: str
+
 
 # Languages offered for the person; any two-letter code is valid, these are the usual ones.
 PERSON_LANGUAGES = ("az", "ru", "en", "tr", "ka", "fa", "uk", "ar")
@@ -91,12 +99,19 @@ def _render_home(
         "person_language": "az",
         "juvenile": False,
     }
-    own = workflow.list_requests(
-        session, requester_id=principal.requester_id, status=None, limit=50
-    )
-    for shown in own:
-        timezone = runtime.policies.for_territory(shown["territory"]).timezone
-        shown["created_label"] = local_time(shown["created_at"], language, timezone)
+    own = [
+        ListedRequest(
+            **shown.model_dump(),
+            created_label=local_time(
+                shown.created_at,
+                language,
+                runtime.policies.for_territory(shown.territory or "").timezone,
+            ),
+        )
+        for shown in workflow.list_requests(
+            session, requester_id=principal.requester_id, status=None, limit=50
+        )
+    ]
     return render_staff(
         request,
         "investigator/home.html",
@@ -137,7 +152,7 @@ async def open_request(
     values: dict[str, Any] = {key: str(form.get(key, "")).strip() for key in _FIELDS}
     values["juvenile"] = form.get("juvenile") == "on"
     try:
-        body = workflow.RequestIn.model_validate(
+        body = RequestIn.model_validate(
             {
                 "external_ref": values["external_ref"],
                 "kind": "investigation",
@@ -199,7 +214,7 @@ def _render_request(
     request: Request,
     runtime: RuntimeDep,
     principal: Principal,
-    shown: dict[str, Any],
+    shown: RequestOut,
     *,
     tablet: dict[str, Any] | None = None,
     error: str | None = None,
@@ -258,7 +273,7 @@ def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONRespon
             )
     except DomainError as error:
         return JSONResponse({"detail": error.detail}, error.status_code)
-    return JSONResponse(shown, headers={"Cache-Control": "no-store"})
+    return JSONResponse(shown.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/requests/{request_id}/choice-session")
@@ -302,7 +317,7 @@ def open_choice_session(
             session, workflow.get_request(session, request_id, requester_id=who.requester_id)
         )
     url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
-    timezone = runtime.policies.for_territory(shown["territory"]).timezone
+    timezone = runtime.policies.for_territory(shown.territory or "").timezone
     tablet = {
         "url": url,
         # Drawn here, inline: the link is a credential and goes to no outside service.

@@ -29,9 +29,7 @@ from tests.dispatcher.flows import accept_and_close, open_request, runtime_at
 
 
 def _lawyer(session: Session, licence: str) -> registry.LawyerIn:
-    return registry.LawyerIn.model_validate(
-        registry.lawyer_out(session, registry.get_lawyer(session, licence))
-    )
+    return registry.LawyerIn.model_validate(registry.read_lawyer(session, licence).model_dump())
 
 
 def _version(rt: Runtime) -> str:
