@@ -33,7 +33,9 @@ Reading = Annotated[Principal, Depends(role(*READERS))]
     "",
     response_model=RequestOut,
     status_code=201,
-    responses={200: {"description": "An identical retry: the request already opened"}},
+    responses={
+        200: {"model": RequestOut, "description": "An identical retry: the request already opened"}
+    },
 )
 def create_request(
     body: RequestIn, principal: Requesting, runtime: RuntimeDep, uow: UowDep
