@@ -1,4 +1,8 @@
-"""Response shapes published in the OpenAPI schema."""
+"""Response shapes published in the OpenAPI schema that only the HTTP face builds.
+
+The shapes the domain itself returns (the request's JSON, the lawyer's listings, the registry
+as read) are in `dispatcher/schemas.py`.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-
-class InvitationOut(BaseModel):
-    id: str
-    lawyer: str
-    firm: str
-    deadline: str
-
-
-class AppointmentOut(BaseModel):
-    id: str
-    lawyer: str
-    firm: str
-    closed: bool = False
-
-
-class RequestOut(BaseModel):
-    id: str
-    external_ref: str
-    kind: str
-    status: str
-    territory: str | None
-    case_number: str
-    urgency: str
-    category: str
-    invitation: InvitationOut | None
-    appointment: AppointmentOut | None
-    created_at: str
-    updated_at: str
+from policies.vocabulary import ChoiceKind, Language, RequestStatus
 
 
 class ChoiceSessionOut(BaseModel):
@@ -52,10 +29,71 @@ class TabletOption(BaseModel):
 
 class TabletOut(BaseModel):
     request_id: str
-    language: str
+    language: Language
     territory: str
     expires_at: str
     options: list[TabletOption]
+
+
+class ClosedAppointmentOut(BaseModel):
+    """An appointment the lawyer just closed."""
+
+    id: str
+    request_id: str
+    closed_at: str | None
+
+
+class ConflictAddedOut(BaseModel):
+    """A conflict as registered; `created` is false when it was registered already."""
+
+    lawyer: str
+    case_number: str
+    role: str
+    created: bool
+
+
+class ConflictRemovedOut(BaseModel):
+    lawyer: str
+    case_number: str
+    role: str
+    removed: bool
+
+
+class ExplainedDecision(BaseModel):
+    """One decision with its full explanation (its keys depend on its kind)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    at: str
+
+
+class ListedOption(BaseModel):
+    """A lawyer on a tablet list, as the list was stored."""
+
+    lawyer: str
+    name: str
+    firm: str
+    languages: list[str]
+    position: int
+
+
+class ExplainedChoice(BaseModel):
+    """A suspect's choice and the list it was made from."""
+
+    kind: ChoiceKind
+    position: int | None
+    options: list[ListedOption]
+    language: str
+    chosen_at: str
+
+
+class ExplanationOut(BaseModel):
+    """Every decision taken for a request, and every choice, in order."""
+
+    request_id: str
+    status: RequestStatus
+    decisions: list[ExplainedDecision]
+    choices: list[ExplainedChoice]
 
 
 class DeclineIn(BaseModel):

@@ -1,15 +1,17 @@
 """The registry: territories, firms, lawyers, duty windows and conflicts.
 
 Entities are addressed by their natural codes. Writing an entity is an upsert that changes
-only what differs, so importing the same file twice changes nothing.
+only what differs and says what it did (`Change`), so importing the same file twice changes
+nothing. Listings read a fixed number of queries, whatever the number of rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import and_
@@ -18,8 +20,19 @@ from sqlmodel import Session, col, delete, select
 from dispatcher import audit
 from dispatcher.errors import Invalid, NotFound
 from dispatcher.models import Conflict, Firm, FirmTerritory, Lawyer, LawyerTerritory, Territory
+from dispatcher.schemas import (
+    Code,
+    ConflictOut,
+    DutyOut,
+    FirmOut,
+    ImportSummary,
+    LawyerOut,
+    NamesOut,
+    RegistrySection,
+    TerritoryOut,
+)
+from policies.vocabulary import FirmStatus, LawyerStatus
 
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,15}$")]
 Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -46,7 +59,7 @@ class FirmIn(_Strict):
     code: Code
     name: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
     territories: list[Code] = Field(min_length=1, max_length=100)
-    status: Literal["active", "suspended"] = "active"
+    status: FirmStatus = FirmStatus.ACTIVE
 
 
 class DutyIn(_Strict):
@@ -72,7 +85,7 @@ class LawyerIn(_Strict):
         default_factory=list, max_length=20
     )
     max_open: int = Field(default=8, ge=0, le=1000)
-    status: Literal["active", "on_leave", "suspended"] = "active"
+    status: LawyerStatus = LawyerStatus.ACTIVE
     duty: list[DutyIn] = Field(default_factory=list, max_length=100)
 
 
@@ -89,50 +102,51 @@ class RegistryFile(_Strict):
     conflicts: list[ConflictIn] = Field(default_factory=list, max_length=100_000)
 
 
-@dataclass
-class ImportSummary:
-    created: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
+class Change(StrEnum):
+    """What a write did to one registry entity."""
 
-    def count(self, kind: str, created: bool | None) -> None:
-        if created is None:
-            return
-        bucket = self.created if created else self.updated
-        bucket[kind] = bucket.get(kind, 0) + 1
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated, "changed": self.changed}
+def _tally(summary: ImportSummary, section: RegistrySection, change: Change) -> None:
+    if change is Change.CREATED:
+        summary.created[section] = summary.created.get(section, 0) + 1
+    elif change is Change.UPDATED:
+        summary.updated[section] = summary.updated.get(section, 0) + 1
 
 
 # --- lookups -------------------------------------------------------------------------------
 
 
-@dataclass
 class Known:
-    """The registry as one import has read it, by code, kept up to date by its own writes.
+    """The registry as a write reads it, by code, kept up to date by the write itself.
 
-    An import resolves each firm, territory and lawyer once instead of once per mention; only
-    its own transaction writes the registry while it runs (every writer locks the chain head).
+    Every upsert resolves codes through here and nowhere else. `Known.load` reads the whole
+    registry at once, so that an import resolves each code once instead of once per mention;
+    `Known(session)` reads an entity the first time it is asked for, which is all that the
+    write of one entity needs. Only the holder's transaction writes the registry meanwhile
+    (every writer locks the audit chain's head).
     """
 
-    territories: dict[str, int] = field(default_factory=dict)
-    firms: dict[str, Firm] = field(default_factory=dict)
-    firm_territories: dict[int, set[int]] = field(default_factory=dict)
-    lawyers: dict[str, Lawyer] = field(default_factory=dict)
-    lawyer_territories: dict[int, set[int]] = field(default_factory=dict)
-    # New lawyers not yet written, with the territories to link them to.
-    unlinked: list[tuple[Lawyer, list[int]]] = field(default_factory=list)
+    def __init__(self, session: Session, *, complete: bool = False) -> None:
+        self.session = session
+        # Everything was read at once: a code missing here is missing from the registry.
+        self.complete = complete
+        self.territories: dict[str, Territory | None] = {}
+        self.firms: dict[str, Firm | None] = {}
+        self.firm_territories: dict[int, set[int]] = {}
+        self.lawyers: dict[str, Lawyer | None] = {}
+        self.lawyer_territories: dict[int, set[int]] = {}
+        # New lawyers not yet written, with the territories to link them to.
+        self.unlinked: list[tuple[Lawyer, list[int]]] = []
 
     @classmethod
     def load(cls, session: Session) -> Known:
-        known = cls()
-        for territory in session.exec(select(Territory)).all():
-            if territory.id is not None:
-                known.territories[territory.code] = territory.id
+        """The whole registry, in five queries."""
+        known = cls(session, complete=True)
+        known.territories = {t.code: t for t in session.exec(select(Territory)).all()}
         known.firms = {f.code: f for f in session.exec(select(Firm)).all()}
         for firm_id, territory_id in session.exec(
             select(FirmTerritory.firm_id, FirmTerritory.territory_id)
@@ -145,12 +159,47 @@ class Known:
             known.lawyer_territories.setdefault(lawyer_id, set()).add(territory_id)
         return known
 
-    def link_new(self, session: Session) -> None:
+    def territory(self, code: str) -> Territory | None:
+        if code not in self.territories and not self.complete:
+            self.territories[code] = territory_by_code(self.session, code)
+        return self.territories.get(code)
+
+    def territory_id(self, code: str) -> int | None:
+        found = self.territory(code)
+        return found.id if found is not None else None
+
+    def firm(self, code: str) -> Firm | None:
+        if code not in self.firms and not self.complete:
+            self.firms[code] = firm_by_code(self.session, code)
+        return self.firms.get(code)
+
+    def lawyer(self, licence: str) -> Lawyer | None:
+        if licence not in self.lawyers and not self.complete:
+            self.lawyers[licence] = lawyer_by_licence(self.session, licence)
+        return self.lawyers.get(licence)
+
+    def firm_links(self, firm_id: int) -> set[int]:
+        """The territories the firm serves now."""
+        if firm_id not in self.firm_territories:
+            self.firm_territories[firm_id] = (
+                set() if self.complete else set(firm_territory_ids(self.session, firm_id))
+            )
+        return self.firm_territories[firm_id]
+
+    def lawyer_links(self, lawyer_id: int) -> set[int]:
+        """The territories the lawyer serves now."""
+        if lawyer_id not in self.lawyer_territories:
+            self.lawyer_territories[lawyer_id] = (
+                set() if self.complete else set(lawyer_territory_ids(self.session, lawyer_id))
+            )
+        return self.lawyer_territories[lawyer_id]
+
+    def link_new(self) -> None:
         """Write the new lawyers (one flush for all) and link them to their territories."""
-        session.flush()
+        self.session.flush()
         for lawyer, territory_ids in self.unlinked:
             assert lawyer.id is not None
-            _set_links(session, LawyerTerritory, "lawyer_id", lawyer.id, territory_ids, set())
+            _set_links(self.session, LawyerTerritory, "lawyer_id", lawyer.id, territory_ids, set())
             self.lawyer_territories[lawyer.id] = set(territory_ids)
         self.unlinked.clear()
 
@@ -211,61 +260,138 @@ def lawyer_territory_ids(session: Session, lawyer_id: int) -> list[int]:
     )
 
 
-# --- public shapes -------------------------------------------------------------------------
+# --- reads: the registry as the API lists it -------------------------------------------------
+# A listing reads its rows and their territory codes in a fixed number of queries, whatever
+# the number of rows; one entity is a listing filtered to it.
 
 
-def territory_out(t: Territory) -> dict[str, Any]:
-    return {
-        "code": t.code,
-        "name": {"az": t.name_az, "ru": t.name_ru, "en": t.name_en},
-        "fallback": list(t.fallback),
-    }
+def _codes_by_owner(rows: Sequence[tuple[int, str]]) -> dict[int, list[str]]:
+    """Territory codes per owner id, each owner's sorted."""
+    codes: dict[int, list[str]] = {}
+    for owner_id, code in rows:
+        codes.setdefault(owner_id, []).append(code)
+    for owned in codes.values():
+        owned.sort()
+    return codes
 
 
-def firm_out(session: Session, f: Firm) -> dict[str, Any]:
-    assert f.id is not None
-    return {
-        "code": f.code,
-        "name": f.name,
-        "territories": territory_codes(session, firm_territory_ids(session, f.id)),
-        "status": f.status,
-    }
+def territory_out(t: Territory) -> TerritoryOut:
+    return TerritoryOut(
+        code=t.code,
+        name=NamesOut(az=t.name_az, ru=t.name_ru, en=t.name_en),
+        fallback=list(t.fallback),
+    )
 
 
-def lawyer_out(session: Session, lawyer: Lawyer, firm_code: str | None = None) -> dict[str, Any]:
-    assert lawyer.id is not None
-    if firm_code is None:
-        firm = session.get(Firm, lawyer.firm_id)
-        firm_code = firm.code if firm else ""
-    return {
-        "licence": lawyer.licence,
-        "name": lawyer.name,
-        "firm": firm_code,
-        "territories": territory_codes(session, lawyer_territory_ids(session, lawyer.id)),
-        "languages": list(lawyer.languages),
-        "specialisations": list(lawyer.specialisations),
-        "max_open": lawyer.max_open,
-        "status": lawyer.status,
-        "duty": list(lawyer.duty),
-    }
+def list_territories(session: Session) -> list[TerritoryOut]:
+    """Every territory, by code."""
+    rows = session.exec(select(Territory).order_by(col(Territory.code))).all()
+    return [territory_out(t) for t in rows]
+
+
+def read_territory(session: Session, code: str) -> TerritoryOut:
+    """One territory (404 when there is none)."""
+    return territory_out(get_territory(session, code))
+
+
+def _firms(session: Session, *, code: str | None = None) -> list[FirmOut]:
+    """Firms by code (only `code`'s when given), in two queries."""
+    firms = select(Firm).order_by(col(Firm.code))
+    links = select(FirmTerritory.firm_id, Territory.code).join(
+        Territory, col(Territory.id) == FirmTerritory.territory_id
+    )
+    if code is not None:
+        firms = firms.where(Firm.code == code)
+        links = links.join(Firm, col(Firm.id) == FirmTerritory.firm_id).where(Firm.code == code)
+    served = _codes_by_owner(session.exec(links).all())
+    return [
+        FirmOut(code=f.code, name=f.name, territories=served.get(f.id or 0, []), status=f.status)
+        for f in session.exec(firms).all()
+    ]
+
+
+def list_firms(session: Session) -> list[FirmOut]:
+    """Every firm, by code."""
+    return _firms(session)
+
+
+def read_firm(session: Session, code: str) -> FirmOut:
+    """One firm (404 when there is none)."""
+    found = _firms(session, code=code)
+    if not found:
+        raise NotFound(f"firm {code} not found")
+    return found[0]
+
+
+def _lawyers(
+    session: Session, *, licence: str | None = None, firm_id: int | None = None
+) -> list[LawyerOut]:
+    """Lawyers by licence (only `licence`, or only `firm_id`'s, when given), in two queries."""
+    lawyers = (
+        select(Lawyer, Firm.code)
+        .join(Firm, col(Firm.id) == Lawyer.firm_id)
+        .order_by(col(Lawyer.licence))
+    )
+    links = (
+        select(LawyerTerritory.lawyer_id, Territory.code)
+        .join(Territory, col(Territory.id) == LawyerTerritory.territory_id)
+        .join(Lawyer, col(Lawyer.id) == LawyerTerritory.lawyer_id)
+    )
+    if licence is not None:
+        lawyers = lawyers.where(Lawyer.licence == licence)
+        links = links.where(Lawyer.licence == licence)
+    if firm_id is not None:
+        lawyers = lawyers.where(Lawyer.firm_id == firm_id)
+        links = links.where(Lawyer.firm_id == firm_id)
+    served = _codes_by_owner(session.exec(links).all())
+    return [
+        LawyerOut(
+            licence=lawyer.licence,
+            name=lawyer.name,
+            firm=firm_code,
+            territories=served.get(lawyer.id or 0, []),
+            languages=list(lawyer.languages),
+            specialisations=list(lawyer.specialisations),
+            max_open=lawyer.max_open,
+            status=lawyer.status,
+            duty=[DutyOut.model_validate(d) for d in lawyer.duty],
+        )
+        for lawyer, firm_code in session.exec(lawyers).all()
+    ]
+
+
+def list_lawyers(session: Session, *, firm: str | None = None) -> list[LawyerOut]:
+    """Every lawyer by licence, or only a firm's (404 when there is no such firm)."""
+    return _lawyers(session, firm_id=None if firm is None else get_firm(session, firm).id)
+
+
+def read_lawyer(session: Session, licence: str) -> LawyerOut:
+    """One lawyer (404 when there is none)."""
+    found = _lawyers(session, licence=licence)
+    if not found:
+        raise NotFound(f"lawyer {licence} not found")
+    return found[0]
+
+
+def list_conflicts(session: Session) -> list[ConflictOut]:
+    """Every registered conflict, oldest first."""
+    rows = session.exec(
+        select(Conflict, Lawyer.licence)
+        .join(Lawyer, col(Lawyer.id) == Conflict.lawyer_id)
+        .order_by(col(Conflict.id))
+    ).all()
+    return [ConflictOut(lawyer=lic, case_number=c.case_number, role=c.role) for c, lic in rows]
 
 
 # --- writes --------------------------------------------------------------------------------
+# One path each: every lookup goes through `Known`, whether it read the registry beforehand
+# (an import) or reads as asked (one entity's write).
 
 
-def _territory_id(session: Session, code: str, known: Known | None) -> int | None:
-    if known is not None:
-        return known.territories.get(code)
-    t = territory_by_code(session, code)
-    return t.id if t is not None else None
-
-
-def _resolve_territories(
-    session: Session, codes: list[str], where: str, known: Known | None = None
-) -> list[int]:
+def _resolve_territories(codes: list[str], where: str, known: Known) -> list[int]:
     ids: list[int] = []
     for i, code in enumerate(codes):
-        territory_id = _territory_id(session, code, known)
+        territory_id = known.territory_id(code)
         if territory_id is None:
             raise Invalid(f"{where}.{i}", f"unknown territory {code}")
         ids.append(territory_id)
@@ -278,12 +404,10 @@ def _set_links(
     owner: str,
     owner_id: int,
     territory_ids: list[int],
-    current: set[int] | None = None,
+    current: set[int],
 ) -> bool:
     """Make the owner's territory links exactly `territory_ids` (`current`: the links now)."""
     owner_col = getattr(model, owner)
-    if current is None:
-        current = set(session.exec(select(model.territory_id).where(owner_col == owner_id)).all())
     wanted = set(territory_ids)
     if current == wanted:
         return False
@@ -298,89 +422,93 @@ def _set_links(
     return True
 
 
-def upsert_territory(session: Session, data: TerritoryIn, *, where: str = "body") -> bool | None:
-    """Create or update a territory; None when nothing changed, else True if created."""
-    existing = territory_by_code(session, data.code)
-    values: dict[str, Any] = {
-        "name_az": data.name.az,
-        "name_ru": data.name.ru,
-        "name_en": data.name.en,
-        "fallback": list(dict.fromkeys(data.fallback)),
-    }
-    if data.code in values["fallback"]:
+def upsert_territory(
+    session: Session, data: TerritoryIn, *, where: str = "body", known: Known
+) -> Change:
+    """Create or update a territory (its fallbacks are checked apart: `check_fallbacks`)."""
+    fallback = list(dict.fromkeys(data.fallback))
+    if data.code in fallback:
         raise Invalid(f"{where}.fallback", "a territory cannot fall back to itself")
+    existing = known.territory(data.code)
     if existing is None:
-        session.add(
-            Territory(
-                code=data.code,
-                name_az=data.name.az,
-                name_ru=data.name.ru,
-                name_en=data.name.en,
-                fallback=values["fallback"],
-            )
+        created = Territory(
+            code=data.code,
+            name_az=data.name.az,
+            name_ru=data.name.ru,
+            name_en=data.name.en,
+            fallback=fallback,
         )
+        session.add(created)
         session.flush()
-        return True
-    if all(getattr(existing, k) == v for k, v in values.items()):
-        return None
-    for k, v in values.items():
-        setattr(existing, k, v)
+        known.territories[data.code] = created
+        return Change.CREATED
+    wanted = (data.name.az, data.name.ru, data.name.en, fallback)
+    if (existing.name_az, existing.name_ru, existing.name_en, existing.fallback) == wanted:
+        return Change.UNCHANGED
+    existing.name_az, existing.name_ru, existing.name_en, existing.fallback = wanted
     session.add(existing)
-    return False
+    return Change.UPDATED
 
 
-def check_fallbacks(
-    session: Session, data: TerritoryIn, *, where: str, known: Known | None = None
-) -> None:
+def check_fallbacks(data: TerritoryIn, *, where: str, known: Known) -> None:
     for i, code in enumerate(data.fallback):
-        if _territory_id(session, code, known) is None:
+        if known.territory_id(code) is None:
             raise Invalid(f"{where}.fallback.{i}", f"unknown territory {code}")
 
 
-def upsert_firm(
-    session: Session, data: FirmIn, *, where: str = "body", known: Known | None = None
-) -> bool | None:
-    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories", known)
-    existing = known.firms.get(data.code) if known is not None else firm_by_code(session, data.code)
-    created = existing is None
-    if existing is None:
-        existing = Firm(code=data.code, name=data.name, status=data.status)
-        session.add(existing)
+def upsert_firm(session: Session, data: FirmIn, *, where: str = "body", known: Known) -> Change:
+    """Create or update a firm and its territories."""
+    territory_ids = _resolve_territories(data.territories, f"{where}.territories", known)
+    firm = known.firm(data.code)
+    if firm is None:
+        firm = Firm(code=data.code, name=data.name, status=data.status)
+        session.add(firm)
         session.flush()
-        changed = True
+        assert firm.id is not None
+        known.firms[data.code] = firm
+        known.firm_territories[firm.id] = set()
+        change = Change.CREATED
+    elif firm.name != data.name or firm.status != data.status:
+        firm.name, firm.status = data.name, data.status
+        session.add(firm)
+        change = Change.UPDATED
     else:
-        changed = existing.name != data.name or existing.status != data.status
-        existing.name, existing.status = data.name, data.status
-        session.add(existing)
-    assert existing.id is not None
-    current = None if known is None else known.firm_territories.get(existing.id, set())
-    changed = (
-        _set_links(session, FirmTerritory, "firm_id", existing.id, territory_ids, current)
-        or changed
+        change = Change.UNCHANGED
+    assert firm.id is not None
+    relinked = _set_links(
+        session, FirmTerritory, "firm_id", firm.id, territory_ids, known.firm_links(firm.id)
     )
-    if known is not None:
-        known.firms[data.code] = existing
-        known.firm_territories[existing.id] = set(territory_ids)
-    return created if changed else None
+    known.firm_territories[firm.id] = set(territory_ids)
+    return Change.UPDATED if relinked and change is Change.UNCHANGED else change
 
 
-def upsert_lawyer(
-    session: Session, data: LawyerIn, *, where: str = "body", known: Known | None = None
-) -> bool | None:
-    firm = known.firms.get(data.firm) if known is not None else firm_by_code(session, data.firm)
+class _LawyerFields(TypedDict):
+    """A lawyer's columns as a write sets them (all but the licence, its key)."""
+
+    name: str
+    firm_id: int
+    languages: list[str]
+    specialisations: list[str]
+    max_open: int
+    status: LawyerStatus
+    duty: list[dict[str, int | str]]
+
+
+def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", known: Known) -> Change:
+    """Create or update a lawyer and their territories.
+
+    A new lawyer is written and linked to their territories by `known.link_new()`: an import
+    writes all its new lawyers in one flush.
+    """
+    firm = known.firm(data.firm)
     if firm is None or firm.id is None:
         raise Invalid(f"{where}.firm", f"unknown firm {data.firm}")
-    territory_ids = _resolve_territories(session, data.territories, f"{where}.territories", known)
-    served = (
-        known.firm_territories.get(firm.id, set())
-        if known is not None
-        else set(firm_territory_ids(session, firm.id))
-    )
-    outside = set(territory_ids) - served
+    territory_ids = _resolve_territories(data.territories, f"{where}.territories", known)
+    outside = set(territory_ids) - known.firm_links(firm.id)
     if outside:
         missing = ", ".join(territory_codes(session, sorted(outside)))
         raise Invalid(f"{where}.territories", f"firm {firm.code} does not serve {missing}")
-    values: dict[str, Any] = {
+    values: _LawyerFields = {
         "name": data.name,
         "firm_id": firm.id,
         "languages": sorted(set(data.languages)),
@@ -389,36 +517,30 @@ def upsert_lawyer(
         "status": data.status,
         "duty": [d.model_dump() for d in data.duty],
     }
-    existing = (
-        known.lawyers.get(data.licence) if known else lawyer_by_licence(session, data.licence)
+    lawyer = known.lawyer(data.licence)
+    if lawyer is None:
+        lawyer = Lawyer(licence=data.licence, **values)
+        session.add(lawyer)
+        known.lawyers[data.licence] = lawyer
+        known.unlinked.append((lawyer, territory_ids))
+        return Change.CREATED
+    change = Change.UNCHANGED
+    if any(getattr(lawyer, k) != v for k, v in values.items()):
+        for k, v in values.items():
+            setattr(lawyer, k, v)
+        session.add(lawyer)
+        change = Change.UPDATED
+    assert lawyer.id is not None
+    relinked = _set_links(
+        session,
+        LawyerTerritory,
+        "lawyer_id",
+        lawyer.id,
+        territory_ids,
+        known.lawyer_links(lawyer.id),
     )
-    created = existing is None
-    if existing is None:
-        existing = Lawyer(licence=data.licence, **values)
-        session.add(existing)
-        if known is not None:
-            # Inserted with the import's new lawyers in one flush, then linked: see `link_new`.
-            known.lawyers[data.licence] = existing
-            known.unlinked.append((existing, territory_ids))
-            return True
-        session.flush()
-        changed = True
-    else:
-        changed = any(getattr(existing, k) != v for k, v in values.items())
-        if changed:
-            for k, v in values.items():
-                setattr(existing, k, v)
-            session.add(existing)
-    assert existing.id is not None
-    current = None if known is None else known.lawyer_territories.get(existing.id, set())
-    changed = (
-        _set_links(session, LawyerTerritory, "lawyer_id", existing.id, territory_ids, current)
-        or changed
-    )
-    if known is not None:
-        known.lawyers[data.licence] = existing
-        known.lawyer_territories[existing.id] = set(territory_ids)
-    return created if changed else None
+    known.lawyer_territories[lawyer.id] = set(territory_ids)
+    return Change.UPDATED if relinked else change
 
 
 def _find_conflict(session: Session, lawyer_id: int | None, data: ConflictIn) -> Conflict | None:
@@ -432,20 +554,17 @@ def _find_conflict(session: Session, lawyer_id: int | None, data: ConflictIn) ->
 
 
 def add_conflict(
-    session: Session, data: ConflictIn, *, where: str = "body", known: Known | None = None
-) -> bool | None:
-    lawyer = (
-        known.lawyers.get(data.lawyer)
-        if known is not None
-        else lawyer_by_licence(session, data.lawyer)
-    )
+    session: Session, data: ConflictIn, *, where: str = "body", known: Known
+) -> Change:
+    """Register a conflict; UNCHANGED when it was registered already."""
+    lawyer = known.lawyer(data.lawyer)
     if lawyer is None or lawyer.id is None:
         raise Invalid(f"{where}.lawyer", f"unknown lawyer {data.lawyer}")
     if _find_conflict(session, lawyer.id, data) is not None:
-        return None
+        return Change.UNCHANGED
     session.add(Conflict(lawyer_id=lawyer.id, case_number=data.case_number, role=data.role))
     session.flush()
-    return True
+    return Change.CREATED
 
 
 def remove_conflict(session: Session, data: ConflictIn) -> None:
@@ -454,15 +573,6 @@ def remove_conflict(session: Session, data: ConflictIn) -> None:
     if found is None:
         raise NotFound("conflict not found")
     session.delete(found)
-
-
-def list_conflicts(session: Session) -> list[dict[str, str]]:
-    rows = session.exec(
-        select(Conflict, Lawyer.licence)
-        .join(Lawyer, col(Lawyer.id) == Conflict.lawyer_id)
-        .order_by(col(Conflict.id))
-    ).all()
-    return [{"lawyer": lic, "case_number": c.case_number, "role": c.role} for c, lic in rows]
 
 
 def _refuse_repeats(data: RegistryFile) -> None:
@@ -519,26 +629,29 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     """Apply a whole registry file inside the caller's transaction (all or nothing)."""
     _refuse_repeats(data)
     summary = ImportSummary()
-    for i, t in enumerate(data.territories):
-        summary.count("territories", upsert_territory(session, t, where=f"territories.{i}"))
-    session.flush()
     known = Known.load(session)
     for i, t in enumerate(data.territories):
-        check_fallbacks(session, t, where=f"territories.{i}", known=known)
+        _tally(
+            summary,
+            "territories",
+            upsert_territory(session, t, where=f"territories.{i}", known=known),
+        )
+    for i, t in enumerate(data.territories):
+        check_fallbacks(t, where=f"territories.{i}", known=known)
     for i, f in enumerate(data.firms):
-        summary.count("firms", upsert_firm(session, f, where=f"firms.{i}", known=known))
+        _tally(summary, "firms", upsert_firm(session, f, where=f"firms.{i}", known=known))
     session.flush()
     for i, lw in enumerate(data.lawyers):
-        summary.count("lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}", known=known))
-    known.link_new(session)
+        _tally(summary, "lawyers", upsert_lawyer(session, lw, where=f"lawyers.{i}", known=known))
+    known.link_new()
     session.flush()
-    firm_ids = [known.firms[f.code].id for f in data.firms]
+    firm_ids = [firm.id for f in data.firms if (firm := known.firm(f.code)) is not None]
     if _any_stray_lawyer(session, [i for i in firm_ids if i is not None]):
         # Name the first such firm of the file, and one of its lawyers, as the check does.
         for i, f in enumerate(data.firms):
             check_firm_covers_lawyers(session, get_firm(session, f.code), where=f"firms.{i}")
     for i, c in enumerate(data.conflicts):
-        summary.count("conflicts", add_conflict(session, c, where=f"conflicts.{i}", known=known))
+        _tally(summary, "conflicts", add_conflict(session, c, where=f"conflicts.{i}", known=known))
     session.flush()
     if summary.changed:
         digest = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
@@ -553,12 +666,8 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
     return summary
 
 
-def _audit_change(
-    session: Session, *, actor: str, kind: str, key: str, data: BaseModel, changed: bool | None
-) -> None:
-    """One audit event for an administrator's write, when it changed something."""
-    if changed is None:
-        return
+def _audit_write(session: Session, *, actor: str, kind: str, key: str, data: BaseModel) -> None:
+    """One audit event for an administrator's write that changed something."""
     audit.record(
         session,
         actor=actor,
@@ -569,39 +678,45 @@ def _audit_change(
     )
 
 
-def save_territory(session: Session, data: TerritoryIn, *, actor: str) -> None:
+def save_territory(session: Session, data: TerritoryIn, *, actor: str) -> Change:
     """An administrator's write of one territory."""
-    check_fallbacks(session, data, where="body")
-    changed = upsert_territory(session, data)
-    _audit_change(session, actor=actor, kind="territory", key=data.code, data=data, changed=changed)
+    known = Known(session)
+    check_fallbacks(data, where="body", known=known)
+    change = upsert_territory(session, data, known=known)
+    if change is not Change.UNCHANGED:
+        _audit_write(session, actor=actor, kind="territory", key=data.code, data=data)
+    return change
 
 
-def save_firm(session: Session, data: FirmIn, *, actor: str) -> None:
+def save_firm(session: Session, data: FirmIn, *, actor: str) -> Change:
     """An administrator's write of one firm; it may not drop a territory its lawyers serve."""
-    changed = upsert_firm(session, data)
+    change = upsert_firm(session, data, known=Known(session))
     session.flush()
     check_firm_covers_lawyers(session, get_firm(session, data.code), where="body")
-    _audit_change(session, actor=actor, kind="firm", key=data.code, data=data, changed=changed)
+    if change is not Change.UNCHANGED:
+        _audit_write(session, actor=actor, kind="firm", key=data.code, data=data)
+    return change
 
 
-def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> None:
+def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> Change:
     """An administrator's write of one lawyer."""
-    changed = upsert_lawyer(session, data)
-    _audit_change(session, actor=actor, kind="lawyer", key=data.licence, data=data, changed=changed)
+    known = Known(session)
+    change = upsert_lawyer(session, data, known=known)
+    known.link_new()
+    if change is not Change.UNCHANGED:
+        _audit_write(session, actor=actor, kind="lawyer", key=data.licence, data=data)
+    return change
 
 
-def save_conflict(session: Session, data: ConflictIn, *, actor: str) -> bool:
-    """Register a conflict; False when it was registered already."""
-    created = add_conflict(session, data)
-    _audit_change(
-        session, actor=actor, kind="conflict", key=data.lawyer, data=data, changed=created
-    )
-    return bool(created)
+def save_conflict(session: Session, data: ConflictIn, *, actor: str) -> Change:
+    """Register a conflict: CREATED, or UNCHANGED when it was registered already."""
+    change = add_conflict(session, data, known=Known(session))
+    if change is not Change.UNCHANGED:
+        _audit_write(session, actor=actor, kind="conflict", key=data.lawyer, data=data)
+    return change
 
 
 def delete_conflict(session: Session, data: ConflictIn, *, actor: str) -> None:
     """Remove a registered conflict (404 when there is none)."""
     remove_conflict(session, data)
-    _audit_change(
-        session, actor=actor, kind="conflict_removed", key=data.lawyer, data=data, changed=True
-    )
+    _audit_write(session, actor=actor, kind="conflict_removed", key=data.lawyer, data=data)

@@ -12,10 +12,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
@@ -35,7 +34,15 @@ from dispatcher.models import (
     Requester,
     Territory,
 )
-from dispatcher.registry import Code
+from dispatcher.schemas import (
+    AppointmentOut,
+    ChoiceIn,
+    InvitationOut,
+    LawyerAppointmentOut,
+    LawyerInvitationOut,
+    RequestIn,
+    RequestOut,
+)
 from dispatcher.tokens import hash_token
 from policies.config import Policy, PolicyBook
 from policies.vocabulary import (
@@ -149,57 +156,17 @@ _CHOSEN_LAWYER = select(Choice.id).where(
 )
 
 
-# --- input shapes ---------------------------------------------------------------------------
-
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-
-
-class PersonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Text
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
-    juvenile: bool = False
-
-
-class RequestIn(BaseModel):
-    """A request for counsel. There is deliberately no field to ask for a particular lawyer."""
-
-    model_config = ConfigDict(extra="forbid")
-    external_ref: Annotated[
-        str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.:/()\-]+$")
-    ]
-    kind: Literal["court_order", "investigation"]
-    case_number: Annotated[
-        str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)
-    ]
-    territory: Code
-    urgency: Literal["detention", "standard"]
-    category: Literal["minor", "less_grave", "grave", "especially_grave"]
-    person: PersonIn
-    callback_url: AnyHttpUrl | None = Field(default=None)
-
-
-class ChoiceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lawyer: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
-    delegate: bool | None = None
-    own_counsel: Text | None = None
-    # The language the suspect read the list in, when they switched on the tablet
-    # (default: the session's).
-    language: Literal["az", "ru", "en"] | None = None
-
-
 # --- output shape ---------------------------------------------------------------------------
 
 
-def request_out(session: Session, request: Request) -> dict[str, Any]:
+def request_out(session: Session, request: Request) -> RequestOut:
     """The request's JSON as the API contract gives it."""
     territory = session.get(Territory, request.territory_id)
     invitation = session.exec(
         select(Invitation, Lawyer.licence, Firm.code)
         .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
         .join(Firm, col(Firm.id) == Invitation.firm_id)
-        .where(Invitation.request_id == request.id, Invitation.status == "pending")
+        .where(Invitation.request_id == request.id, Invitation.status == InvitationStatus.PENDING)
     ).first()
     appointment = session.exec(
         select(Appointment, Lawyer.licence, Firm.code)
@@ -207,38 +174,38 @@ def request_out(session: Session, request: Request) -> dict[str, Any]:
         .join(Firm, col(Firm.id) == Appointment.firm_id)
         .where(Appointment.request_id == request.id)
     ).first()
-    return {
-        "id": request.id,
-        "external_ref": request.external_ref,
-        "kind": request.kind,
-        "status": request.status,
-        "territory": territory.code if territory else None,
-        "case_number": request.case_number,
-        "urgency": request.urgency,
-        "category": request.category,
-        "invitation": (
-            {
-                "id": invitation[0].id,
-                "lawyer": invitation[1],
-                "firm": invitation[2],
-                "deadline": invitation[0].deadline.isoformat(),
-            }
+    return RequestOut(
+        id=request.id,
+        external_ref=request.external_ref,
+        kind=request.kind,
+        status=request.status,
+        territory=territory.code if territory else None,
+        case_number=request.case_number,
+        urgency=request.urgency,
+        category=request.category,
+        invitation=(
+            InvitationOut(
+                id=invitation[0].id,
+                lawyer=invitation[1],
+                firm=invitation[2],
+                deadline=invitation[0].deadline.isoformat(),
+            )
             if invitation
             else None
         ),
-        "appointment": (
-            {
-                "id": appointment[0].id,
-                "lawyer": appointment[1],
-                "firm": appointment[2],
-                "closed": appointment[0].closed_at is not None,
-            }
+        appointment=(
+            AppointmentOut(
+                id=appointment[0].id,
+                lawyer=appointment[1],
+                firm=appointment[2],
+                closed=appointment[0].closed_at is not None,
+            )
             if appointment
             else None
         ),
-        "created_at": request.created_at.isoformat(),
-        "updated_at": request.updated_at.isoformat(),
-    }
+        created_at=request.created_at.isoformat(),
+        updated_at=request.updated_at.isoformat(),
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -274,7 +241,7 @@ def _move(
             session,
             kind=OutboxKind.CALLBACK,
             target=request.callback_url,
-            payload=request_out(session, request),
+            payload=request_out(session, request).model_dump(mode="json"),
         )
         _notify_outbox(session, ctx)
 
@@ -303,7 +270,7 @@ def list_requests(
     status: str | None,
     limit: int,
     before: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RequestOut]:
     """The newest requests first; a requester sees only its own."""
     query = select(Request).order_by(col(Request.created_at).desc()).limit(limit)
     if requester_id is not None:
@@ -885,8 +852,9 @@ def close_appointment(
 
 
 def lawyer_invitations(
-    session: Session, lawyer: Lawyer, status: str | None
-) -> list[dict[str, Any]]:
+    session: Session, lawyer: Lawyer, status: InvitationStatus | None
+) -> list[LawyerInvitationOut]:
+    """The lawyer's invitations (only those in `status` when given), newest first."""
     query = (
         select(Invitation, Request, Appointment.id)
         .join(Request, col(Request.id) == Invitation.request_id)
@@ -898,24 +866,27 @@ def lawyer_invitations(
     if status:
         query = query.where(Invitation.status == status)
     return [
-        {
-            "id": inv.id,
-            "request_id": req.id,
-            "status": inv.status,
-            "deadline": inv.deadline.isoformat(),
-            "case_number": req.case_number,
-            "urgency": req.urgency,
-            "category": req.category,
-            "language": req.person_language,
-            "juvenile": req.person_juvenile,
-            "decline_reason": inv.decline_reason,
-            "appointment": appointment_id,
-        }
+        LawyerInvitationOut(
+            id=inv.id,
+            request_id=req.id,
+            status=inv.status,
+            deadline=inv.deadline.isoformat(),
+            case_number=req.case_number,
+            urgency=req.urgency,
+            category=req.category,
+            language=req.person_language,
+            juvenile=req.person_juvenile,
+            decline_reason=inv.decline_reason,
+            appointment=appointment_id,
+        )
         for inv, req, appointment_id in session.exec(query).all()
     ]
 
 
-def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> list[dict[str, Any]]:
+def lawyer_appointments(
+    session: Session, lawyer: Lawyer, open_only: bool
+) -> list[LawyerAppointmentOut]:
+    """The lawyer's appointments (only the open ones when `open_only`), newest first."""
     query = (
         select(Appointment, Request)
         .join(Request, col(Request.id) == Appointment.request_id)
@@ -926,13 +897,13 @@ def lawyer_appointments(session: Session, lawyer: Lawyer, open_only: bool) -> li
     if open_only:
         query = query.where(col(Appointment.closed_at).is_(None))
     return [
-        {
-            "id": a.id,
-            "request_id": r.id,
-            "case_number": r.case_number,
-            "opened_at": a.opened_at.isoformat(),
-            "closed_at": a.closed_at.isoformat() if a.closed_at else None,
-        }
+        LawyerAppointmentOut(
+            id=a.id,
+            request_id=r.id,
+            case_number=r.case_number,
+            opened_at=a.opened_at.isoformat(),
+            closed_at=a.closed_at.isoformat() if a.closed_at else None,
+        )
         for a, r in session.exec(query).all()
     ]
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session, select  # noqa: E402
 
-from dispatcher import allocation, registry, tokens, workflow  # noqa: E402
+from dispatcher import allocation, registry, schemas, tokens, workflow  # noqa: E402
 from dispatcher.config import Settings  # noqa: E402
 from dispatcher.db import unit_of_work  # noqa: E402
 from dispatcher.models import Invitation, Lawyer, Request, Requester  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
         started_all = time.perf_counter()
         for i in range(args.orders):
             code = rng.choices(territories, weights)[0]
-            body = workflow.RequestIn.model_validate(
+            body = schemas.RequestIn.model_validate(
                 {
                     "external_ref": f"B-{i}",
                     "kind": "court_order",
@@ -104,7 +104,7 @@ def main() -> None:
                     assert lawyer is not None
                     workflow.accept(session, invitation.id, lawyer, ctx)
                     appointment = workflow.lawyer_appointments(session, lawyer, True)[0]
-                    workflow.close_appointment(session, appointment["id"], lawyer, ctx)
+                    workflow.close_appointment(session, appointment.id, lawyer, ctx)
         elapsed = time.perf_counter() - started_all
         allocation.decide_rotation = timed
         rt.stop()

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session, select  # noqa: E402
 
-from dispatcher import allocation, registry, tokens, workflow  # noqa: E402
+from dispatcher import allocation, registry, schemas, tokens, workflow  # noqa: E402
 from dispatcher.db import create_schema, make_engine, unit_of_work  # noqa: E402
 from dispatcher.logging import configure  # noqa: E402
 from dispatcher.models import Decision, Invitation, Lawyer, Request, Requester  # noqa: E402
@@ -179,7 +179,7 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
             orders_s = 0.0
             for i, arrival in enumerate(arrivals):
                 clock.move_to(clock.at(arrival.at_s))
-                body = workflow.RequestIn.model_validate(
+                body = schemas.RequestIn.model_validate(
                     {**arrival.body(), "kind": "court_order", "external_ref": f"BENCH-{i}"}
                 )
                 began = time.perf_counter()
@@ -250,7 +250,7 @@ def _answer(engine: Any, request_id: str, ctx: workflow.Context, clock: VirtualC
         assert lawyer is not None
         workflow.accept(session, invitation.id, lawyer, ctx)
         appointment = workflow.lawyer_appointments(session, lawyer, True)[0]
-        workflow.close_appointment(session, appointment["id"], lawyer, ctx)
+        workflow.close_appointment(session, appointment.id, lawyer, ctx)
     clock.move_to(clock.now + timedelta(seconds=1))
 
 

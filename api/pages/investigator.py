@@ -20,10 +20,18 @@ from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
+from dispatcher.schemas import RequestIn, RequestOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import Category, Language, RequestKind, Role, Urgency
 
 router = APIRouter(prefix="/investigator")
+
+
+class ListedRequest(RequestOut):
+    """A request as the home page lists it: when it was opened, in the reader's words."""
+
+    created_label: str
+
 
 # Languages offered for the person; any two-letter code is valid, these are the usual ones.
 PERSON_LANGUAGES = ("az", "ru", "en", "tr", "ka", "fa", "uk", "ar")
@@ -92,12 +100,19 @@ def _render_home(
         "person_language": Language.AZ,
         "juvenile": False,
     }
-    own = workflow.list_requests(
-        session, requester_id=principal.requester_id, status=None, limit=50
-    )
-    for shown in own:
-        timezone = runtime.policies.for_territory(shown["territory"]).timezone
-        shown["created_label"] = local_time(shown["created_at"], language, timezone)
+    own = [
+        ListedRequest(
+            **shown.model_dump(),
+            created_label=local_time(
+                shown.created_at,
+                language,
+                runtime.policies.for_territory(shown.territory or "").timezone,
+            ),
+        )
+        for shown in workflow.list_requests(
+            session, requester_id=principal.requester_id, status=None, limit=50
+        )
+    ]
     return render_staff(
         request,
         "investigator/home.html",
@@ -138,7 +153,7 @@ async def open_request(
     values: dict[str, Any] = {key: str(form.get(key, "")).strip() for key in _FIELDS}
     values["juvenile"] = form.get("juvenile") == "on"
     try:
-        body = workflow.RequestIn.model_validate(
+        body = RequestIn.model_validate(
             {
                 "external_ref": values["external_ref"],
                 "kind": RequestKind.INVESTIGATION,
@@ -200,7 +215,7 @@ def _render_request(
     request: Request,
     runtime: RuntimeDep,
     principal: Principal,
-    shown: dict[str, Any],
+    shown: RequestOut,
     *,
     tablet: dict[str, Any] | None = None,
     error: str | None = None,
@@ -259,7 +274,7 @@ def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONRespon
             )
     except DomainError as error:
         return JSONResponse({"detail": error.detail}, error.status_code)
-    return JSONResponse(shown, headers={"Cache-Control": "no-store"})
+    return JSONResponse(shown.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @router.post("/requests/{request_id}/choice-session")
@@ -303,7 +318,7 @@ def open_choice_session(
             session, workflow.get_request(session, request_id, requester_id=who.requester_id)
         )
     url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
-    timezone = runtime.policies.for_territory(shown["territory"]).timezone
+    timezone = runtime.policies.for_territory(shown.territory or "").timezone
     tablet = {
         "url": url,
         # Drawn here, inline: the link is a credential and goes to no outside service.

@@ -17,10 +17,24 @@ from dispatcher import workflow
 from dispatcher.errors import DomainError
 from dispatcher.models import Lawyer
 from dispatcher.runtime import Runtime
+from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import InvitationStatus, Role
 
 router = APIRouter(prefix="/lawyer")
+
+
+class ShownInvitation(LawyerInvitationOut):
+    """A pending invitation as the page shows it: its deadline in the reader's words."""
+
+    deadline_label: str
+
+
+class ShownAppointment(LawyerAppointmentOut):
+    """An open appointment as the page shows it: when it opened, in the reader's words."""
+
+    opened_label: str
+
 
 # What the page says after each answer (the query names one of these, nothing else is shown).
 DONE = {
@@ -50,13 +64,21 @@ def _render(
     status_code: int = 200,
 ) -> Response:
     language = staff_language(request)
-    invitations = workflow.lawyer_invitations(session, lawyer, InvitationStatus.PENDING)
-    appointments = workflow.lawyer_appointments(session, lawyer, True)
     timezone = runtime.policies.default.timezone
-    for invitation in invitations:
-        invitation["deadline_label"] = local_time(invitation["deadline"], language, timezone)
-    for appointment in appointments:
-        appointment["opened_label"] = local_time(appointment["opened_at"], language, timezone)
+    invitations = [
+        ShownInvitation(
+            **invitation.model_dump(),
+            deadline_label=local_time(invitation.deadline, language, timezone),
+        )
+        for invitation in workflow.lawyer_invitations(session, lawyer, InvitationStatus.PENDING)
+    ]
+    appointments = [
+        ShownAppointment(
+            **appointment.model_dump(),
+            opened_label=local_time(appointment.opened_at, language, timezone),
+        )
+        for appointment in workflow.lawyer_appointments(session, lawyer, True)
+    ]
     return render_staff(
         request,
         "lawyer/home.html",

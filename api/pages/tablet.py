@@ -19,6 +19,7 @@ from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import Choice, ChoiceSession
 from dispatcher.models import Request as CounselRequest
 from dispatcher.runtime import Runtime
+from dispatcher.schemas import ChoiceIn
 from policies.vocabulary import ChoiceKind
 
 router = APIRouter(prefix="/tablet")
@@ -212,7 +213,7 @@ def record(
         return render(request, "tablet/refused.html", language=pick_language(lang), status_code=403)
     language_query = f"?lang={lang}" if lang in LANGUAGES else ""
     try:
-        data = workflow.ChoiceIn(
+        data = ChoiceIn(
             lawyer=lawyer,
             delegate=bool(delegate) or None,
             own_counsel=own_counsel,

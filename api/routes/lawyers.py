@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from api.deps import RuntimeDep, UowDep, context, lawyer_of, role
-from api.schemas import DeclineIn, RequestOut
+from api.schemas import ClosedAppointmentOut, DeclineIn
 from dispatcher import workflow
+from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut, RequestOut
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role
+from policies.vocabulary import InvitationStatus, Role
 
 router = APIRouter(prefix="/api/v1", tags=["lawyers"])
 
@@ -19,18 +20,16 @@ LawyerDep = Annotated[Principal, Depends(role(Role.LAWYER))]
 
 @router.get("/invitations")
 def my_invitations(
-    principal: LawyerDep,
-    uow: UowDep,
-    status: Literal["pending", "accepted", "declined", "expired", "withdrawn"] | None = None,
-) -> list[dict[str, Any]]:
+    principal: LawyerDep, uow: UowDep, status: InvitationStatus | None = None
+) -> list[LawyerInvitationOut]:
     with uow() as session:
         return workflow.lawyer_invitations(session, lawyer_of(session, principal), status)
 
 
-@router.post("/invitations/{invitation_id}/accept", response_model=RequestOut)
+@router.post("/invitations/{invitation_id}/accept")
 def accept(
     invitation_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
-) -> dict[str, Any]:
+) -> RequestOut:
     with uow() as session:
         request = workflow.accept(
             session, invitation_id, lawyer_of(session, principal), context(runtime, principal)
@@ -38,10 +37,10 @@ def accept(
         return workflow.request_out(session, request)
 
 
-@router.post("/invitations/{invitation_id}/decline", response_model=RequestOut)
+@router.post("/invitations/{invitation_id}/decline")
 def decline(
     invitation_id: str, body: DeclineIn, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
-) -> dict[str, Any]:
+) -> RequestOut:
     with uow() as session:
         request = workflow.decline(
             session,
@@ -56,7 +55,7 @@ def decline(
 @router.get("/appointments")
 def my_appointments(
     principal: LawyerDep, uow: UowDep, open_only: bool = True
-) -> list[dict[str, Any]]:
+) -> list[LawyerAppointmentOut]:
     with uow() as session:
         return workflow.lawyer_appointments(session, lawyer_of(session, principal), open_only)
 
@@ -64,13 +63,13 @@ def my_appointments(
 @router.post("/appointments/{appointment_id}/close")
 def close(
     appointment_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
-) -> dict[str, Any]:
+) -> ClosedAppointmentOut:
     with uow() as session:
         appointment = workflow.close_appointment(
             session, appointment_id, lawyer_of(session, principal), context(runtime, principal)
         )
-        return {
-            "id": appointment.id,
-            "request_id": appointment.request_id,
-            "closed_at": appointment.closed_at.isoformat() if appointment.closed_at else None,
-        }
+        return ClosedAppointmentOut(
+            id=appointment.id,
+            request_id=appointment.request_id,
+            closed_at=appointment.closed_at.isoformat() if appointment.closed_at else None,
+        )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlmodel import col, select
 
 from api.deps import UowDep, role
+from api.schemas import ConflictAddedOut, ConflictRemovedOut
 from dispatcher import registry
 from dispatcher.errors import Invalid
-from dispatcher.models import Firm, Lawyer, Territory
+from dispatcher.schemas import ConflictOut, FirmOut, ImportSummary, LawyerOut, TerritoryOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import Role
 
@@ -26,98 +26,89 @@ def _same_key(path_key: str, body_key: str, field: str) -> None:
 
 
 @router.post("/import")
-def import_registry(body: registry.RegistryFile, principal: Admin, uow: UowDep) -> dict[str, Any]:
+def import_registry(body: registry.RegistryFile, principal: Admin, uow: UowDep) -> ImportSummary:
     """Apply a whole registry file: all or nothing, and re-importing it changes nothing."""
     with uow() as session:
-        return registry.import_registry(session, body, actor=principal.actor).as_dict()
+        return registry.import_registry(session, body, actor=principal.actor)
 
 
 @router.get("/territories")
-def list_territories(principal: Reader, uow: UowDep) -> list[dict[str, Any]]:
+def list_territories(principal: Reader, uow: UowDep) -> list[TerritoryOut]:
     with uow() as session:
-        rows = session.exec(select(Territory).order_by(col(Territory.code))).all()
-        return [registry.territory_out(t) for t in rows]
+        return registry.list_territories(session)
 
 
 @router.get("/territories/{code}")
-def get_territory(code: str, principal: Reader, uow: UowDep) -> dict[str, Any]:
+def get_territory(code: str, principal: Reader, uow: UowDep) -> TerritoryOut:
     with uow() as session:
-        return registry.territory_out(registry.get_territory(session, code))
+        return registry.read_territory(session, code)
 
 
 @router.put("/territories/{code}")
 def put_territory(
     code: str, body: registry.TerritoryIn, principal: Admin, uow: UowDep
-) -> dict[str, Any]:
+) -> TerritoryOut:
     _same_key(code, body.code, "code")
     with uow() as session:
         registry.save_territory(session, body, actor=principal.actor)
-        return registry.territory_out(registry.get_territory(session, code))
+        return registry.read_territory(session, code)
 
 
 @router.get("/firms")
-def list_firms(principal: Reader, uow: UowDep) -> list[dict[str, Any]]:
+def list_firms(principal: Reader, uow: UowDep) -> list[FirmOut]:
     with uow() as session:
-        return [
-            registry.firm_out(session, f)
-            for f in session.exec(select(Firm).order_by(col(Firm.code))).all()
-        ]
+        return registry.list_firms(session)
 
 
 @router.get("/firms/{code}")
-def get_firm(code: str, principal: Reader, uow: UowDep) -> dict[str, Any]:
+def get_firm(code: str, principal: Reader, uow: UowDep) -> FirmOut:
     with uow() as session:
-        return registry.firm_out(session, registry.get_firm(session, code))
+        return registry.read_firm(session, code)
 
 
 @router.put("/firms/{code}")
-def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
+def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) -> FirmOut:
     _same_key(code, body.code, "code")
     with uow() as session:
         registry.save_firm(session, body, actor=principal.actor)
-        return registry.firm_out(session, registry.get_firm(session, code))
+        return registry.read_firm(session, code)
 
 
 @router.get("/lawyers")
-def list_lawyers(principal: Reader, uow: UowDep, firm: str | None = None) -> list[dict[str, Any]]:
+def list_lawyers(principal: Reader, uow: UowDep, firm: str | None = None) -> list[LawyerOut]:
     with uow() as session:
-        query = select(Lawyer).order_by(col(Lawyer.licence))
-        if firm is not None:
-            query = query.where(Lawyer.firm_id == registry.get_firm(session, firm).id)
-        return [registry.lawyer_out(session, lw) for lw in session.exec(query).all()]
+        return registry.list_lawyers(session, firm=firm)
 
 
 @router.get("/lawyers/{licence}")
-def get_lawyer(licence: str, principal: Reader, uow: UowDep) -> dict[str, Any]:
+def get_lawyer(licence: str, principal: Reader, uow: UowDep) -> LawyerOut:
     with uow() as session:
-        return registry.lawyer_out(session, registry.get_lawyer(session, licence))
+        return registry.read_lawyer(session, licence)
 
 
 @router.put("/lawyers/{licence}")
-def put_lawyer(
-    licence: str, body: registry.LawyerIn, principal: Admin, uow: UowDep
-) -> dict[str, Any]:
+def put_lawyer(licence: str, body: registry.LawyerIn, principal: Admin, uow: UowDep) -> LawyerOut:
     _same_key(licence, body.licence, "licence")
     with uow() as session:
         registry.save_lawyer(session, body, actor=principal.actor)
-        return registry.lawyer_out(session, registry.get_lawyer(session, licence))
+        return registry.read_lawyer(session, licence)
 
 
 @router.get("/conflicts")
-def list_conflicts(principal: Reader, uow: UowDep) -> list[dict[str, str]]:
+def list_conflicts(principal: Reader, uow: UowDep) -> list[ConflictOut]:
     with uow() as session:
         return registry.list_conflicts(session)
 
 
 @router.post("/conflicts", status_code=201)
-def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
+def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> ConflictAddedOut:
     with uow() as session:
-        created = registry.save_conflict(session, body, actor=principal.actor)
-        return {**body.model_dump(), "created": bool(created)}
+        change = registry.save_conflict(session, body, actor=principal.actor)
+        return ConflictAddedOut(**body.model_dump(), created=change is registry.Change.CREATED)
 
 
 @router.post("/conflicts/remove")
-def remove_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> dict[str, Any]:
+def remove_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> ConflictRemovedOut:
     with uow() as session:
         registry.delete_conflict(session, body, actor=principal.actor)
-        return {**body.model_dump(), "removed": True}
+        return ConflictRemovedOut(**body.model_dump(), removed=True)

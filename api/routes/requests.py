@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
@@ -14,31 +14,35 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, UowDep, bearer_or_page, context, requester_scope, role
-from api.schemas import ChoiceSessionOut, RequestOut
+from api.schemas import ChoiceSessionOut, ExplanationOut
 from dispatcher import workflow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
+from dispatcher.schemas import RequestIn, RequestOut
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role
+from policies.vocabulary import RequestKind, RequestStatus, Role
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 Requesting = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR))]
-Reading = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR, Role.ADMIN, Role.BAR))]
+READERS = (Role.COURT, Role.INVESTIGATOR, Role.ADMIN, Role.BAR)
+Reading = Annotated[Principal, Depends(role(*READERS))]
 
 
 @router.post(
     "",
     response_model=RequestOut,
     status_code=201,
-    responses={200: {"description": "An identical retry: the request already opened"}},
+    responses={
+        200: {"model": RequestOut, "description": "An identical retry: the request already opened"}
+    },
 )
 def create_request(
-    body: workflow.RequestIn, principal: Requesting, runtime: RuntimeDep, uow: UowDep
+    body: RequestIn, principal: Requesting, runtime: RuntimeDep, uow: UowDep
 ) -> JSONResponse:
-    if principal.role == "court" and body.kind != "court_order":
+    if principal.role == Role.COURT and body.kind != RequestKind.COURT_ORDER:
         raise Forbidden("a court sends court orders")
-    if principal.role == "investigator" and body.kind != "investigation":
+    if principal.role == Role.INVESTIGATOR and body.kind != RequestKind.INVESTIGATION:
         raise Forbidden("an investigator sends investigation requests")
     with uow() as session:
         requester = session.get(Requester, principal.requester_id)
@@ -47,20 +51,17 @@ def create_request(
             session, body, requester=requester, ctx=context(runtime, principal)
         )
         out = workflow.request_out(session, request)
-    return JSONResponse(out, status_code=201 if created else 200)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("", response_model=list[RequestOut])
 def list_requests(
     principal: Reading,
     uow: UowDep,
-    status: Literal[
-        "awaiting_choice", "inviting", "assigned", "unfilled", "cancelled", "private_counsel"
-    ]
-    | None = None,
+    status: RequestStatus | None = None,
     before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[RequestOut]:
     """Newest first; a court or investigator sees only its own requests."""
     with uow() as session:
         return workflow.list_requests(
@@ -73,7 +74,7 @@ def list_requests(
 
 
 @router.get("/{request_id}", response_model=RequestOut)
-def get_request(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
+def get_request(request_id: str, principal: Reading, uow: UowDep) -> RequestOut:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         return workflow.request_out(session, request)
@@ -88,12 +89,12 @@ def followed_request(
     request_id: str,
     principal: Annotated[Principal, Depends(bearer_or_page)],
     uow: UowDep,
-) -> Callable[[], dict[str, Any]]:
+) -> Callable[[], RequestOut]:
     """Check, before any byte of the stream is sent, that the caller may follow the request."""
-    if principal.role not in ("court", "investigator", "admin", "bar"):
+    if principal.role not in READERS:
         raise HTTPException(403, f"role {principal.role} may not do this")
 
-    def read() -> dict[str, Any]:
+    def read() -> RequestOut:
         with uow() as session:
             request = workflow.get_request(
                 session, request_id, requester_id=requester_scope(principal)
@@ -107,7 +108,7 @@ def followed_request(
 @router.get("/{request_id}/events", response_class=EventSourceResponse)
 async def follow_request(
     request_id: str,
-    read: Annotated[Callable[[], dict[str, Any]], Depends(followed_request)],
+    read: Annotated[Callable[[], RequestOut], Depends(followed_request)],
     runtime: RuntimeDep,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `event: request` with the request's JSON now and on every change.
@@ -116,12 +117,13 @@ async def follow_request(
     """
     async with runtime.broker.follow(request_id) as changes:
         current = await run_in_threadpool(read)
-        sent: dict[str, Any] | None = None
+        sent: RequestOut | None = None
         while True:
             if current != sent:
-                yield ServerSentEvent(event="request", data=current)
+                # Sent as a dict: the event's data stays the JSON it has always been.
+                yield ServerSentEvent(event="request", data=current.model_dump(mode="json"))
                 sent = current
-            if current["status"] in workflow.FINAL_STATES:
+            if current.status in workflow.FINAL_STATES:
                 return
             with suppress(TimeoutError):
                 await asyncio.wait_for(changes.get(), REREAD_S)
@@ -134,18 +136,18 @@ def cancel_request(
     principal: Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR, Role.ADMIN))],
     runtime: RuntimeDep,
     uow: UowDep,
-) -> dict[str, Any]:
+) -> RequestOut:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         workflow.cancel(session, request, context(runtime, principal))
         return workflow.request_out(session, request)
 
 
-@router.get("/{request_id}/explanation")
-def explain(request_id: str, principal: Reading, uow: UowDep) -> dict[str, Any]:
+@router.get("/{request_id}/explanation", response_model=ExplanationOut)
+def explain(request_id: str, principal: Reading, uow: UowDep) -> ExplanationOut:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
-        return dict(workflow.explanation(session, request))
+        return ExplanationOut.model_validate(workflow.explanation(session, request))
 
 
 @router.post("/{request_id}/choice-sessions", response_model=ChoiceSessionOut, status_code=201)
@@ -154,12 +156,12 @@ def open_choice_session(
     principal: Annotated[Principal, Depends(role(Role.INVESTIGATOR))],
     runtime: RuntimeDep,
     uow: UowDep,
-) -> dict[str, Any]:
+) -> ChoiceSessionOut:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=principal.requester_id)
         opened = workflow.open_choice_session(session, request, context(runtime, principal))
-    return {
-        "token": opened.token,
-        "url": f"/tablet/{opened.token}",
-        "expires_at": opened.session.expires_at.isoformat(),
-    }
+    return ChoiceSessionOut(
+        token=opened.token,
+        url=f"/tablet/{opened.token}",
+        expires_at=opened.session.expires_at.isoformat(),
+    )

@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from dispatcher import deadlines, registry, tokens, workflow
+from dispatcher import deadlines, registry, schemas, tokens, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DomainError
 from dispatcher.models import Invitation, Lawyer, Request, Requester, Territory
@@ -319,7 +319,7 @@ class Simulation:
                     actor="admin:simulation",
                 )
         role = Role.COURT if arrival.kind == RequestKind.COURT_ORDER else Role.INVESTIGATOR
-        body = workflow.RequestIn.model_validate(arrival.body())
+        body = schemas.RequestIn.model_validate(arrival.body())
         with unit_of_work(self.engine) as session:
             request, _ = workflow.create_request(
                 session,
@@ -361,7 +361,7 @@ class Simulation:
         try:
             with unit_of_work(self.engine) as session:
                 request = workflow.record_choice(
-                    session, token, workflow.ChoiceIn.model_validate(answer), self._ctx("tablet")
+                    session, token, schemas.ChoiceIn.model_validate(answer), self._ctx("tablet")
                 )
                 waiting = request.status == workflow.AWAITING_CHOICE
                 urgency = request.urgency

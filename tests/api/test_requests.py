@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlmodel import SQLModel, func, select
 
+from api.routes import lawyers, registry, requests, tablet
 from dispatcher.db import unit_of_work
 from dispatcher.models import AuditEvent, Invitation, OutboxMessage, Request
 from dispatcher.runtime import Runtime
@@ -273,6 +275,8 @@ def test_a_callback_is_queued_once_when_the_order_ends_assigned(api: Api) -> Non
     assert message.payload["status"] == "assigned"
     assert message.payload["appointment"]["lawyer"] == invitation["lawyer"]
     assert message.payload["external_ref"] == "ORD-1"
+    # The callback's body is the request's JSON as the API answered it, key for key, in order.
+    assert json.dumps(message.payload) == json.dumps(accepted.json())
     # Closing the appointment later is not another ending.
     appointment = accepted.json()["appointment"]["id"]
     closed = api.post(f"/api/v1/appointments/{appointment}/close", invitation["lawyer"])
@@ -399,3 +403,68 @@ def test_a_requester_lists_only_its_own_requests_newest_first(api: Api) -> None:
     assert api.get(REQUESTS, "court", status="assigned").json() == []
     assert len(api.get(REQUESTS, "court", limit=2).json()) == 2
     assert api.get(REQUESTS, "court", status="bogus").status_code == 422
+
+
+# --- the published contract ----------------------------------------------------------------------
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def test_every_json_answer_of_these_routers_has_a_schema_with_named_properties(api: Api) -> None:
+    """A court's integrator can generate a client: each operation of the request, lawyer,
+    tablet and registry routers says what its success answer holds, field by field."""
+    doc = api.client.get("/openapi.json").json()
+    checked = 0
+    for router in (requests.router, lawyers.router, tablet.router, registry.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods or ():
+                operation = doc["paths"][route.path][method.lower()]
+                success = {
+                    code: answer
+                    for code, answer in operation["responses"].items()
+                    if code.startswith("2")
+                }
+                assert success, (method, route.path)
+                for code, answer in success.items():
+                    content = answer.get("content", {})
+                    if "application/json" not in content:
+                        # Only the event stream answers something else.
+                        assert "text/event-stream" in content, (method, route.path, code)
+                        continue
+                    schema = _resolve(doc, content["application/json"]["schema"])
+                    if schema.get("type") == "array":
+                        schema = _resolve(doc, schema["items"])
+                    assert schema.get("type") == "object", (method, route.path, code, schema)
+                    assert schema.get("properties"), (method, route.path, code, schema)
+                    checked += 1
+    assert checked >= 25
+
+
+def test_the_contract_lists_the_allowed_words(api: Api) -> None:
+    """The enumerations a client validates against are published with their values."""
+    doc = api.client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+
+    def values(model: str, field: str) -> list[str]:
+        prop = schemas[model]["properties"][field]
+        options = prop.get("anyOf", [prop])
+        found = [_resolve(doc, o) for o in options if o.get("type") != "null"]
+        return list(found[0]["enum"])
+
+    assert values("RequestIn", "kind") == ["court_order", "investigation"]
+    assert values("RequestIn", "urgency") == ["detention", "standard"]
+    assert values("RequestIn", "category") == ["minor", "less_grave", "grave", "especially_grave"]
+    assert values("ChoiceIn", "language") == ["az", "ru", "en"]
+    assert values("RequestOut", "status") == [
+        "awaiting_choice",
+        "inviting",
+        "assigned",
+        "unfilled",
+        "cancelled",
+        "private_counsel",
+    ]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session, select
 
-from dispatcher import flags, workflow
+from dispatcher import flags, schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Requester
 from dispatcher.runtime import Runtime
@@ -50,7 +50,7 @@ def history(rt: Runtime, *, steer: bool, rounds: int = 24, seed: int = 7) -> Non
                     chosen = STEERED_LAWYER
                 else:
                     chosen = rng.choice(shown)
-                workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), ctx)
+                workflow.record_choice(session, opened.token, schemas.ChoiceIn(lawyer=chosen), ctx)
                 accept_and_close(session, rt, request.id)
         if i % 3 == 0:
             with unit_of_work(rt.engine) as session:

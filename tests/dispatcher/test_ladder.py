@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from dispatcher import workflow
+from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request
 from dispatcher.runtime import Runtime
@@ -100,7 +100,7 @@ def test_a_chosen_lawyer_excluded_meanwhile_falls_back_to_the_rotation_and_says_
         lawyer.status = "on_leave"
         session.add(lawyer)
     with unit_of_work(rt.engine) as session:
-        workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), context(rt))
+        workflow.record_choice(session, opened.token, schemas.ChoiceIn(lawyer=chosen), context(rt))
         invited = pending_invitation(session, request.id)[1].licence
         explained = workflow.explanation(session, request)
     assert invited != chosen

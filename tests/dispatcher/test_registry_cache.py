@@ -30,9 +30,7 @@ from tests.support.registries import load_registry, small_registry
 
 
 def _lawyer(session: Session, licence: str) -> registry.LawyerIn:
-    return registry.LawyerIn.model_validate(
-        registry.lawyer_out(session, registry.get_lawyer(session, licence))
-    )
+    return registry.LawyerIn.model_validate(registry.read_lawyer(session, licence).model_dump())
 
 
 def _version(rt: Runtime) -> str:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-from dispatcher import workflow
+from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
@@ -101,7 +101,7 @@ def _choose(session: Session, rt: Runtime, ref: str, prefer: str) -> tuple[str, 
         (o for o in options if o["firm"] == prefer),
         min(options, key=lambda o: (o["firm"], o["lawyer"])),
     )
-    workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=pick["lawyer"]), ctx)
+    workflow.record_choice(session, opened.token, schemas.ChoiceIn(lawyer=pick["lawyer"]), ctx)
     decision = session.get(Decision, opened.session.decision_id)
     assert decision is not None
     return request.id, str(decision.explanation["rule"])

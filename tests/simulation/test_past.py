@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import col, func, select
 
-from dispatcher import workflow
+from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import (
     Appointment,
@@ -67,7 +67,7 @@ def test_past_decisions_are_written_whole_and_the_allocator_carries_on_after_the
             assert end - timedelta(days=366) <= created <= end
         court = session.exec(select(Requester).where(Requester.name == "Court CEN")).one()
     # The service's own next decision comes after the history, under its own ids.
-    body = workflow.RequestIn.model_validate(
+    body = schemas.RequestIn.model_validate(
         {
             "external_ref": "AFTER-1",
             "kind": "court_order",

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from dispatcher import workflow
+from dispatcher import schemas, workflow
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Invitation, Lawyer, Request, Requester
@@ -45,7 +45,7 @@ def context(rt: Runtime) -> workflow.Context:
     return rt.context("test")
 
 
-def request_body(ref: str, *, kind: str = "court_order", **overrides: Any) -> workflow.RequestIn:
+def request_body(ref: str, *, kind: str = "court_order", **overrides: Any) -> schemas.RequestIn:
     """A valid request in territory CEN; `overrides` replace top-level fields."""
     body: dict[str, Any] = {
         "external_ref": ref,
@@ -57,7 +57,7 @@ def request_body(ref: str, *, kind: str = "court_order", **overrides: Any) -> wo
         "person": {"name": f"P {ref}", "language": "az"},
         **overrides,
     }
-    return workflow.RequestIn.model_validate(body)
+    return schemas.RequestIn.model_validate(body)
 
 
 def requester(session: Session, role: str) -> Requester:
@@ -133,9 +133,9 @@ def accept_and_close(session: Session, rt: Runtime, request_id: str) -> Lawyer:
     [appointment] = [
         a
         for a in workflow.lawyer_appointments(session, lawyer, open_only=True)
-        if a["request_id"] == request_id
+        if a.request_id == request_id
     ]
-    workflow.close_appointment(session, appointment["id"], lawyer, context(rt))
+    workflow.close_appointment(session, appointment.id, lawyer, context(rt))
     return lawyer
 
 
@@ -151,7 +151,7 @@ def choose_first(session: Session, rt: Runtime, request: Request) -> str:
     ctx = context(rt)
     opened = workflow.open_choice_session(session, request, ctx)
     chosen = str(opened.session.options[0]["lawyer"])
-    workflow.record_choice(session, opened.token, workflow.ChoiceIn(lawyer=chosen), ctx)
+    workflow.record_choice(session, opened.token, schemas.ChoiceIn(lawyer=chosen), ctx)
     return chosen
 
 

@@ -1,0 +1,210 @@
+"""The shapes the domain takes in and gives back: request bodies, the request's JSON, the
+lawyer's listings and the registry as read.
+
+They live on the domain's side because the domain builds and reads them (the workflow takes a
+`RequestIn`, the outbox sends a `RequestOut` as the callback's body); the HTTP face publishes
+them as they are. Each output model lists its keys in the order the JSON has always had them:
+the callback's body and the API's answers are the same bytes as when they were dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypedDict
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, computed_field
+
+from policies.vocabulary import (
+    Category,
+    FirmStatus,
+    InvitationStatus,
+    Language,
+    LawyerStatus,
+    RequestKind,
+    RequestStatus,
+    Urgency,
+)
+
+# A registry code (territory, firm): upper-case letters, digits and dashes.
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,15}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+# --- a request, as a court or an investigator sends it ----------------------------------------
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    # Any two-letter code: a suspect may speak a language the pages do not.
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+    juvenile: bool = False
+
+
+class RequestIn(BaseModel):
+    """A request for counsel. There is deliberately no field to ask for a particular lawyer."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_ref: Annotated[
+        str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.:/()\-]+$")
+    ]
+    kind: RequestKind
+    case_number: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)
+    ]
+    territory: Code
+    urgency: Urgency
+    category: Category
+    person: PersonIn
+    callback_url: AnyHttpUrl | None = Field(default=None)
+
+
+class ChoiceIn(BaseModel):
+    """The suspect's answer on the tablet: exactly one of lawyer, delegate or own_counsel."""
+
+    model_config = ConfigDict(extra="forbid")
+    lawyer: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    delegate: bool | None = None
+    own_counsel: Text | None = None
+    # The language the suspect read the list in, when they switched on the tablet
+    # (default: the session's).
+    language: Language | None = None
+
+
+# --- the request's JSON (SPEC "Requests") -------------------------------------------------------
+
+
+class InvitationOut(BaseModel):
+    """The request's pending invitation."""
+
+    id: str
+    lawyer: str
+    firm: str
+    deadline: str
+
+
+class AppointmentOut(BaseModel):
+    """The request's appointment, once a lawyer accepted."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    id: str
+    lawyer: str
+    firm: str
+    closed: bool = False
+
+
+class RequestOut(BaseModel):
+    """The request as the API answers it and as its callback receives it."""
+
+    id: str
+    external_ref: str
+    kind: RequestKind
+    status: RequestStatus
+    territory: str | None
+    case_number: str
+    urgency: Urgency
+    category: Category
+    invitation: InvitationOut | None
+    appointment: AppointmentOut | None
+    created_at: str
+    updated_at: str
+
+
+# --- the lawyer's listings ----------------------------------------------------------------------
+
+
+class LawyerInvitationOut(BaseModel):
+    """One of a lawyer's invitations, with what the lawyer needs to answer it."""
+
+    id: str
+    request_id: str
+    status: InvitationStatus
+    deadline: str
+    case_number: str
+    urgency: Urgency
+    category: Category
+    language: str
+    juvenile: bool
+    decline_reason: str | None
+    appointment: str | None
+
+
+class LawyerAppointmentOut(BaseModel):
+    """One of a lawyer's appointments."""
+
+    id: str
+    request_id: str
+    case_number: str
+    opened_at: str
+    closed_at: str | None
+
+
+# --- the registry as read -----------------------------------------------------------------------
+
+
+class NamesOut(BaseModel):
+    az: str
+    ru: str
+    en: str
+
+
+class TerritoryOut(BaseModel):
+    code: str
+    name: NamesOut
+    fallback: list[str]
+
+
+class FirmOut(BaseModel):
+    code: str
+    name: str
+    territories: list[str]
+    status: FirmStatus
+
+
+class DutyOut(BaseModel):
+    weekday: int
+    start: str
+    end: str
+
+
+class LawyerOut(BaseModel):
+    licence: str
+    name: str
+    firm: str
+    territories: list[str]
+    languages: list[str]
+    specialisations: list[str]
+    max_open: int
+    status: LawyerStatus
+    duty: list[DutyOut]
+
+
+class ConflictOut(BaseModel):
+    lawyer: str
+    case_number: str
+    role: str
+
+
+RegistrySection = Literal["territories", "firms", "lawyers", "conflicts"]
+
+
+class ImportCounts(TypedDict):
+    """An import summary as JSON: the audit event's payload and the command line's output."""
+
+    created: dict[RegistrySection, int]
+    updated: dict[RegistrySection, int]
+    changed: bool
+
+
+class ImportSummary(BaseModel):
+    """What an import created and updated, per section (sections it left alone are absent)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    created: dict[RegistrySection, int] = Field(default_factory=dict)
+    updated: dict[RegistrySection, int] = Field(default_factory=dict)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def as_dict(self) -> ImportCounts:
+        return {"created": self.created, "updated": self.updated, "changed": self.changed}
