@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from policies.vocabulary import ChoiceKind, Language, RequestStatus
+from policies.vocabulary import Language
 
 
 class ChoiceSessionOut(BaseModel):
@@ -57,43 +57,6 @@ class ConflictRemovedOut(BaseModel):
     case_number: str
     role: str
     removed: bool
-
-
-class ExplainedDecision(BaseModel):
-    """One decision with its full explanation (its keys depend on its kind)."""
-
-    model_config = ConfigDict(extra="allow")
-    id: int
-    at: str
-
-
-class ListedOption(BaseModel):
-    """A lawyer on a tablet list, as the list was stored."""
-
-    lawyer: str
-    name: str
-    firm: str
-    languages: list[str]
-    position: int
-
-
-class ExplainedChoice(BaseModel):
-    """A suspect's choice and the list it was made from."""
-
-    kind: ChoiceKind
-    position: int | None
-    options: list[ListedOption]
-    language: str
-    chosen_at: str
-
-
-class ExplanationOut(BaseModel):
-    """Every decision taken for a request, and every choice, in order."""
-
-    request_id: str
-    status: RequestStatus
-    decisions: list[ExplainedDecision]
-    choices: list[ExplainedChoice]
 
 
 class DeclineIn(BaseModel):
