@@ -14,7 +14,7 @@ from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
-from dispatcher.report_commands import report, simulate_history
+from dispatcher.reports.commands import report, simulate_history
 from dispatcher.simulation.run import simulate
 
 app = typer.Typer(

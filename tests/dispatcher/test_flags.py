@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session, select
 
-from dispatcher import flags, workflow
+from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Requester
+from dispatcher.reports import flags
 from dispatcher.runtime import Runtime
 from tests.conftest import make_token
 from tests.dispatcher.flows import accept_and_close, context, request_body
