@@ -29,7 +29,7 @@ router = APIRouter(prefix="/bar", include_in_schema=False)
 
 BAR_ROLES = (Role.BAR, Role.ADMIN)
 # The dashboard and the audit pages live here; the report they extend lives with the domain
-# (`dispatcher/reports/templates`), found through the renderer's own loader and filters.
+# (`dispatcher/reports/templates`): an overlay of the renderer's environment keeps its filters.
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "bar"
 environment = render.environment.overlay(
     loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(render.TEMPLATES)])
