@@ -1,19 +1,23 @@
-"""Dependencies: the runtime, the unit of work, the caller's token and role checks."""
+"""Dependencies: the runtime, the unit of work, the caller's token and role checks, and the
+territory and period a report is asked for."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
 
 import structlog
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer
+from dispatcher.reports.fairness import TRAILING_DAYS, trailing
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import Principal, resolve
 from policies.vocabulary import REQUESTER_ROLES, Role
@@ -119,3 +123,146 @@ def bearer_or_page(
     if principal is None:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     return principal
+
+
+# --- a report's territory and period ---------------------------------------------------------
+#
+# The JSON routes read `from` and `to` as datetimes and `window` as a number (FastAPI answers 422
+# for a bad one); the dashboard's form sends them as text, any of them possibly empty. Either
+# becomes a `ReportPeriod`: the territory (required, optional or absent as the route says) and
+# [start, end). The parameters are read by small dependencies of their own, territory first, and
+# resolved only once all of them are valid: the query keeps its order (`territory`, `from`,
+# `to`, `window`) and a request with several faults gets the same error as before.
+
+TerritoryT = TypeVar("TerritoryT", bound=str | None)
+
+
+@dataclass(frozen=True)
+class ReportPeriod(Generic[TerritoryT]):
+    """The territory a report is asked for and its period [start, end); None: open."""
+
+    territory: TerritoryT
+    start: datetime | None
+    end: datetime | None
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A naive query time is read as UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def resolve_period(
+    start: datetime | None, end: datetime | None, window: int | None
+) -> tuple[datetime | None, datetime | None]:
+    """[from, to) from the query: a trailing window wins over `from`."""
+    if window is not None:
+        if window not in TRAILING_DAYS:
+            raise HTTPException(
+                422,
+                [
+                    {
+                        "loc": ["query", "window"],
+                        "msg": "must be 30, 90 or 365 (days)",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        return trailing(window, now=aware(end))
+    return aware(start), aware(end)
+
+
+@dataclass(frozen=True)
+class PeriodQuery:
+    """The period's parameters of a JSON route, as parsed by FastAPI."""
+
+    start: datetime | None
+    end: datetime | None
+    window: int | None
+
+    def resolve(self) -> tuple[datetime | None, datetime | None]:
+        return resolve_period(self.start, self.end, self.window)
+
+
+@dataclass(frozen=True)
+class PeriodForm:
+    """The period's fields of the dashboard's form, as sent (text, possibly empty)."""
+
+    start: str | None
+    end: str | None
+    window: str | None
+
+    def resolve(self) -> tuple[datetime | None, datetime | None]:
+        try:
+            start = datetime.fromisoformat(self.start) if self.start else None
+            end = datetime.fromisoformat(self.end) if self.end else None
+            days = int(self.window) if self.window else None
+        except ValueError as exc:
+            raise HTTPException(422, f"bad period: {exc}") from exc
+        return resolve_period(start, end, days)
+
+
+def period_query(
+    from_: Annotated[datetime | None, Query(alias="from", description="Start (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="End (exclusive)")] = None,
+    window: Annotated[
+        int | None,
+        Query(description="Trailing window of 30, 90 or 365 days, ending at `to` (default: now)"),
+    ] = None,
+) -> PeriodQuery:
+    return PeriodQuery(from_, to, window)
+
+
+def period_form(
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    window: str | None = None,
+) -> PeriodForm:
+    return PeriodForm(from_, to, window)
+
+
+def required_territory(territory: str) -> str:
+    return territory
+
+
+def optional_territory(territory: str | None = None) -> str | None:
+    return territory
+
+
+Territory = Annotated[str, Depends(required_territory)]
+AnyTerritory = Annotated[str | None, Depends(optional_territory)]
+PeriodQueryDep = Annotated[PeriodQuery, Depends(period_query)]
+PeriodFormDep = Annotated[PeriodForm, Depends(period_form)]
+
+
+def every_territory(query: PeriodQueryDep) -> ReportPeriod[None]:
+    """A JSON route's period over every territory."""
+    return ReportPeriod(None, *query.resolve())
+
+
+def one_territory(territory: Territory, query: PeriodQueryDep) -> ReportPeriod[str]:
+    """A JSON route's period and the territory it must name."""
+    return ReportPeriod(territory, *query.resolve())
+
+
+def any_territory(territory: AnyTerritory, query: PeriodQueryDep) -> ReportPeriod[str | None]:
+    """A JSON route's period and the territory it may name (None: every one)."""
+    return ReportPeriod(territory, *query.resolve())
+
+
+def one_territory_form(territory: Territory, form: PeriodFormDep) -> ReportPeriod[str]:
+    """A dashboard page's period and the territory it must name."""
+    return ReportPeriod(territory, *form.resolve())
+
+
+def any_territory_form(territory: AnyTerritory, form: PeriodFormDep) -> ReportPeriod[str | None]:
+    """A dashboard page's period and the territory it may name (None: the page chooses)."""
+    return ReportPeriod(territory, *form.resolve())
+
+
+PeriodDep = Annotated[ReportPeriod[None], Depends(every_territory)]
+TerritoryPeriod = Annotated[ReportPeriod[str], Depends(one_territory)]
+ScopePeriod = Annotated[ReportPeriod[str | None], Depends(any_territory)]
+TerritoryFormPeriod = Annotated[ReportPeriod[str], Depends(one_territory_form)]
+ScopeFormPeriod = Annotated[ReportPeriod[str | None], Depends(any_territory_form)]

@@ -132,6 +132,16 @@ def record(
     return event
 
 
+def trail(
+    session: Session, *, request_id: str | None = None, after: int = 0, limit: int | None = None
+) -> list[AuditEvent]:
+    """Events in chain order after sequence number `after`: all, or one request's."""
+    query = select(AuditEvent).where(col(AuditEvent.seq) > after)
+    if request_id is not None:
+        query = query.where(AuditEvent.request_id == request_id)
+    return list(session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all())
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool

@@ -55,8 +55,8 @@ class _Deferred:
 # import: only these commands pay for it, so `dispatcher --help` or `token create` start fast.
 DEFERRED: dict[str, _Deferred] = {
     "simulate": _Deferred("dispatcher.simulation.run", "simulate"),
-    "report": _Deferred("dispatcher.report_commands", "report"),
-    "simulate-history": _Deferred("dispatcher.report_commands", "simulate_history"),
+    "report": _Deferred("dispatcher.reports.commands", "report"),
+    "simulate-history": _Deferred("dispatcher.reports.commands", "simulate_history"),
 }
 
 

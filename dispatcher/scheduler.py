@@ -15,10 +15,11 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from dispatcher import deadlines, snapshots, workflow
+from dispatcher import deadlines, workflow
 from dispatcher.db import utcnow
 from dispatcher.leader import Leadership
 from dispatcher.outbox import Courier
+from dispatcher.reports import snapshots
 from policies.config import PolicyBook
 
 log = structlog.get_logger(__name__)

@@ -32,11 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import func, select  # noqa: E402
 
-from api.bar import render  # noqa: E402
-from dispatcher import flags, reports  # noqa: E402
 from dispatcher.db import create_schema, make_engine, unit_of_work  # noqa: E402
 from dispatcher.logging import configure  # noqa: E402
 from dispatcher.models import Decision, Request  # noqa: E402
+from dispatcher.reports import fairness, flags, render  # noqa: E402
 from dispatcher.simulation import fill_history  # noqa: E402
 from dispatcher.simulation.national import national_registry  # noqa: E402
 
@@ -56,18 +55,18 @@ def full_report(url: str) -> dict[str, Any]:
     parts: dict[str, float] = {}
     try:
         with unit_of_work(engine) as session:
-            codes = reports.territory_list(session)
+            codes = fairness.territory_list(session)
             per_territory, parts["fairness_all_territories_s"] = timed(
-                lambda: {code: reports.fairness(session, code, None, None) for code in codes}
+                lambda: {code: fairness.fairness(session, code, None, None) for code in codes}
             )
             overview, parts["territory_table_s"] = timed(
-                lambda: reports.territories_overview(session, None, None)
+                lambda: fairness.territories_overview(session, None, None)
             )
             flagged, parts["flags_national_s"] = timed(
                 lambda: flags.pocket_lawyers(session, territory=None)
             )
             national, parts["time_to_counsel_national_s"] = timed(
-                lambda: reports.time_to_counsel(session, None, None, None)
+                lambda: fairness.time_to_counsel(session, None, None, None)
             )
             busiest = max(codes, key=lambda c: per_territory[c]["decisions"])
             full, parts["dashboard_data_s"] = timed(

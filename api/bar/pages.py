@@ -8,26 +8,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from sqlmodel import col, select
+from jinja2 import ChoiceLoader, FileSystemLoader
 
-from api.bar import render
-from api.deps import PagePrincipal, UowDep
-from api.routes.reports import csv_response, resolve_period, table_text
-from dispatcher import audit, flags, reports, workflow
+from api.deps import PagePrincipal, ScopeFormPeriod, TerritoryFormPeriod, UowDep
+from api.routes.reports import csv_response
+from dispatcher import audit, workflow
 from dispatcher.db import utcnow
-from dispatcher.models import AuditEvent
-from dispatcher.models import Request as CounselRequest
+from dispatcher.reports import fairness, flags, render
+from dispatcher.reports.tables import table_text
 from dispatcher.tokens import Principal
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/bar", include_in_schema=False)
 
-BAR_ROLES = ("bar", "admin")
+BAR_ROLES = (Role.BAR, Role.ADMIN)
+# The dashboard and the audit pages live here; the report they extend lives with the domain
+# (`dispatcher/reports/templates`): an overlay of the renderer's environment keeps its filters.
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "bar"
+environment = render.environment.overlay(
+    loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(render.TEMPLATES)])
+)
 # The pages run no script at all; their CSS and plots are inline (the same document is the
 # self-contained export), so inline styles are the one thing allowed.
 SECURITY_HEADERS = {
@@ -95,63 +101,32 @@ def _query(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k in ("from", "to", "window") and v}
 
 
-def _period(
-    from_: str | None, to: str | None, window: str | None
-) -> tuple[datetime | None, datetime | None]:
-    """The form sends dates as text and may leave any of them empty."""
-    try:
-        start = datetime.fromisoformat(from_) if from_ else None
-        end = datetime.fromisoformat(to) if to else None
-        days = int(window) if window else None
-    except ValueError as exc:
-        raise HTTPException(422, f"bad period: {exc}") from exc
-    return resolve_period(start, end, days)
-
-
-FormFrom = Annotated[str | None, Query(alias="from")]
-
-
 @router.get("", response_class=HTMLResponse)
 def dashboard(
-    request: Request,
-    principal: Reviewer,
-    uow: UowDep,
-    territory: str | None = None,
-    from_: FormFrom = None,
-    to: str | None = None,
-    window: str | None = None,
+    request: Request, principal: Reviewer, uow: UowDep, period: ScopeFormPeriod
 ) -> HTMLResponse:
     """The dashboard of one territory (the first one unless chosen)."""
-    start, end = _period(from_, to, window)
     with uow() as session:
-        codes = reports.territory_list(session)
+        codes = fairness.territory_list(session)
         if not codes:
             return page("<!doctype html><title>Bar</title><p>The registry is empty.</p>")
-        code = territory or codes[0]
-        full = render.gather(session, code, start, end, utcnow())
+        code = period.territory or codes[0]
+        full = render.gather(session, code, period.start, period.end, utcnow())
     links = Links(code, _query(request))
+    dashboard = environment.get_template("dashboard.html")
     return page(
-        render.html(
-            full, template="bar/dashboard.html", links=links, territories=codes, query=links.query
-        )
+        render.html(full, template=dashboard, links=links, territories=codes, query=links.query)
     )
 
 
 @router.get("/report.{fmt}")
 def export(
-    principal: Reviewer,
-    uow: UowDep,
-    fmt: Literal["html", "pdf"],
-    territory: str,
-    from_: FormFrom = None,
-    to: str | None = None,
-    window: str | None = None,
+    principal: Reviewer, uow: UowDep, fmt: Literal["html", "pdf"], period: TerritoryFormPeriod
 ) -> Response:
     """The whole report as one self-contained HTML file or as PDF."""
-    start, end = _period(from_, to, window)
     with uow() as session:
-        full = render.gather(session, territory, start, end, utcnow())
-    name = f"fairness-{territory}.{fmt}"
+        full = render.gather(session, period.territory, period.start, period.end, utcnow())
+    name = f"fairness-{period.territory}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "pdf":
         return Response(render.pdf(full), media_type="application/pdf", headers=disposition)
@@ -160,40 +135,30 @@ def export(
 
 @router.get("/tables/{table}.csv", response_class=PlainTextResponse)
 def table(
-    principal: Reviewer,
-    uow: UowDep,
-    table: str,
-    territory: str | None = None,
-    from_: FormFrom = None,
-    to: str | None = None,
-    window: str | None = None,
+    principal: Reviewer, uow: UowDep, table: str, period: ScopeFormPeriod
 ) -> PlainTextResponse:
     """Any table of the dashboard as CSV."""
-    start, end = _period(from_, to, window)
     with uow() as session:
-        text = table_text(session, table, territory, start, end)
-    return csv_response(text, f"{table}-{territory or 'all'}.csv")
+        text = table_text(session, table, period.territory, period.start, period.end)
+    return csv_response(text, f"{table}-{period.territory or 'all'}.csv")
 
 
 @router.get("/pairs", response_class=HTMLResponse)
 def pair(
-    principal: Reviewer,
-    uow: UowDep,
-    requester: str,
-    lawyer: str,
-    territory: str | None = None,
-    from_: FormFrom = None,
-    to: str | None = None,
-    window: str | None = None,
+    principal: Reviewer, uow: UowDep, requester: str, lawyer: str, period: ScopeFormPeriod
 ) -> HTMLResponse:
     """The requests behind a flagged pair, each linking to its audit events."""
-    start, end = _period(from_, to, window)
     with uow() as session:
         found = flags.requests_of_pair(
-            session, requester=requester, lawyer=lawyer, territory=territory, start=start, end=end
+            session,
+            requester=requester,
+            lawyer=lawyer,
+            territory=period.territory,
+            start=period.start,
+            end=period.end,
         )
     return page(
-        render.environment.get_template("bar/audit.html").render(
+        environment.get_template("audit.html").render(
             title=f"{requester} → {lawyer}", requests=found, requester=requester, lawyer=lawyer
         )
     )
@@ -205,7 +170,7 @@ def verify(principal: Reviewer, uow: UowDep) -> HTMLResponse:
     with uow() as session:
         result = audit.verify(session)
     return page(
-        render.environment.get_template("bar/audit.html").render(
+        environment.get_template("audit.html").render(
             title="Audit chain verification", verification=result.as_dict()
         )
     )
@@ -215,17 +180,11 @@ def verify(principal: Reviewer, uow: UowDep) -> HTMLResponse:
 def request_audit(principal: Reviewer, uow: UowDep, request_id: str) -> HTMLResponse:
     """Every audit event of one request, in chain order."""
     with uow() as session:
-        found = session.get(CounselRequest, request_id)
-        if found is None:
-            raise HTTPException(404, "request not found")
+        found = workflow.get_request(session, request_id)
         explained = json.dumps(workflow.explanation(session, found), indent=2, ensure_ascii=False)
-        events = session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.request_id == request_id)
-            .order_by(col(AuditEvent.seq))
-        ).all()
+        events = audit.trail(session, request_id=request_id)
     return page(
-        render.environment.get_template("bar/audit.html").render(
+        environment.get_template("audit.html").render(
             title=f"Audit events of request {request_id}",
             events=events,
             request_id=request_id,

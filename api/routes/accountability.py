@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import col, select
+from pydantic import BaseModel, Field, JsonValue
 
 from api.deps import UowDep, requester_scope, role
 from api.schemas import VerifyOut
@@ -19,18 +19,52 @@ from policies.vocabulary import Role
 router = APIRouter(prefix="/api/v1", tags=["accountability"])
 
 Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
+Reader = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN, Role.COURT, Role.INVESTIGATOR))]
 
 
-@router.get("/audit")
+class AuditEventOut(BaseModel):
+    """One link of the chain: its hash covers every other field and the previous hash."""
+
+    seq: int
+    at: str = Field(description="When it was recorded (ISO 8601)")
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    request_id: str | None
+    payload: dict[str, JsonValue]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventOut:
+        return cls(
+            seq=event.seq,
+            at=event.at.isoformat(),
+            actor=event.actor,
+            action=event.action,
+            entity_type=event.entity_type,
+            entity_id=event.entity_id,
+            request_id=event.request_id,
+            payload=json.loads(event.payload),
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+        )
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_after: int | None = Field(description="`after` for the next page (null: none left)")
+
+
+@router.get("/audit", response_model=AuditPage)
 def audit_events(
-    principal: Annotated[
-        Principal, Depends(role(Role.BAR, Role.ADMIN, Role.COURT, Role.INVESTIGATOR))
-    ],
+    principal: Reader,
     uow: UowDep,
     request_id: str | None = None,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Events in chain order; requesters may read only the events of their own requests."""
     with uow() as session:
         scope = requester_scope(principal)
@@ -38,31 +72,15 @@ def audit_events(
             if request_id is None:
                 raise Forbidden("a requester reads the audit of one of its requests")
             workflow.get_request(session, request_id, requester_id=scope)
-        query = select(AuditEvent).where(col(AuditEvent.seq) > after)
-        if request_id is not None:
-            query = query.where(AuditEvent.request_id == request_id)
-        rows = session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all()
-        return {
-            "events": [
-                {
-                    "seq": e.seq,
-                    "at": e.at.isoformat(),
-                    "actor": e.actor,
-                    "action": e.action,
-                    "entity_type": e.entity_type,
-                    "entity_id": e.entity_id,
-                    "request_id": e.request_id,
-                    "payload": json.loads(e.payload),
-                    "prev_hash": e.prev_hash,
-                    "hash": e.hash,
-                }
-                for e in rows
-            ],
-            "next_after": rows[-1].seq if rows else None,
-        }
+        rows = audit.trail(session, request_id=request_id, after=after, limit=limit)
+        return AuditPage(
+            events=[AuditEventOut.of(e) for e in rows],
+            next_after=rows[-1].seq if rows else None,
+        )
 
 
 @router.get("/audit/verify", response_model=VerifyOut)
-def verify(principal: Bar, uow: UowDep) -> dict[str, Any]:
+def verify(principal: Bar, uow: UowDep) -> VerifyOut:
+    """The chain walked end to end: whether it holds, and the first event that does not."""
     with uow() as session:
-        return audit.verify(session).as_dict()
+        return VerifyOut.model_validate(audit.verify(session).as_dict())

@@ -176,3 +176,47 @@ def test_the_dashboard_and_its_exports(api: Api) -> None:
     assert audit.status_code == 200 and "invitation.sent" in audit.text
     assert api.client.get("/bar/requests/nope/audit").status_code == 404
     assert api.client.get("/bar", params={"window": "12"}).status_code == 422
+
+
+def test_the_report_routes_share_one_period_and_publish_their_answers(api: Api) -> None:
+    document = api.client.get("/openapi.json").json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def query(path: str) -> list[tuple[str, bool]]:
+        parameters = paths[path]["get"]["parameters"]
+        return [(p["name"], p.get("required", False)) for p in parameters if p["in"] == "query"]
+
+    period = [("from", False), ("to", False), ("window", False)]
+    assert query("/api/v1/reports/fairness") == [("territory", True), *period]
+    assert query("/api/v1/reports/fairness.csv") == [("territory", True), *period]
+    assert query("/api/v1/reports/tables/{table}.csv") == [("territory", False), *period]
+    assert query("/api/v1/reports/flags") == [("territory", False), *period]
+    assert query("/api/v1/reports/territories") == period
+
+    def answer(path: str) -> dict[str, Any]:
+        schema: dict[str, Any] = paths[path]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
+        schema = schema.get("items", schema)
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        named: dict[str, Any] = schemas[name]["properties"]
+        return named
+
+    assert "firms" in answer("/api/v1/reports/fairness")
+    assert "q_value" in answer("/api/v1/reports/flags")
+    assert "loosemore_hanby" in answer("/api/v1/reports/territories")
+    assert {"events", "next_after"} <= set(answer("/api/v1/audit"))
+    assert {"ok", "events"} <= set(answer("/api/v1/audit/verify"))
+
+
+def test_a_missing_territory_is_reported_before_a_bad_period(api: Api) -> None:
+    # The period is resolved only once every parameter is valid, as when each route read it.
+    r = api.get("/api/v1/reports/fairness", "bar", window=7)
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["query", "territory"]]
+    signed_in(api, "bar")
+    r = api.client.get("/bar/report.html", params={"from": "not a date"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["query", "territory"]]
+    r = api.client.get("/bar/report.html", params={"territory": "CEN", "from": "not a date"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("bad period")

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session, select
 
-from dispatcher import flags, schemas, workflow
+from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Requester
+from dispatcher.reports import flags
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
 from tests.support.flows import accept_and_close, context, request_body

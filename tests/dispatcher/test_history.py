@@ -15,11 +15,12 @@ import typer
 from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
-from dispatcher import audit, cli, reports
+from dispatcher import audit, cli
 from dispatcher.config import get_settings
 from dispatcher.db import make_engine, unit_of_work
 from dispatcher.models import Request, Territory
-from dispatcher.report_commands import registry_for
+from dispatcher.reports import fairness
+from dispatcher.reports.commands import registry_for
 from tests.support import backends
 from tests.support.registries import demo_registry
 
@@ -66,7 +67,7 @@ def test_a_simulated_history_feeds_the_reports(database: str, tmp_path: Path) ->
                     func.min(Request.created_at), func.max(Request.created_at), func.count()
                 ).where(col(Request.id).is_not(None))
             ).one()
-            report = reports.fairness(session, TERRITORY, None, None)
+            report = fairness.fairness(session, TERRITORY, None, None)
             assert audit.verify(session).ok
     finally:
         engine.dispose()

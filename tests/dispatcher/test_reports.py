@@ -26,7 +26,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from dispatcher import flags, reports
 from dispatcher.db import unit_of_work
 from dispatcher.models import (
     Appointment,
@@ -41,6 +40,8 @@ from dispatcher.models import (
     Requester,
     Territory,
 )
+from dispatcher.reports import fairness, flags
+from dispatcher.reports.rows import FairnessReport
 from dispatcher.runtime import Runtime
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -205,10 +206,10 @@ def hand_history(rt: Runtime) -> None:
 
 
 @pytest.fixture
-def report(small: Runtime) -> dict[str, Any]:
+def report(small: Runtime) -> FairnessReport:
     hand_history(small)
     with unit_of_work(small.engine) as session:
-        return reports.fairness(session, "CEN", None, None)
+        return fairness.fairness(session, "CEN", None, None)
 
 
 def test_firm_figures_match_the_hand_example(report: dict[str, Any]) -> None:
@@ -307,8 +308,8 @@ def test_choice_stage_and_positions_match_the_hand_example(report: dict[str, Any
 def test_the_period_keeps_only_its_decisions(small: Runtime) -> None:
     hand_history(small)
     with unit_of_work(small.engine) as session:
-        late = reports.fairness(session, "CEN", T0 + timedelta(minutes=90), None)
-        early = reports.fairness(session, "CEN", None, T0 + timedelta(minutes=90))
+        late = fairness.fairness(session, "CEN", T0 + timedelta(minutes=90), None)
+        early = fairness.fairness(session, "CEN", None, T0 + timedelta(minutes=90))
     # d3 and d4 after 10:30; d1 and d2 before.
     assert late["decisions"] == 2 and early["decisions"] == 2
     late_rows = {r["firm"]: r["offers"] for r in late["firms"]}
@@ -320,8 +321,8 @@ def test_the_period_keeps_only_its_decisions(small: Runtime) -> None:
 def test_series_and_overview_add_up(small: Runtime) -> None:
     hand_history(small)
     with unit_of_work(small.engine) as session:
-        series = reports.firm_series(session, "CEN", None, None)
-        overview = {r["territory"]: r for r in reports.territories_overview(session, None, None)}
+        series = fairness.firm_series(session, "CEN", None, None)
+        overview = {r["territory"]: r for r in fairness.territories_overview(session, None, None)}
     [(day, entitlement, offers)] = series["F2"]
     assert (day, offers) == ("2026-03-02", 2)
     assert entitlement == pytest.approx(4 / 3)
@@ -356,9 +357,9 @@ def test_pair_tests_match_the_hand_example(small: Runtime) -> None:
 @given(st.lists(st.floats(min_value=0.01, max_value=100), min_size=1, max_size=12))
 def test_proportional_work_has_no_inequality(entitlement: list[float]) -> None:
     offers = [3.0 * e for e in entitlement]
-    assert reports.loosemore_hanby(offers, entitlement) == pytest.approx(0.0, abs=1e-9)
+    assert fairness.loosemore_hanby(offers, entitlement) == pytest.approx(0.0, abs=1e-9)
     per_unit = [o / e for o, e in zip(offers, entitlement, strict=True)]
-    assert reports.weighted_gini(per_unit, entitlement) == pytest.approx(0.0, abs=1e-9)
+    assert fairness.weighted_gini(per_unit, entitlement) == pytest.approx(0.0, abs=1e-9)
 
 
 @given(
@@ -371,9 +372,9 @@ def test_proportional_work_has_no_inequality(entitlement: list[float]) -> None:
 def test_indices_stay_between_zero_and_one(firms: list[tuple[int, float]]) -> None:
     offers = [float(o) for o, _ in firms]
     entitlement = [e for _, e in firms]
-    assert -1e-9 <= reports.loosemore_hanby(offers, entitlement) <= 1 + 1e-9
+    assert -1e-9 <= fairness.loosemore_hanby(offers, entitlement) <= 1 + 1e-9
     per_unit = [o / e for o, e in firms]
-    assert -1e-9 <= reports.weighted_gini(per_unit, entitlement) < 1
+    assert -1e-9 <= fairness.weighted_gini(per_unit, entitlement) < 1
 
 
 @given(st.lists(st.integers(0, 10_000), min_size=1, max_size=200), st.floats(0.01, 1.0))
@@ -383,12 +384,12 @@ def test_nearest_rank_on_a_histogram_is_the_sorted_value(values: list[int], q: f
         histogram[v] = histogram.get(v, 0) + 1
     ordered = sorted(values)
     rank = max(1, -(-q * len(values) // 1))
-    assert reports.nearest_rank(list(histogram.items()), q) == ordered[int(rank) - 1]
+    assert fairness.nearest_rank(list(histogram.items()), q) == ordered[int(rank) - 1]
 
 
 @given(st.lists(st.integers(0, 30), max_size=60), st.integers(0, 80))
 def test_the_top_tenth_never_takes_less_than_its_share(counts: list[int], extra: int) -> None:
-    result = reports.concentration(counts, len(counts) + extra)
+    result = fairness.concentration(counts, len(counts) + extra)
     if sum(counts):
         assert result["top10_share"] >= result["top10_lawyers"] / result["listed"] - 1e-9
         assert result["top10_limit"] == pytest.approx(

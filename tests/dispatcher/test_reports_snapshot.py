@@ -8,9 +8,10 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from dispatcher import audit, reports, snapshots
+from dispatcher import audit
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import AuditEvent
+from dispatcher.reports import fairness, snapshots
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
 from tests.support.flows import accept_and_close, decline_pending, open_request
@@ -38,7 +39,7 @@ def test_the_snapshot_is_written_once_and_kept_in_the_chain(small: Runtime) -> N
         assert audit.verify(session).ok
         stored = snapshots.stored_report(session, today, "CEN")
         start, end = snapshots.day_bounds(today)
-        live = reports.fairness(session, "CEN", start, end)
+        live = fairness.fairness(session, "CEN", start, end)
         assert stored is not None and stored["decisions"] == live["decisions"] == 4
         assert stored["firms"] == json.loads(audit.canonical(live["firms"]))
         assert snapshots.compare_with_now(session, today, "CEN") == {

@@ -19,21 +19,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
 import structlog
 from scipy import stats
-from sqlalchemy import Float, cast
+from sqlalchemy import ColumnElement, Float, cast
 from sqlmodel import Session, col, func, select
 
 from dispatcher.models import Appointment, Choice, Decision, Invitation, Lawyer, Request, Requester
 from dispatcher.registry import get_territory
-from dispatcher.reports import list_entries, list_length, period
+from dispatcher.reports.queries import list_entries, list_length, period
+from dispatcher.reports.rows import Flag, PairTest
+from policies.vocabulary import ChoiceKind, DecisionKind
 
 log = structlog.get_logger(__name__)
 
 FDR = 0.05
 Pair = tuple[int, str]  # (requester id, lawyer licence)
+
+
+def _scope(
+    session: Session, territory: str | None, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
+    """The requests of the territory (all when None) made inside [start, end)."""
+    scope = period(col(Request.created_at), start, end)
+    if territory is not None:
+        scope.append(col(Request.territory_id) == get_territory(session, territory).id)
+    return scope
 
 
 def pair_tests(
@@ -42,11 +53,9 @@ def pair_tests(
     territory: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PairTest]:
     """Every tested requester × lawyer pair with its counts, p-value and q-value."""
-    scope: list[Any] = period(col(Request.created_at), start, end)
-    if territory is not None:
-        scope.append(col(Request.territory_id) == get_territory(session, territory).id)
+    scope = _scope(session, territory, start, end)
 
     trials: dict[int, int] = defaultdict(int)
     successes: dict[Pair, int] = defaultdict(int)
@@ -58,7 +67,7 @@ def pair_tests(
         .select_from(Choice)
         .join(Request, col(Request.id) == Choice.request_id)
         .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
-        .where(*scope, col(Choice.kind) == "lawyer")
+        .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
         .group_by(col(Request.requester_id), col(Lawyer.licence))
     )
     for requester_id, licence, n in session.exec(chose).all():
@@ -69,7 +78,7 @@ def pair_tests(
         select(Request.requester_id, licence_on_list, func.sum(1.0 / cast(list_length(), Float)))
         .select_from(Choice)
         .join(Request, col(Request.id) == Choice.request_id)
-        .where(*scope, col(Choice.kind) == "lawyer")
+        .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
         .group_by(col(Request.requester_id), licence_on_list)
     )
     for requester_id, licence, e in session.exec(listed).all():
@@ -83,7 +92,7 @@ def pair_tests(
         .join(Invitation, col(Invitation.id) == Appointment.invitation_id)
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
-        .where(*scope, col(Decision.kind) == "rotation")
+        .where(*scope, col(Decision.kind) == DecisionKind.ROTATION)
         .group_by(col(Request.requester_id), col(Decision.territory_id), col(Lawyer.licence))
     )
     per_territory: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -105,32 +114,33 @@ def pair_tests(
             select(Requester.id, Requester.name).where(col(Requester.id).in_(list(trials)))
         ).all()
     )
-    rows: list[dict[str, Any]] = []
-    for (requester_id, licence), e in sorted(expected.items()):
-        n = trials[requester_id]
-        k = successes.get((requester_id, licence), 0)
-        p = (
-            float(stats.binomtest(k, n, min(1.0, e / n), alternative="greater").pvalue)
-            if k > 0
-            else 1.0
-        )
-        rows.append(
-            {
-                "requester": names.get(requester_id, str(requester_id)),
-                "requester_id": requester_id,
-                "lawyer": licence,
-                "requests": n,
-                "to_lawyer": k,
-                "expected": round(e, 4),
-                "p_value": p,
-            }
-        )
-    if rows:
-        q_values = stats.false_discovery_control([r["p_value"] for r in rows], method="bh")
-        for row, q in zip(rows, q_values, strict=True):
-            row["q_value"] = float(q)
-            row["flagged"] = bool(q < FDR)
-    return rows
+    pairs = sorted(expected.items())
+    p_values = [_p_value(successes.get(pair, 0), trials[pair[0]], e) for pair, e in pairs]
+    q_values = (
+        [float(q) for q in stats.false_discovery_control(p_values, method="bh")] if pairs else []
+    )
+    return [
+        {
+            "requester": names.get(requester_id, str(requester_id)),
+            "requester_id": requester_id,
+            "lawyer": licence,
+            "requests": trials[requester_id],
+            "to_lawyer": successes.get((requester_id, licence), 0),
+            "expected": round(e, 4),
+            "p_value": p,
+            "q_value": q,
+            "flagged": q < FDR,
+        }
+        for ((requester_id, licence), e), p, q in zip(pairs, p_values, q_values, strict=True)
+    ]
+
+
+def _p_value(successes: int, trials: int, expected: float) -> float:
+    """One-sided binomial p-value of `successes` in `trials` at the mean probability."""
+    if successes == 0:
+        return 1.0
+    test = stats.binomtest(successes, trials, min(1.0, expected / trials), alternative="greater")
+    return float(test.pvalue)
 
 
 def pocket_lawyers(
@@ -139,15 +149,25 @@ def pocket_lawyers(
     territory: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Flag]:
     """The flagged pairs, most significant first, with the contract's keys."""
     tested = pair_tests(session, territory=territory, start=start, end=end)
     flagged = sorted(
         (r for r in tested if r["flagged"]), key=lambda r: (r["q_value"], r["p_value"])
     )
     log.info("flags.computed", territory=territory, pairs=len(tested), flagged=len(flagged))
-    keys = ("requester", "lawyer", "requests", "to_lawyer", "expected", "p_value", "q_value")
-    return [{k: r[k] for k in keys} for r in flagged]
+    return [
+        {
+            "requester": r["requester"],
+            "lawyer": r["lawyer"],
+            "requests": r["requests"],
+            "to_lawyer": r["to_lawyer"],
+            "expected": r["expected"],
+            "p_value": r["p_value"],
+            "q_value": r["q_value"],
+        }
+        for r in flagged
+    ]
 
 
 def requests_of_pair(
@@ -161,9 +181,7 @@ def requests_of_pair(
     limit: int = 200,
 ) -> list[str]:
     """The ids of the requester's requests that went to the lawyer (for the drill-down)."""
-    scope: list[Any] = period(col(Request.created_at), start, end)
-    if territory is not None:
-        scope.append(col(Request.territory_id) == get_territory(session, territory).id)
+    scope = _scope(session, territory, start, end)
     by_choice = (
         select(Request.id)
         .join(Requester, col(Requester.id) == Request.requester_id)

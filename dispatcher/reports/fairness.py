@@ -29,18 +29,14 @@ Definitions (the report's keys):
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from scipy import stats
-from sqlalchemy import ColumnElement, Float, Integer, case, cast, literal
+from sqlalchemy import ColumnElement, Float, Integer, case, cast
 from sqlalchemy import select as sa_select
-from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlmodel import Session, col, func, select
 
 from dispatcher.db import utcnow
@@ -58,74 +54,47 @@ from dispatcher.models import (
     Territory,
 )
 from dispatcher.registry import get_territory
-
-FAIRNESS_COLUMNS = (
-    "firm",
-    "weight",
-    "entitlement",
-    "offers",
-    "accepted",
-    "declined",
-    "expired",
-    "deviation",
+from dispatcher.reports.queries import list_entries, list_length, period, seconds_between
+from dispatcher.reports.rows import (
+    ChiSquare,
+    ChoiceFirm,
+    ChoiceStage,
+    Concentration,
+    CounselTimes,
+    FairnessReport,
+    FirmFigures,
+    LawyerFigures,
+    PositionCount,
+    PositionCounts,
+    StageFigures,
+    TerritoryFigures,
 )
-URGENCIES = ("detention", "standard")
+from policies.vocabulary import (
+    ChoiceKind,
+    DecisionKind,
+    InvitationStatus,
+    LawyerStatus,
+    Urgency,
+)
+
+URGENCIES = tuple(Urgency)
 # The two ways a charged decision is taken: the rotation's offer, the suspect's choice.
-STAGES = ("rotation", "choice")
+STAGES = (DecisionKind.ROTATION, DecisionKind.CHOICE)
 TRAILING_DAYS = (30, 90, 365)
 # The Texas rule: the top tenth of the list may take at most three times its share.
 TOP_FRACTION = 0.10
 TOP_FACTOR = 3.0
+
+# A histogram of whole seconds: (value, count) pairs.
+Histogram = list[tuple[int, int]]
+# Per firm code, per day: (day, cumulative entitlement, cumulative offers).
+FirmSeries = dict[str, list[tuple[str, float, int]]]
 
 
 def trailing(days: int, *, now: datetime | None = None) -> tuple[datetime, datetime]:
     """The period of the last `days` days up to `now`."""
     end = now or utcnow()
     return end - timedelta(days=days), end
-
-
-def period(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
-    """The clauses keeping `column` inside [start, end); an open end is no clause."""
-    clauses: list[Any] = []
-    if start is not None:
-        clauses.append(column >= start)
-    if end is not None:
-        clauses.append(column < end)
-    return clauses
-
-
-def seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
-    """`later - earlier` in seconds, on SQLite (Julian days) and PostgreSQL (epoch)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    seconds: ColumnElement[Any] = func.extract("epoch", later - earlier)
-    return seconds
-
-
-def list_entries(session: Session) -> tuple[Any, KeyedColumnElement[Any], KeyedColumnElement[Any]]:
-    """The entries of each stored tablet list: (table-valued source, licence, firm).
-
-    Joined implicitly to `Choice` (a correlated table-valued function: SQLite's json_each,
-    PostgreSQL's json_array_elements), so lists are counted in SQL, not unpacked in Python.
-    """
-    licence: Any
-    firm: Any
-    if session.get_bind().dialect.name == "sqlite":
-        entries = func.json_each(Choice.options).table_valued("value", joins_implicitly=True)
-        licence = func.json_extract(entries.c.value, "$.lawyer")
-        firm = func.json_extract(entries.c.value, "$.firm")
-    else:
-        entries = func.json_array_elements(Choice.options).table_valued(
-            "value", joins_implicitly=True
-        )
-        licence = entries.c.value.op("->>")(literal("lawyer"))
-        firm = entries.c.value.op("->>")(literal("firm"))
-    return entries, licence.label("licence"), firm.label("firm")
-
-
-def list_length() -> ColumnElement[int]:
-    """Entries of the stored list (json_array_length exists on SQLite and PostgreSQL)."""
-    return func.json_array_length(Choice.options)
 
 
 # --- small arithmetic on aggregated rows --------------------------------------------------------
@@ -168,7 +137,7 @@ def nearest_rank(histogram: Sequence[tuple[int, int]], q: float) -> int | None:
     return sorted(histogram)[-1][0]  # pragma: no cover - the loop always reaches the rank
 
 
-def concentration(appointments: Iterable[int], listed: int) -> dict[str, Any]:
+def concentration(appointments: Iterable[int], listed: int) -> Concentration:
     """The Texas test over the appointment counts of the `listed` lawyers (zeros implied)."""
     counts = sorted(appointments, reverse=True)
     total = sum(counts)
@@ -181,7 +150,7 @@ def concentration(appointments: Iterable[int], listed: int) -> dict[str, Any]:
     return {"listed": n, "top10_lawyers": k, "top10_share": share, "top10_limit": limit}
 
 
-def chi_square(observed: Sequence[float], expected: Sequence[float]) -> dict[str, Any]:
+def chi_square(observed: Sequence[float], expected: Sequence[float]) -> ChiSquare:
     """Pearson's goodness of fit over the cells with a positive expectation."""
     cells = [(o, e) for o, e in zip(observed, expected, strict=True) if e > 0]
     if len(cells) < 2 or sum(o for o, _ in cells) == 0:
@@ -207,7 +176,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 def fairness(
     session: Session, territory: str, start: datetime | None, end: datetime | None
-) -> dict[str, Any]:
+) -> FairnessReport:
     """Every figure for one territory over [start, end): firms, lawyers, indices, choices, times."""
     t = get_territory(session, territory)
     assert t.id is not None
@@ -216,11 +185,7 @@ def fairness(
         col(Decision.charged).is_(True),
         *period(col(Decision.created_at), start, end),
     ]
-    firms, entitled = _firm_rows(session, t.id, charged)
-    declines = _declines_by_reason(session, charged)
-    codes = {r["firm"] for r in firms}
-    for row in firms:
-        row["declined_by_reason"] = declines.get(row["firm"], {})
+    firms, entitled = _firm_rows(session, t.id, charged, _declines_by_reason(session, charged))
     decisions = session.exec(select(func.count()).select_from(Decision).where(*charged)).one()
     lawyers = _lawyer_rows(session, t.id, start, end)
     appointed = [r["appointments"] for r in lawyers]
@@ -245,29 +210,54 @@ def fairness(
         "top10_limit": round(top["top10_limit"], 6),
         "top10_exceeds": top["top10_share"] > top["top10_limit"],
         "time_to_counsel": time_to_counsel(session, t.id, start, end),
-        "choice_stage": _choice_stage(session, t.id, start, end, codes),
+        "choice_stage": _choice_stage(session, t.id, start, end),
         "position_choice_counts": _positions(session, t.id, start, end),
         "firms": firms,
         "lawyers": lawyers,
     }
 
 
+class _Tally:
+    """One firm's running figures in one stage, summed over the aggregated rows."""
+
+    def __init__(self) -> None:
+        self.entitlement = 0.0
+        self.offers = 0
+        self.accepted = 0
+        self.declined = 0
+        self.expired = 0
+
+    def figures(self) -> StageFigures:
+        return {
+            "entitlement": round(self.entitlement, 4),
+            "offers": self.offers,
+            "accepted": self.accepted,
+            "declined": self.declined,
+            "expired": self.expired,
+            "deviation": round(self.offers - self.entitlement, 4),
+        }
+
+
 def _firm_rows(
-    session: Session, territory_id: int, charged: list[ColumnElement[bool]]
-) -> tuple[list[dict[str, Any]], list[float]]:
+    session: Session,
+    territory_id: int,
+    charged: list[ColumnElement[bool]],
+    declines: dict[str, dict[str, int]],
+) -> tuple[list[FirmFigures], list[float]]:
     """The per-firm rows, and each firm's entitlement unrounded (for the indices)."""
     weights = dict(
         session.exec(
             select(Lawyer.firm_id, func.count())
             .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
-            .where(LawyerTerritory.territory_id == territory_id, Lawyer.status == "active")
+            .where(
+                LawyerTerritory.territory_id == territory_id,
+                Lawyer.status == LawyerStatus.ACTIVE,
+            )
             .group_by(col(Lawyer.firm_id))
         ).all()
     )
     # Per firm and stage (rotation, choice): entitlement, offers and the answers.
-    stage: dict[int, dict[str, dict[str, float]]] = defaultdict(
-        lambda: {kind: defaultdict(float) for kind in STAGES}
-    )
+    stage: dict[int, dict[str, _Tally]] = defaultdict(lambda: {kind: _Tally() for kind in STAGES})
     for firm_id, kind, entitlement, offers in session.exec(
         select(
             DecisionShare.firm_id,
@@ -279,50 +269,50 @@ def _firm_rows(
         .where(*charged)
         .group_by(col(DecisionShare.firm_id), col(Decision.kind))
     ).all():
-        stage[firm_id][kind]["entitlement"] += float(entitlement or 0.0)
-        stage[firm_id][kind]["offers"] += float(offers or 0)
+        stage[firm_id][kind].entitlement += float(entitlement or 0.0)
+        stage[firm_id][kind].offers += int(offers or 0)
     for firm_id, kind, accepted, declined, expired in session.execute(
         sa_select(
             col(Invitation.firm_id),
             col(Decision.kind),
-            func.sum(case((col(Invitation.status) == "accepted", 1), else_=0)),
-            func.sum(case((col(Invitation.status) == "declined", 1), else_=0)),
-            func.sum(case((col(Invitation.status) == "expired", 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.ACCEPTED, 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.DECLINED, 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.EXPIRED, 1), else_=0)),
         )
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .where(*charged)
         .group_by(col(Invitation.firm_id), col(Decision.kind))
     ).all():
-        figures = stage[firm_id][kind]
-        figures["accepted"] += int(accepted or 0)
-        figures["declined"] += int(declined or 0)
-        figures["expired"] += int(expired or 0)
+        tally = stage[firm_id][kind]
+        tally.accepted += int(accepted or 0)
+        tally.declined += int(declined or 0)
+        tally.expired += int(expired or 0)
     firm_ids = set(
         session.exec(
             select(FirmTerritory.firm_id).where(FirmTerritory.territory_id == territory_id)
         ).all()
     ) | set(stage)
     codes = dict(session.exec(select(Firm.id, Firm.code).where(col(Firm.id).in_(firm_ids))).all())
-    rows: list[dict[str, Any]] = []
+    rows: list[FirmFigures] = []
     entitled: list[float] = []
     for firm_id in sorted(firm_ids, key=lambda f: codes.get(f, "")):
-        by_stage = stage[firm_id] if firm_id in stage else {k: {} for k in STAGES}
-
-        def total(key: str, by_stage: dict[str, Any] = by_stage) -> float:
-            return sum(float(by_stage[k].get(key, 0.0)) for k in STAGES)
-
-        entitlement = total("entitlement")
+        by_stage = stage[firm_id] if firm_id in stage else {k: _Tally() for k in STAGES}
+        tallies = [by_stage[k] for k in STAGES]
+        entitlement = sum(t.entitlement for t in tallies)
         entitled.append(entitlement)
-        offers, accepted = int(total("offers")), int(total("accepted"))
-        declined, expired = int(total("declined")), int(total("expired"))
+        offers = sum(t.offers for t in tallies)
+        accepted = sum(t.accepted for t in tallies)
+        declined = sum(t.declined for t in tallies)
+        expired = sum(t.expired for t in tallies)
+        code = codes.get(firm_id, str(firm_id))
         rows.append(
             {
-                "firm": codes.get(firm_id, str(firm_id)),
+                "firm": code,
                 "weight": int(weights.get(firm_id, 0)),
                 "entitlement": round(entitlement, 4),
                 "offers": offers,
-                "rotation_offers": int(by_stage["rotation"].get("offers", 0)),
-                "chosen": int(by_stage["choice"].get("offers", 0)),
+                "rotation_offers": by_stage[DecisionKind.ROTATION].offers,
+                "chosen": by_stage[DecisionKind.CHOICE].offers,
                 "accepted": accepted,
                 "declined": declined,
                 "expired": expired,
@@ -330,19 +320,8 @@ def _firm_rows(
                 "acceptance_rate": _rate(accepted, offers),
                 "decline_rate": _rate(declined, offers),
                 "expiry_rate": _rate(expired, offers),
-                "stages": {
-                    kind: {
-                        "entitlement": round(float(f.get("entitlement", 0.0)), 4),
-                        "offers": int(f.get("offers", 0)),
-                        "accepted": int(f.get("accepted", 0)),
-                        "declined": int(f.get("declined", 0)),
-                        "expired": int(f.get("expired", 0)),
-                        "deviation": round(
-                            float(f.get("offers", 0)) - float(f.get("entitlement", 0.0)), 4
-                        ),
-                    }
-                    for kind, f in by_stage.items()
-                },
+                "declined_by_reason": declines.get(code, {}),
+                "stages": {kind: tally.figures() for kind, tally in by_stage.items()},
             }
         )
     return rows, entitled
@@ -356,7 +335,7 @@ def _declines_by_reason(
         select(Firm.code, Invitation.decline_reason, func.count())
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .join(Firm, col(Firm.id) == Invitation.firm_id)
-        .where(*charged, col(Invitation.status) == "declined")
+        .where(*charged, col(Invitation.status) == InvitationStatus.DECLINED)
         .group_by(col(Firm.code), col(Invitation.decline_reason))
     ).all():
         out[code][reason or ""] = int(n)
@@ -365,17 +344,17 @@ def _declines_by_reason(
 
 def _lawyer_rows(
     session: Session, territory_id: int, start: datetime | None, end: datetime | None
-) -> list[dict[str, Any]]:
+) -> list[LawyerFigures]:
     """Every invitation of the territory's decisions (rotation and choice), per lawyer."""
     rows = session.execute(
         sa_select(
             col(Lawyer.licence),
             col(Firm.code),
             func.count(),
-            func.sum(case((col(Decision.kind) == "choice", 1), else_=0)),
-            func.sum(case((col(Invitation.status) == "accepted", 1), else_=0)),
-            func.sum(case((col(Invitation.status) == "declined", 1), else_=0)),
-            func.sum(case((col(Invitation.status) == "expired", 1), else_=0)),
+            func.sum(case((col(Decision.kind) == DecisionKind.CHOICE, 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.ACCEPTED, 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.DECLINED, 1), else_=0)),
+            func.sum(case((col(Invitation.status) == InvitationStatus.EXPIRED, 1), else_=0)),
         )
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
@@ -387,7 +366,7 @@ def _lawyer_rows(
         .group_by(col(Lawyer.licence), col(Firm.code))
         .order_by(col(Lawyer.licence))
     ).all()
-    out: list[dict[str, Any]] = []
+    out: list[LawyerFigures] = []
     for licence, firm, invitations, chosen, accepted, declined, expired in rows:
         invitations, accepted = int(invitations), int(accepted or 0)
         out.append(
@@ -413,7 +392,10 @@ def _listed_lawyers(session: Session, territory_id: int, appointed: set[str]) ->
         session.exec(
             select(Lawyer.licence)
             .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
-            .where(LawyerTerritory.territory_id == territory_id, Lawyer.status == "active")
+            .where(
+                LawyerTerritory.territory_id == territory_id,
+                Lawyer.status == LawyerStatus.ACTIVE,
+            )
         ).all()
     )
     return len(listed | appointed)
@@ -421,10 +403,11 @@ def _listed_lawyers(session: Session, territory_id: int, appointed: set[str]) ->
 
 def counsel_histogram(
     session: Session, territory_id: int | None, start: datetime | None, end: datetime | None
-) -> dict[str, list[tuple[int, int]]]:
+) -> dict[str, Histogram]:
     """Seconds from request to accepted invitation, counted per whole second, by urgency."""
     seconds = cast(
-        func.round(seconds_between(session, Appointment.opened_at, Request.created_at)), Integer
+        func.round(seconds_between(session, col(Appointment.opened_at), col(Request.created_at))),
+        Integer,
     )
     query = (
         select(Request.urgency, seconds, func.count())
@@ -434,7 +417,7 @@ def counsel_histogram(
     )
     if territory_id is not None:
         query = query.where(col(Request.territory_id) == territory_id)
-    out: dict[str, list[tuple[int, int]]] = {u: [] for u in URGENCIES}
+    out: dict[str, Histogram] = {u: [] for u in URGENCIES}
     for urgency, value, n in session.exec(query).all():
         out.setdefault(urgency, []).append((int(value), int(n)))
     return out
@@ -442,7 +425,7 @@ def counsel_histogram(
 
 def time_to_counsel(
     session: Session, territory_id: int | None, start: datetime | None, end: datetime | None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, CounselTimes]:
     """Per urgency: requests, how many got counsel, and the p50/p90/p99 time to counsel."""
     opened = dict(
         session.exec(
@@ -454,7 +437,7 @@ def time_to_counsel(
             .group_by(col(Request.urgency))
         ).all()
     )
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, CounselTimes] = {}
     for urgency, histogram in counsel_histogram(session, territory_id, start, end).items():
         assigned = sum(n for _, n in histogram)
         out[urgency] = {
@@ -468,7 +451,9 @@ def time_to_counsel(
     return out
 
 
-def _choices_of(territory_id: int, start: datetime | None, end: datetime | None) -> list[Any]:
+def _choices_of(
+    territory_id: int, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
     return [
         col(Request.territory_id) == territory_id,
         *period(col(Choice.chosen_at), start, end),
@@ -476,12 +461,8 @@ def _choices_of(territory_id: int, start: datetime | None, end: datetime | None)
 
 
 def _choice_stage(
-    session: Session,
-    territory_id: int,
-    start: datetime | None,
-    end: datetime | None,
-    firm_codes: set[str],
-) -> dict[str, Any]:
+    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+) -> ChoiceStage:
     scope = _choices_of(territory_id, start, end)
     kinds = dict(
         session.exec(
@@ -498,7 +479,7 @@ def _choice_stage(
             .join(Request, col(Request.id) == Choice.request_id)
             .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
             .join(Firm, col(Firm.id) == Lawyer.firm_id)
-            .where(*scope, col(Choice.kind) == "lawyer")
+            .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
             .group_by(col(Firm.code))
         ).all()
     )
@@ -508,12 +489,12 @@ def _choice_stage(
             select(firm, func.sum(1.0 / cast(list_length(), Float)))
             .select_from(Choice)
             .join(Request, col(Request.id) == Choice.request_id)
-            .where(*scope, col(Choice.kind) == "lawyer")
+            .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
             .group_by(firm)
         ).all()
     )
     codes = sorted(set(chosen) | set(expected))
-    rows = [
+    rows: list[ChoiceFirm] = [
         {
             "firm": code,
             "chosen": int(chosen.get(code, 0)),
@@ -523,7 +504,7 @@ def _choice_stage(
     ]
     return {
         "choices": int(sum(kinds.values())),
-        "by_kind": {k: int(kinds.get(k, 0)) for k in ("lawyer", "delegate", "own_counsel")},
+        "by_kind": {k: int(kinds.get(k, 0)) for k in ChoiceKind},
         "firms": rows,
         "chi_square": chi_square(
             [float(r["chosen"]) for r in rows],
@@ -534,12 +515,12 @@ def _choice_stage(
 
 def _positions(
     session: Session, territory_id: int, start: datetime | None, end: datetime | None
-) -> dict[str, Any]:
+) -> PositionCounts:
     length = list_length()
     cells = session.exec(
         select(length, Choice.position, func.count())
         .join(Request, col(Request.id) == Choice.request_id)
-        .where(*_choices_of(territory_id, start, end), col(Choice.kind) == "lawyer")
+        .where(*_choices_of(territory_id, start, end), col(Choice.kind) == ChoiceKind.LAWYER)
         .group_by(length, col(Choice.position))
     ).all()
     lists: dict[int, int] = defaultdict(int)  # list length -> choices made from such lists
@@ -550,7 +531,7 @@ def _positions(
     longest = max(lists, default=0)
     positions = range(1, longest + 1)
     expected = {p: sum(n / size for size, n in lists.items() if size >= p) for p in positions}
-    rows = [
+    rows: list[PositionCount] = [
         {"position": p, "chosen": observed.get(p, 0), "expected": round(expected[p], 4)}
         for p in positions
     ]
@@ -564,7 +545,7 @@ def _positions(
 
 def firm_series(
     session: Session, territory: str, start: datetime | None, end: datetime | None
-) -> dict[str, list[tuple[str, float, int]]]:
+) -> FirmSeries:
     """Per firm and day: cumulative entitlement and offers (for the plot over time)."""
     t = get_territory(session, territory)
     day = func.date(Decision.created_at)
@@ -581,7 +562,7 @@ def firm_series(
         .group_by(col(Firm.code), day)
         .order_by(col(Firm.code), day)
     ).all()
-    series: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+    series: FirmSeries = defaultdict(list)
     for code, when, share, charged in rows:
         last_e, last_o = (series[code][-1][1], series[code][-1][2]) if series[code] else (0.0, 0)
         series[code].append((str(when), last_e + float(share or 0.0), last_o + int(charged or 0)))
@@ -590,7 +571,7 @@ def firm_series(
 
 def territories_overview(
     session: Session, start: datetime | None, end: datetime | None
-) -> list[dict[str, Any]]:
+) -> list[TerritoryFigures]:
     """Per territory: decisions, largest firm deviation and Loosemore–Hanby index."""
     rows = session.exec(
         select(
@@ -608,8 +589,8 @@ def territories_overview(
     per: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for code, _firm, share, charged in rows:
         per[code].append((float(share or 0.0), int(charged or 0)))
-    out: list[dict[str, Any]] = []
-    for code in session.exec(select(Territory.code).order_by(col(Territory.code))).all():
+    out: list[TerritoryFigures] = []
+    for code in territory_list(session):
         firms = per.get(code, [])
         entitled = [e for e, _ in firms]
         offers = [float(o) for _, o in firms]
@@ -626,54 +607,6 @@ def territories_overview(
             }
         )
     return out
-
-
-# --- CSV --------------------------------------------------------------------------------------
-
-
-def table_rows(report: dict[str, Any], table: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """One of the report's tables as (columns, rows), for CSV export."""
-    if table == "firms":
-        extra = ["rotation_offers", "chosen", "acceptance_rate", "decline_rate", "expiry_rate"]
-        return [*FAIRNESS_COLUMNS, *extra], report["firms"]
-    if table == "lawyers":
-        rows = report["lawyers"]
-        return list(rows[0]) if rows else ["lawyer", "firm"], rows
-    if table == "declines":
-        return ["firm", "reason", "declined"], [
-            {"firm": f["firm"], "reason": reason, "declined": n}
-            for f in report["firms"]
-            for reason, n in sorted(f["declined_by_reason"].items())
-        ]
-    if table == "choices":
-        return ["firm", "chosen", "expected"], report["choice_stage"]["firms"]
-    if table == "positions":
-        return ["position", "chosen", "expected"], report["position_choice_counts"]["positions"]
-    if table == "time_to_counsel":
-        return ["urgency", "requests", "assigned", "p50_s", "p90_s", "p99_s", "mean_s"], [
-            {"urgency": u, **v} for u, v in report["time_to_counsel"].items()
-        ]
-    raise KeyError(table)
-
-
-TABLES = ("firms", "lawyers", "declines", "choices", "positions", "time_to_counsel")
-
-
-def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """Rows as CSV with a header line; keys outside `columns` are left out."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
-    return buffer.getvalue()
-
-
-def fairness_csv(report: dict[str, Any]) -> str:
-    """The per-firm table with the contract's columns."""
-    return to_csv(FAIRNESS_COLUMNS, report["firms"])
 
 
 def territory_list(session: Session) -> list[str]:

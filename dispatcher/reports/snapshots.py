@@ -14,15 +14,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import NotRequired
 
 import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from typing_extensions import TypedDict
 
-from dispatcher import audit, reports
+from dispatcher import audit
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import AuditEvent
+from dispatcher.reports import fairness
+from dispatcher.reports.rows import FairnessReport
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +41,15 @@ class SnapshotRun:
     audit_seq: int | None
 
 
-def digest(value: Any) -> str:
+class Comparison(TypedDict):
+    """A day's snapshot against the report computed now; `same` only when there is one."""
+
+    snapshot: bool
+    same: NotRequired[bool]
+    changed: list[str]
+
+
+def digest(value: object) -> str:
     """SHA-256 of the value's canonical JSON (the audit chain's own encoding)."""
     return hashlib.sha256(audit.canonical(value).encode()).hexdigest()
 
@@ -64,10 +75,9 @@ def snapshot_day(session: Session, day: date) -> SnapshotRun:
     if _event(session, day) is not None:
         return SnapshotRun(day, False, 0, None)
     start, end = day_bounds(day)
-    # A round trip through JSON makes the stored report exactly what a reader gets back.
     snapshots = {
-        code: json.loads(audit.canonical(reports.fairness(session, code, start, end)))
-        for code in reports.territory_list(session)
+        code: _as_read(fairness.fairness(session, code, start, end))
+        for code in fairness.territory_list(session)
     }
     digests = {code: digest(report) for code, report in snapshots.items()}
     event = audit.record(
@@ -101,19 +111,25 @@ def snapshot_previous_day(engine: Engine, *, now: datetime | None = None) -> Sna
     return run
 
 
-def stored_report(session: Session, day: date, territory: str) -> dict[str, Any] | None:
+def _as_read(report: FairnessReport) -> FairnessReport:
+    """The report as a reader of the chain gets it back (a round trip through its JSON)."""
+    read: FairnessReport = json.loads(audit.canonical(report))
+    return read
+
+
+def stored_report(session: Session, day: date, territory: str) -> FairnessReport | None:
     """The report of `territory` as snapshotted for `day`, if its digest still matches."""
     event = _event(session, day)
     if event is None:
         return None
     payload = json.loads(event.payload)
-    report: dict[str, Any] | None = payload["reports"].get(territory)
+    report: FairnessReport | None = payload["reports"].get(territory)
     if report is None or digest(report) != payload["digests"].get(territory):
         return None
     return report
 
 
-def compare_with_now(session: Session, day: date, territory: str) -> dict[str, Any]:
+def compare_with_now(session: Session, day: date, territory: str) -> Comparison:
     """The snapshot of a day against the same report computed today: which figures moved.
 
     Invitations of a day answered after midnight legitimately change its counts; anything
@@ -121,11 +137,11 @@ def compare_with_now(session: Session, day: date, territory: str) -> dict[str, A
     """
     then = stored_report(session, day, territory)
     start, end = day_bounds(day)
-    now = json.loads(audit.canonical(reports.fairness(session, territory, start, end)))
+    now = _as_read(fairness.fairness(session, territory, start, end))
     if then is None:
         return {"snapshot": False, "changed": sorted(now)}
     return {
         "snapshot": True,
         "same": digest(then) == digest(now),
-        "changed": sorted(k for k in now if now.get(k) != then.get(k)),
+        "changed": sorted(k for k, v in now.items() if v != then.get(k)),
     }

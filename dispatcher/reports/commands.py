@@ -1,7 +1,7 @@
 """The bar's commands: `dispatcher report` and `dispatcher simulate-history`.
 
-Kept apart from `dispatcher.cli`, which registers them; the heavy imports (matplotlib, the
-simulator) happen only when a command runs.
+Kept apart from `dispatcher.cli`, which registers them; the heavy imports (scipy, matplotlib,
+the simulator) happen only when a command runs.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def report(
     ] = None,
 ) -> None:
     """The fairness report of a territory and period as CSV, self-contained HTML or PDF."""
-    from api.bar import render
-    from api.routes.reports import table_text
+    from dispatcher.reports import render
+    from dispatcher.reports.tables import table_text
 
     engine = make_engine(get_settings().database_url)
     try:

@@ -1,7 +1,8 @@
 """The bar's report rendered: plots (matplotlib, drawn on the server), HTML and PDF.
 
 The HTML report is self-contained (inline CSS and SVG, no external link) so that it can be
-saved, mailed and archived; the dashboard is the same report with navigation and drill-down.
+saved, mailed and archived. Its template lives in this package (`templates/report.html`); the
+dashboard at /bar extends it from the HTTP face, through an overlay of `environment`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,24 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on a server; must precede pyplot
 
 import matplotlib.pyplot as plt
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from sqlmodel import Session
 
-from dispatcher import flags, reports
 from dispatcher.registry import get_territory
+from dispatcher.reports import fairness, flags
+from dispatcher.reports.fairness import URGENCIES, FirmSeries, Histogram
+from dispatcher.reports.rows import FairnessReport, Flag, TerritoryFigures
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
@@ -42,11 +44,11 @@ plt.rcParams["figure.dpi"] = 100
 class FullReport:
     """The report of one territory and period with what the plots and the flags need."""
 
-    report: dict[str, Any]
-    series: dict[str, list[tuple[str, float, int]]]
-    counsel: dict[str, list[tuple[int, int]]]
-    flagged: list[dict[str, Any]]
-    overview: list[dict[str, Any]]
+    report: FairnessReport
+    series: FirmSeries
+    counsel: dict[str, Histogram]
+    flagged: list[Flag]
+    overview: list[TerritoryFigures]
     generated_at: str
     plots: dict[str, str] = field(default_factory=dict)
 
@@ -57,11 +59,11 @@ def gather(
     """Everything the rendered report shows, read in one unit of work."""
     t = get_territory(session, territory)
     return FullReport(
-        report=reports.fairness(session, territory, start, end),
-        series=reports.firm_series(session, territory, start, end),
-        counsel=reports.counsel_histogram(session, t.id, start, end),
+        report=fairness.fairness(session, territory, start, end),
+        series=fairness.firm_series(session, territory, start, end),
+        counsel=fairness.counsel_histogram(session, t.id, start, end),
         flagged=flags.pocket_lawyers(session, territory=territory, start=start, end=end),
-        overview=reports.territories_overview(session, start, end),
+        overview=fairness.territories_overview(session, start, end),
         generated_at=now.isoformat(timespec="seconds"),
     )
 
@@ -96,17 +98,26 @@ def figure_counts(full: FullReport) -> Figure:
 
 def figure_counsel(full: FullReport) -> Figure:
     """Time to counsel by urgency, with p50/p90/p99 marked."""
-    fig, axes = plt.subplots(1, len(reports.URGENCIES), figsize=(9, 3.2))
-    for ax, urgency in zip(axes, reports.URGENCIES, strict=True):
+    fig, axes = plt.subplots(1, len(URGENCIES), figsize=(9, 3.2))
+    for ax, urgency in zip(axes, URGENCIES, strict=True):
         histogram = full.counsel.get(urgency, [])
-        figures = full.report["time_to_counsel"].get(urgency, {})
+        figures = full.report["time_to_counsel"].get(urgency)
         ax.set_title(f"{urgency} ({sum(n for _, n in histogram)} assigned)", fontsize="small")
         if histogram:
             minutes = [v / 60 for v, _ in histogram]
             ax.hist(minutes, bins=40, weights=[n for _, n in histogram], color="#4a78a8")
-            for key, style in (("p50_s", "-"), ("p90_s", "--"), ("p99_s", ":")):
-                if figures.get(key) is not None:
-                    ax.axvline(figures[key] / 60, color="#b03030", linestyle=style, label=key)
+            marks = (
+                [
+                    ("p50_s", figures["p50_s"], "-"),
+                    ("p90_s", figures["p90_s"], "--"),
+                    ("p99_s", figures["p99_s"], ":"),
+                ]
+                if figures is not None
+                else []
+            )
+            for key, seconds, style in marks:
+                if seconds is not None:
+                    ax.axvline(seconds / 60, color="#b03030", linestyle=style, label=key)
             ax.legend(fontsize="x-small")
         ax.set_xlabel("minutes from request to accepted invitation")
     fig.tight_layout()
@@ -177,11 +188,11 @@ def deviation_class(value: float) -> str:
 environment.filters["deviation_class"] = deviation_class
 
 
-def html(full: FullReport, *, template: str = "bar/report.html", **extra: Any) -> str:
-    """The report as HTML: standalone by default, or the dashboard's template."""
+def html(full: FullReport, *, template: Template | None = None, **extra: object) -> str:
+    """The report as HTML: standalone by default, or through a template extending it."""
     if not full.plots:
         with_plots(full)
-    return environment.get_template(template).render(
+    return (template or environment.get_template("report.html")).render(
         full=full,
         r=full.report,
         plots={k: Markup(v) for k, v in full.plots.items()},  # our own SVG, not user input
@@ -221,7 +232,12 @@ def pdf(full: FullReport) -> bytes:
         fig.text(0.06, 0.97, "\n".join(lines), va="top", family="monospace", fontsize=8)
         columns = ["firm", "weight", "entitlement", "offers", "accepted", "declined", "expired"]
         cells = [
-            [str(row[c]) for c in columns] + [f"{row['deviation']:+.3f}"] for row in r["firms"]
+            [
+                *(str(v) for v in (f["firm"], f["weight"], f["entitlement"], f["offers"])),
+                *(str(v) for v in (f["accepted"], f["declined"], f["expired"])),
+                f"{f['deviation']:+.3f}",
+            ]
+            for f in r["firms"]
         ]
         if cells:
             ax = fig.add_axes((0.06, 0.05, 0.88, 0.5))
