@@ -62,7 +62,7 @@ def get_principal(
     return principal
 
 
-def role(*allowed: Role) -> Callable[..., Principal]:
+def role(*allowed: Role) -> Callable[[Principal], Principal]:
     """A dependency that lets only the given roles through (403 otherwise)."""
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

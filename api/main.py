@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -156,7 +155,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.get("/readyz", tags=["operations"])
     def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
-        checks: dict[str, Any] = {}
+        checks: dict[str, str] = {}
         try:
             with rt.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

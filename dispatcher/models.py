@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
 )
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict
 
 from dispatcher import registry_version
 from dispatcher.db import UTCDateTime, utcnow
@@ -65,6 +66,24 @@ def one_of(column: str, words: Iterable[str]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
+class DutyEntry(TypedDict):
+    """A lawyer's weekly duty window as the registry stores it (times "HH:MM", local)."""
+
+    weekday: int
+    start: str
+    end: str
+
+
+class TabletOption(TypedDict):
+    """A line of a tablet list as it is shown, and kept with the session and the choice."""
+
+    lawyer: str
+    name: str
+    firm: str
+    languages: list[str]
+    position: int
+
+
 # Partial indexes name the status they hold as a literal: only such queries can use them.
 _PENDING = Column("status", String) == InvitationStatus.PENDING.value
 _EXPIRED = Column("status", String) == InvitationStatus.EXPIRED.value
@@ -106,8 +125,7 @@ class Lawyer(SQLModel, table=True):
     specialisations: list[str] = _json(list)
     max_open: int = 8
     status: str = Field(default=LawyerStatus.ACTIVE, max_length=16)
-    # [{"weekday": 0, "start": "09:00", "end": "18:00"}]
-    duty: list[dict[str, Any]] = _json(list)
+    duty: list[DutyEntry] = _json(list)
     last_offer_at: datetime | None = _when(nullable=True)
 
 
@@ -211,8 +229,8 @@ class ChoiceSession(SQLModel, table=True):
     request_id: str = Field(foreign_key="request.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     language: str = Field(max_length=8)
-    # The regional list exactly as it is shown: [{"position", "lawyer", "name", "firm", ...}]
-    options: list[dict[str, Any]] = _json(list)
+    # The regional list exactly as it is shown.
+    options: list[TabletOption] = _json(list)
     decision_id: int | None = Field(default=None, foreign_key="decision.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
@@ -230,7 +248,7 @@ class Choice(SQLModel, table=True):
     lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
     position: int | None = None
     own_counsel: str | None = Field(default=None, max_length=200)
-    options: list[dict[str, Any]] = _json(list)
+    options: list[TabletOption] = _json(list)
     language: str = Field(max_length=8)
     chosen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

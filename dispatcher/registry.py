@@ -19,7 +19,15 @@ from sqlmodel import Session, col, delete, select
 
 from dispatcher import audit
 from dispatcher.errors import Invalid, NotFound
-from dispatcher.models import Conflict, Firm, FirmTerritory, Lawyer, LawyerTerritory, Territory
+from dispatcher.models import (
+    Conflict,
+    DutyEntry,
+    Firm,
+    FirmTerritory,
+    Lawyer,
+    LawyerTerritory,
+    Territory,
+)
 from dispatcher.schemas import (
     Code,
     ConflictOut,
@@ -491,7 +499,7 @@ class _LawyerFields(TypedDict):
     specialisations: list[str]
     max_open: int
     status: LawyerStatus
-    duty: list[dict[str, int | str]]
+    duty: list[DutyEntry]
 
 
 def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", known: Known) -> Change:
@@ -515,7 +523,7 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", know
         "specialisations": sorted(set(data.specialisations)),
         "max_open": data.max_open,
         "status": data.status,
-        "duty": [d.model_dump() for d in data.duty],
+        "duty": [DutyEntry(weekday=d.weekday, start=d.start, end=d.end) for d in data.duty],
     }
     lawyer = known.lawyer(data.licence)
     if lawyer is None:

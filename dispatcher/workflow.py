@@ -505,7 +505,7 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
         request_id=request.id,
         token_hash=hash_token(token),
         language=language,
-        options=[dict(o) for o in options],
+        options=list(options),
         decision_id=decision.id,
         expires_at=now + timedelta(seconds=policy.choice.session_ttl_s),
     )

@@ -23,7 +23,7 @@ async def login(request: Request, uow: UowDep) -> Response:
     form = await request.form()
     target = form.get("next")
     next_path = local_path(target if isinstance(target, str) else None, "")
-    if not form_allowed(request, form, signed_in=False):
+    if not form_allowed(request, form.get("csrf"), signed_in=False):
         return render_staff(request, "forbidden.html", principal=None, status_code=403)
     token = form.get("token")
     token = token.strip() if isinstance(token, str) else ""
@@ -53,7 +53,7 @@ async def login(request: Request, uow: UowDep) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     form = await request.form()
-    if not form_allowed(request, form):
+    if not form_allowed(request, form.get("csrf")):
         return render_staff(request, "forbidden.html", principal=None, status_code=403)
     response = see_other("/login")
     response.delete_cookie(PAGE_COOKIE, path="/", httponly=True, samesite="strict")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Form, Request, Response
@@ -74,6 +75,20 @@ def _home_territory(session: Session, principal: Principal) -> str:
     return territory.code if territory else ""
 
 
+# What the form shows in its fields: the typed text, and the juvenile box.
+FormValues = dict[str, str | bool]
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """The tablet link as the hand-over page shows it: the address, its QR code, its expiry."""
+
+    url: str
+    qr: Markup
+    expires_at: str
+    expires_label: str
+
+
 def _new_reference() -> str:
     return f"INV-{utcnow():%Y%m%d}-{secrets.token_hex(3).upper()}"
 
@@ -84,13 +99,13 @@ def _render_home(
     runtime: Runtime,
     principal: Principal,
     *,
-    values: dict[str, Any] | None = None,
+    values: FormValues | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     language = staff_language(request)
     assert principal.requester_id is not None
-    defaults = {
+    defaults: FormValues = {
         "external_ref": _new_reference(),
         "case_number": "",
         "territory": _home_territory(session, principal),
@@ -148,9 +163,9 @@ async def open_request(
     if isinstance(who, Response):
         return who
     form = await request.form()
-    if not form_allowed(request, form):
+    if not form_allowed(request, form.get("csrf")):
         return render_staff(request, "forbidden.html", principal=who, status_code=403)
-    values: dict[str, Any] = {key: str(form.get(key, "")).strip() for key in _FIELDS}
+    values: FormValues = {key: str(form.get(key, "")).strip() for key in _FIELDS}
     values["juvenile"] = form.get("juvenile") == "on"
     try:
         body = RequestIn.model_validate(
@@ -217,7 +232,7 @@ def _render_request(
     principal: Principal,
     shown: RequestOut,
     *,
-    tablet: dict[str, Any] | None = None,
+    tablet: HandOver | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -290,7 +305,7 @@ def open_choice_session(
     who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
-    if not form_allowed(request, {"csrf": csrf}):
+    if not form_allowed(request, csrf):
         return render_staff(request, "forbidden.html", principal=who, status_code=403)
     try:
         with uow() as session:
@@ -319,11 +334,11 @@ def open_choice_session(
         )
     url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
     timezone = runtime.policies.for_territory(shown.territory or "").timezone
-    tablet = {
-        "url": url,
+    tablet = HandOver(
+        url=url,
         # Drawn here, inline: the link is a credential and goes to no outside service.
-        "qr": Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")),
-        "expires_at": expires_at.isoformat(),
-        "expires_label": local_time(expires_at, staff_language(request), timezone),
-    }
+        qr=Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")),
+        expires_at=expires_at.isoformat(),
+        expires_label=local_time(expires_at, staff_language(request), timezone),
+    )
     return _render_request(request, runtime, who, shown, tablet=tablet, status_code=201)

@@ -124,7 +124,7 @@ def _answer(
     who = guard(request, principal, Role.LAWYER)
     if isinstance(who, Response):
         return who
-    if not form_allowed(request, {"csrf": csrf}):
+    if not form_allowed(request, csrf):
         return render_staff(request, "forbidden.html", principal=who, status_code=403)
     try:
         with uow() as session:

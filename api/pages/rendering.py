@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -120,7 +119,7 @@ def render(
     language: str,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
-    **context: Any,
+    **context: object,
 ) -> HTMLResponse:
     """Render `template` in `language` as a full HTML response with the pages' headers."""
     html = (

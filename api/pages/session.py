@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
@@ -43,14 +42,13 @@ def same_origin(request: Request) -> bool:
     return urlsplit(source).netloc == host
 
 
-def form_allowed(request: Request, form: Any, *, signed_in: bool = True) -> bool:
+def form_allowed(request: Request, csrf: object, *, signed_in: bool = True) -> bool:
     """A state-changing form is accepted only from this site, with the session's form token."""
     if not same_origin(request):
         return False
     if not signed_in:
         return True
-    given = form.get("csrf") if form is not None else None
-    return isinstance(given, str) and hmac.compare_digest(given, csrf_token(request))
+    return isinstance(csrf, str) and hmac.compare_digest(csrf, csrf_token(request))
 
 
 def local_path(target: str | None, fallback: str) -> str:
@@ -75,7 +73,7 @@ def render_staff(
     *,
     principal: Principal | None,
     status_code: int = 200,
-    **context: Any,
+    **context: object,
 ) -> Response:
     """A staff page in the reader's language; a ?lang= choice is remembered in a cookie."""
     language = staff_language(request)
@@ -84,6 +82,7 @@ def render_staff(
         template,
         language=language,
         status_code=status_code,
+        headers=None,
         principal=principal,
         csrf=csrf_token(request) if principal else "",
         **context,

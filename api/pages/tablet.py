@@ -5,7 +5,7 @@ Never log the token or a name here: the access log names the route template only
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from api.pages.rendering import LANGUAGES, N_, gettext, local_time, pick_languag
 from api.pages.session import same_origin, see_other
 from dispatcher import allocation, registry, workflow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
-from dispatcher.models import Choice, ChoiceSession
+from dispatcher.models import Choice, ChoiceSession, TabletOption
 from dispatcher.models import Request as CounselRequest
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import ChoiceIn
@@ -31,11 +31,11 @@ HAND_BACK = N_("Please give the tablet back to the investigator.")
 LangField = Annotated[str | None, Form()]
 
 
-def _options(choice_session: ChoiceSession) -> list[dict[str, Any]]:
-    return sorted(choice_session.options, key=lambda option: int(option["position"]))
+def _options(choice_session: ChoiceSession) -> list[TabletOption]:
+    return sorted(choice_session.options, key=lambda option: option["position"])
 
 
-def _firm_names(session: Session, options: list[dict[str, Any]]) -> dict[str, str]:
+def _firm_names(session: Session, options: list[TabletOption]) -> dict[str, str]:
     """The firms' names for the list (the stored list keeps their codes)."""
     firms = (registry.firm_by_code(session, code) for code in {o["firm"] for o in options})
     return {firm.code: firm.name for firm in firms if firm is not None}

@@ -30,16 +30,22 @@ def fairness(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> FairnessRe
         return figures.fairness(session, period.territory, period.start, period.end)
 
 
-@router.get("/fairness.csv", response_class=PlainTextResponse)
-def fairness_csv(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> PlainTextResponse:
+class CsvResponse(PlainTextResponse):
+    """CSV text (so the OpenAPI document names the media type a client receives)."""
+
+    media_type = "text/csv"
+
+
+@router.get("/fairness.csv", response_class=CsvResponse)
+def fairness_csv(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> CsvResponse:
     """The per-firm table with the contract's columns."""
     with uow() as session:
         report = figures.fairness(session, period.territory, period.start, period.end)
     return csv_response(tables.fairness_csv(report), f"fairness-{period.territory}.csv")
 
 
-@router.get("/tables/{table}.csv", response_class=PlainTextResponse)
-def table_csv(principal: Bar, uow: UowDep, table: str, period: ScopePeriod) -> PlainTextResponse:
+@router.get("/tables/{table}.csv", response_class=CsvResponse)
+def table_csv(principal: Bar, uow: UowDep, table: str, period: ScopePeriod) -> CsvResponse:
     """Any table of the report as CSV: firms, lawyers, declines, choices, positions,
     time_to_counsel, flags, territories."""
     with uow() as session:
@@ -63,10 +69,9 @@ def territories(principal: Bar, uow: UowDep, period: PeriodDep) -> list[Territor
         return figures.territories_overview(session, period.start, period.end)
 
 
-def csv_response(text: str, filename: str) -> PlainTextResponse:
+def csv_response(text: str, filename: str) -> CsvResponse:
     """CSV text as a download named `filename`."""
-    return PlainTextResponse(
+    return CsvResponse(
         text,
-        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

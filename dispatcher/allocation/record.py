@@ -12,7 +12,7 @@ from typing import NotRequired, Required, cast
 
 from typing_extensions import TypedDict
 
-from dispatcher.models import Choice, Decision, Request
+from dispatcher.models import Choice, Decision, Request, TabletOption
 from policies.quota import RankedFirmRecord
 from policies.vocabulary import ChoiceKind, DecisionKind
 
@@ -95,16 +95,6 @@ class ListedOption(TypedDict):
     position: int
     lawyer: str
     firm: str
-
-
-class TabletOption(TypedDict):
-    """A line of the tablet list as it is shown (and kept with the choice)."""
-
-    lawyer: str
-    name: str
-    firm: str
-    languages: list[str]
-    position: int
 
 
 class RotationExplanation(TypedDict):
@@ -223,7 +213,7 @@ def explained(request: Request, decisions: list[Decision], choices: list[Choice]
             {
                 "kind": ChoiceKind(c.kind),
                 "position": c.position,
-                "options": cast("list[TabletOption]", c.options),
+                "options": c.options,
                 "language": c.language,
                 "chosen_at": c.chosen_at.isoformat(),
             }

@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from typing_extensions import TypedDict
+
+from dispatcher.models import TabletOption
 from policies.vocabulary import ChoiceKind, Urgency
 
 UNRELIABLE_SHARE = 0.2
@@ -88,18 +91,26 @@ def choice_delay_s(rng: random.Random) -> float:
     return rng.uniform(*CHOICE_S)
 
 
+class TabletAnswer(TypedDict, total=False):
+    """What the tablet posts: exactly one of the three (`ChoiceIn`'s fields)."""
+
+    lawyer: str
+    delegate: bool
+    own_counsel: str
+
+
 def choose(
-    options: list[dict[str, Any]],
+    options: list[TabletOption],
     rng: random.Random,
     *,
     steered_to: str | None = None,
-) -> dict[str, Any]:
+) -> TabletAnswer:
     """The suspect's answer on the tablet, as the tablet would post it.
 
     `steered_to` is the lawyer an investigator pushes: the suspect takes that lawyer whenever
     the list shows them (a pocket lawyer, for the bar's detector to find).
     """
-    licences = [str(o["lawyer"]) for o in sorted(options, key=lambda o: int(o["position"]))]
+    licences = [o["lawyer"] for o in sorted(options, key=lambda o: o["position"])]
     if steered_to is not None and steered_to in licences:
         return {"lawyer": steered_to}
     roll = rng.random()

@@ -357,7 +357,9 @@ class Simulation:
             self.clock.elapsed_s() + delay, "choice", request_id, requester, opened.token, answer
         )
 
-    def _choice(self, request_id: str, requester: str, token: str, answer: dict[str, Any]) -> None:
+    def _choice(
+        self, request_id: str, requester: str, token: str, answer: behaviour.TabletAnswer
+    ) -> None:
         try:
             with unit_of_work(self.engine) as session:
                 request = workflow.record_choice(

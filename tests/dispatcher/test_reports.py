@@ -38,6 +38,7 @@ from dispatcher.models import (
     Lawyer,
     Request,
     Requester,
+    TabletOption,
     Territory,
 )
 from dispatcher.reports import fairness, flags
@@ -153,7 +154,9 @@ class History:
 
     def choose(self, r: Request, shown: list[str], kind: str, position: int | None) -> None:
         options = [
-            {"position": i, "lawyer": licence, "firm": self._firm(licence)}
+            TabletOption(
+                position=i, lawyer=licence, name=licence, firm=self._firm(licence), languages=["az"]
+            )
             for i, licence in enumerate(shown, start=1)
         ]
         tablet = ChoiceSession(

@@ -15,7 +15,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from dispatcher.db import create_schema, make_engine
-from dispatcher.models import Appointment, Choice, Conflict, Invitation, Lawyer, Request
+from dispatcher.models import (
+    Appointment,
+    Choice,
+    Conflict,
+    DutyEntry,
+    Invitation,
+    Lawyer,
+    Request,
+)
 from dispatcher.registry import RegistryFile
 from dispatcher.simulation.figures import measure
 from dispatcher.simulation.loop import Simulation
@@ -107,7 +115,7 @@ def test_every_rule_meets_the_same_suspects(tmp_path: Path) -> None:
         rotation.dispose()
 
 
-def windows(duty: list[dict[str, Any]]) -> tuple[DutyWindow, ...]:
+def windows(duty: list[DutyEntry]) -> tuple[DutyWindow, ...]:
     return tuple(
         DutyWindow(
             int(w["weekday"]),
