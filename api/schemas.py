@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from dispatcher.audit import BrokenLink
 from policies.vocabulary import Language
 
 
@@ -67,15 +68,4 @@ class DeclineIn(BaseModel):
 class VerifyOut(BaseModel):
     ok: bool
     events: int
-    first_bad: dict[str, object] | None = None
-
-
-class FairnessRow(BaseModel):
-    firm: str
-    weight: int
-    entitlement: float
-    offers: int
-    accepted: int
-    declined: int
-    expired: int
-    deviation: float
+    first_bad: BrokenLink | None = None

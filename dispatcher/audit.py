@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired
 
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
+from typing_extensions import TypedDict
 
 from dispatcher import events
 from dispatcher.db import utcnow
@@ -142,14 +143,27 @@ def trail(
     return list(session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all())
 
 
+class BrokenLink(TypedDict):
+    """Where the chain breaks first: the event (None when the head itself is missing), and how."""
+
+    seq: int | None
+    problem: str
+
+
+class VerificationAnswer(TypedDict):
+    ok: bool
+    events: int
+    first_bad: NotRequired[BrokenLink]
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
     events: int
-    first_bad: dict[str, Any] | None = None
+    first_bad: BrokenLink | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "events": self.events}
+    def as_dict(self) -> VerificationAnswer:
+        out: VerificationAnswer = {"ok": self.ok, "events": self.events}
         if self.first_bad is not None:
             out["first_bad"] = self.first_bad
         return out

@@ -23,6 +23,7 @@ from dispatcher import audit, registry, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import SchemaNotReady, create_schema, make_engine, unit_of_work
 from dispatcher.errors import DomainError
+from policies.vocabulary import LawyerStatus, Role
 
 
 @dataclass(frozen=True)
@@ -210,21 +211,23 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         registry.import_registry(session, data, actor="demo")
         codes = [t.code for t in data.territories]
         court_territory = DEMO_TERRITORY if DEMO_TERRITORY in codes else codes[0]
-        made = {
-            "admin": tokens.create_token(
-                session, role="admin", name="Demo administrator", actor="demo"
+        made: dict[str, str] = {
+            Role.ADMIN: tokens.create_token(
+                session, role=Role.ADMIN, name="Demo administrator", actor="demo"
             ),
-            "bar": tokens.create_token(session, role="bar", name="Demo bar reviewer", actor="demo"),
-            "court": tokens.create_token(
+            Role.BAR: tokens.create_token(
+                session, role=Role.BAR, name="Demo bar reviewer", actor="demo"
+            ),
+            Role.COURT: tokens.create_token(
                 session,
-                role="court",
+                role=Role.COURT,
                 name="Demo district court",
                 territory=court_territory,
                 actor="demo",
             ),
-            "investigator": tokens.create_token(
+            Role.INVESTIGATOR: tokens.create_token(
                 session,
-                role="investigator",
+                role=Role.INVESTIGATOR,
                 name="Demo investigator",
                 territory=court_territory,
                 actor="demo",
@@ -232,11 +235,13 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         }
         # One lawyer of the demo territory, so every role has a token to try.
         demo_lawyer = next(
-            lw for lw in data.lawyers if court_territory in lw.territories and lw.status == "active"
+            lw
+            for lw in data.lawyers
+            if court_territory in lw.territories and lw.status == LawyerStatus.ACTIVE
         )
-        made["lawyer"] = tokens.create_token(
+        made[Role.LAWYER] = tokens.create_token(
             session,
-            role="lawyer",
+            role=Role.LAWYER,
             name=demo_lawyer.name,
             lawyer=demo_lawyer.licence,
             actor="demo",
@@ -317,7 +322,7 @@ def _announce_demo(settings: Settings, made: dict[str, str], base: str) -> None:
         f"export DISPATCHER_DATABASE_URL={settings.database_url}",
         f"export DISPATCHER_URL={base}",
     ]
-    for role in ("admin", "bar", "court", "investigator", "lawyer"):
+    for role in Role:
         typer.echo(f"  {role:<13} token: {made[role]}")
         lines.append(f"export {role.upper()}_TOKEN={made[role]}")
     typer.echo(f"  (the lawyer token is {made['lawyer_licence']}'s)")

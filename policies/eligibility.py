@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from policies.config import Policy
+from policies.vocabulary import FirmStatus, LawyerStatus, Urgency
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,10 @@ def standing_exclusion(firm_status: str, status: str, serves_territory: bool) ->
     The same for every request in a territory until the registry changes, so the allocator
     keeps them between decisions (`allocation.TerritoryFacts`).
     """
-    if firm_status != "active":
+    if firm_status != FirmStatus.ACTIVE:
         return "firm_suspended"
-    if status != "active":
-        return "suspended" if status == "suspended" else "on_leave"
+    if status != LawyerStatus.ACTIVE:
+        return LawyerStatus.SUSPENDED if status == LawyerStatus.SUSPENDED else LawyerStatus.ON_LEAVE
     if not serves_territory:
         return "territory"
     return None
@@ -106,7 +107,7 @@ def request_exclusion(
         return "specialisation"
     if load >= max_open:
         return "cap"
-    if need.urgency == "detention" and not on_duty(duty, need.local_time):
+    if need.urgency == Urgency.DETENTION and not on_duty(duty, need.local_time):
         return "off_duty"
     return None
 

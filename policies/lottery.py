@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.base import Standings, Turn, turn_for_lawyer
+from policies.vocabulary import RuleName
 
 
 @dataclass(frozen=True)
 class Lottery:
-    name: str = "lottery"
+    name: RuleName = RuleName.LOTTERY
 
     def turn(self, standings: Standings) -> Turn:
         pairs = standings.all_lawyers()

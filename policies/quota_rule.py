@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from policies.base import Standings, Turn, firm_queue
 from policies.quota import rank_firms
+from policies.vocabulary import RuleName
 
 
 @dataclass(frozen=True)
 class QuotaRule:
-    name: str = "quota"
+    name: RuleName = RuleName.QUOTA
 
     def turn(self, standings: Standings) -> Turn:
         ranking = rank_firms(standings.firms)

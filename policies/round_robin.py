@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.base import Standings, Turn, least_recently_offered, turn_for_lawyer
+from policies.vocabulary import RuleName
 
 # One answer deadline for every request, detention or not.
 FIXED_DEADLINE_S = 3600
@@ -18,7 +19,7 @@ FIXED_DEADLINE_S = 3600
 
 @dataclass(frozen=True)
 class RoundRobin:
-    name: str = "round_robin"
+    name: RuleName = RuleName.ROUND_ROBIN
 
     def turn(self, standings: Standings) -> Turn:
         pairs = standings.all_lawyers()

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from policies.base import Standings, Turn, firm_queue
 from policies.quota import rank_firms
+from policies.vocabulary import RuleName
 
 
 @dataclass(frozen=True)
 class SmoothWeightedRoundRobin:
-    name: str = "swrr"
+    name: RuleName = RuleName.SWRR
 
     def turn(self, standings: Standings) -> Turn:
         ranked = rank_firms(standings.firms)

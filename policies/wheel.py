@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from policies.base import Standings, Turn, least_recently_offered, turn_for_lawyer
+from policies.vocabulary import RuleName
 
 
 def taste(requester: str, licence: str) -> str:
@@ -21,7 +22,7 @@ def taste(requester: str, licence: str) -> str:
 
 @dataclass(frozen=True)
 class Wheel:
-    name: str = "wheel"
+    name: RuleName = RuleName.WHEEL
 
     def turn(self, standings: Standings) -> Turn:
         pairs = standings.all_lawyers()

@@ -15,12 +15,12 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
+from typing_extensions import TypedDict
 
 from dispatcher.models import (
     Appointment,
@@ -34,23 +34,29 @@ from dispatcher.models import (
 )
 from policies.vocabulary import RequestStatus, Role, Urgency
 
+
 # Keys of the JSON object `dispatcher simulate --json` prints, in this order.
-KEYS = (
-    "policy",
-    "requests",
-    "max_abs_deviation",
-    "mean_abs_deviation",
-    "lawyer_max_abs_deviation",
-    "lawyer_mean_abs_deviation",
-    "gini",
-    "loosemore_hanby",
-    "ttc_detention_p50_s",
-    "ttc_detention_p90_s",
-    "ttc_detention_p99_s",
-    "unfilled_rate",
-    "invitations_per_appointment",
-    "max_requester_lawyer_share",
-)
+class Figures(TypedDict):
+    """One rule's figures over a run (the keys of `KEYS`, in that order)."""
+
+    policy: str
+    requests: int
+    max_abs_deviation: float
+    mean_abs_deviation: float
+    lawyer_max_abs_deviation: float
+    lawyer_mean_abs_deviation: float
+    gini: float
+    loosemore_hanby: float
+    ttc_detention_p50_s: float | None
+    ttc_detention_p90_s: float | None
+    ttc_detention_p99_s: float | None
+    unfilled_rate: float
+    invitations_per_appointment: float
+    max_requester_lawyer_share: float
+
+
+# The figures' keys, in their order (the columns of the tables and the CSV).
+KEYS = tuple(Figures.__annotations__)
 # An investigator's share is measured once they have this many appointed requests.
 MIN_REQUESTER_APPOINTMENTS = 20
 
@@ -59,7 +65,7 @@ MIN_REQUESTER_APPOINTMENTS = 20
 class Measured:
     """The figures (stable keys) and the series the plots draw."""
 
-    figures: dict[str, Any]
+    figures: Figures
     deviation_by_day: list[float] = field(default_factory=list)
     ttc_detention_s: list[float] = field(default_factory=list)
 
@@ -225,7 +231,7 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
         for counts in per_requester.values()
         if sum(counts) >= MIN_REQUESTER_APPOINTMENTS
     ]
-    figures: dict[str, Any] = {
+    figures: Figures = {
         "policy": policy,
         "requests": requests,
         "max_abs_deviation": round(worst, 3),
@@ -245,4 +251,4 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
         ),
         "max_requester_lawyer_share": round(max(shares), 4) if shares else 0.0,
     }
-    return Measured({k: figures[k] for k in KEYS}, by_day, ttc)
+    return Measured(figures, by_day, ttc)

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import select
+from typing_extensions import TypedDict
 
 from dispatcher import deadlines, registry, schemas, tokens, workflow
 from dispatcher.db import unit_of_work
@@ -101,6 +102,23 @@ def ensure_requesters(engine: Engine, data: registry.RegistryFile) -> dict[str, 
                         session, role=role, name=name, territory=t.code, actor="simulation"
                     )
         return {r.name: r.id for r in session.exec(select(Requester)).all() if r.id is not None}
+
+
+class ReplaySummary(TypedDict):
+    """What a replay did, in numbers (its speed apart from the registry's loading: `replay_`)."""
+
+    days: int
+    seed: int
+    requests: int
+    steps: int
+    invitations: int
+    notifications_delivered: int
+    choices: dict[str, int]
+    refused_steps: dict[str, int]
+    wall_s: float
+    requests_per_s: float | None
+    replay_s: float
+    replay_requests_per_s: float | None
 
 
 class Simulation:
@@ -207,7 +225,7 @@ class Simulation:
 
     # --- the run --------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ReplaySummary:
         """Replay the whole period; returns what happened in numbers."""
         started = time.perf_counter()
         with replaying(self.clock):

@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import tomllib
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +26,11 @@ from sqlalchemy.engine import Engine
 
 from dispatcher.db import create_schema, make_engine
 from dispatcher.simulation.figures import KEYS, Measured, measure
-from dispatcher.simulation.loop import Simulation
+from dispatcher.simulation.loop import ReplaySummary, Simulation
 from policies import round_robin
 from policies.base import rule_registry
 from policies.config import DEFAULT_POLICY_FILE, PolicyBook
+from policies.vocabulary import RuleName
 
 SCRATCH_CACHE_KIB = 64 * 1024
 # Every rule the policies know, in their registry's order (`--policy all` runs them in turn).
@@ -44,7 +46,7 @@ def policy_book(rule: str, *, seed: int, policy_file: str | None = None) -> Poli
     rotation = raw.setdefault("rotation", {})
     rotation["rule"] = rule
     rotation["draw_seed"] = seed
-    if rule != "quota":
+    if rule != RuleName.QUOTA:
         fixed = round_robin.FIXED_DEADLINE_S
         raw["deadlines"] = {"detention_s": fixed, "standard_s": fixed}
         rotation["learn_answers_days"] = 0
@@ -79,7 +81,7 @@ class RunSpec:
     progress: bool = True
 
 
-def run_one(spec: RunSpec) -> tuple[Measured, dict[str, Any]]:
+def run_one(spec: RunSpec) -> tuple[Measured, ReplaySummary]:
     """Simulate one rule into its own database; its figures and the run's summary."""
     from dispatcher.simulation import read_registry
 
@@ -110,14 +112,14 @@ def run_one(spec: RunSpec) -> tuple[Measured, dict[str, Any]]:
     return measured, summary
 
 
-def run_all(specs: list[RunSpec], jobs: int) -> list[tuple[Measured, dict[str, Any]]]:
+def run_all(specs: list[RunSpec], jobs: int) -> list[tuple[Measured, ReplaySummary]]:
     if jobs <= 1:
         return [run_one(spec) for spec in specs]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(run_one, specs))
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: Sequence[Mapping[str, object]]) -> str:
     """The figures as a plain text table, one rule a row."""
     widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in KEYS}
     lines = ["  ".join(k.ljust(widths[k]) for k in KEYS)]
@@ -125,14 +127,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
     lines = ["| " + " | ".join(KEYS) + " |", "|" + "---|" * len(KEYS)]
     lines += ["| " + " | ".join(str(r[k]) for k in KEYS) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def write_results(
-    out: Path, results: list[tuple[Measured, dict[str, Any]]], meta: dict[str, Any]
+    out: Path, results: list[tuple[Measured, ReplaySummary]], meta: dict[str, str | int]
 ) -> None:
     """results.json, results.csv and the two plots into `out`."""
     from dispatcher.simulation import plots  # matplotlib only when plots are drawn
@@ -158,7 +160,7 @@ def write_results(
 
 def simulate(
     days: Annotated[int, typer.Option(help="Days of demand to replay", min=1)] = 365,
-    policy: Annotated[str, typer.Option(help=f"{', '.join(RULES)} or all")] = "quota",
+    policy: Annotated[str, typer.Option(help=f"{', '.join(RULES)} or all")] = RuleName.QUOTA,
     seed: Annotated[int, typer.Option(help="Seed of the demand and the people")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Only the figures, as JSON")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results.json/.csv and plots here")] = None,
@@ -198,7 +200,7 @@ def simulate(
     results = run_all(specs, jobs)
     rows = [m.figures for m, _ in results]
     if out is not None:
-        meta = {
+        meta: dict[str, str | int] = {
             "command": " ".join(["dispatcher", "simulate", *sys.argv[2:]]),
             "days": days,
             "seed": seed,
