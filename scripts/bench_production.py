@@ -66,11 +66,8 @@ def run_one(
         worker_processes=1 if backend == "postgresql" else 0,
         log_dir=logs / f"{backend}-{workers}",
     )
-    cluster.start()
-    try:
+    with cluster.running():
         result = harness.run_load(cluster, credentials, orders=args.orders, clients=args.clients)
-    finally:
-        cluster.stop()
     found = harness.findings(url)
     assigned = found["by_status"].get("assigned", 0)
     wall = result.all_assigned - result.started
