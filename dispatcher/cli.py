@@ -90,16 +90,22 @@ registry_app = typer.Typer(
     help="The registry of territories, firms and lawyers.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+requester_app = typer.Typer(
+    help="Courts and investigating bodies (created by their first token).", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
+app.add_typer(requester_app, name="requester")
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
 DEMO_ENV_FILE = "dispatcher-demo.env"
 DEMO_TERRITORY = "BAK-NSM"
+# Where the demo court may ask for callbacks: a receiver on this machine (see the README).
+DEMO_CALLBACK_PREFIXES = ("http://127.0.0.1:9000/", "http://localhost:9000/")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -152,16 +158,53 @@ def token_create(
         str | None, typer.Option(help="Territory code (court, investigator)")
     ] = None,
     lawyer: Annotated[str | None, typer.Option(help="Licence (lawyer tokens)")] = None,
+    callback_prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--callback-prefix",
+            help="A URL prefix the requester's callback_url may start with (court, "
+            "investigator; repeatable; added to those already registered)",
+        ),
+    ] = None,
 ) -> None:
     """Create a token and print it alone on stdout (only its hash is stored)."""
     try:
         with unit_of_work(_engine()) as session:
             token = tokens.create_token(
-                session, role=role, name=name, territory=territory, lawyer=lawyer, actor="cli"
+                session,
+                role=role,
+                name=name,
+                territory=territory,
+                lawyer=lawyer,
+                callback_prefixes=callback_prefix or (),
+                actor="cli",
             )
     except DomainError as exc:
         _fail(_describe(exc))
     typer.echo(token)
+
+
+@requester_app.command("secret")
+def requester_secret(
+    name: Annotated[str, typer.Option(help="The requester's name, as given at token create")],
+    role: Annotated[
+        str | None, typer.Option(help="court or investigator, where the name alone is ambiguous")
+    ] = None,
+    rotate: Annotated[
+        bool, typer.Option(help="Make a new secret: callbacks from now on are signed with it")
+    ] = False,
+) -> None:
+    """Print the requester's callback signing secret (whsec_...) alone on stdout (audited)."""
+    try:
+        with unit_of_work(_engine()) as session:
+            secret = tokens.requester_secret(
+                session, name=name, role=role, rotate=rotate, actor="cli"
+            )
+    except DomainError as exc:
+        _fail(_describe(exc))
+    if rotate:
+        typer.echo("a new secret: callbacks are signed with it from now on", err=True)
+    typer.echo(secret)
 
 
 def load_registry_file(path: Path) -> registry.RegistryFile:
@@ -223,6 +266,7 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
                 role=Role.COURT,
                 name="Demo district court",
                 territory=court_territory,
+                callback_prefixes=DEMO_CALLBACK_PREFIXES,
                 actor="demo",
             ),
             Role.INVESTIGATOR: tokens.create_token(
@@ -247,6 +291,9 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
             actor="demo",
         )
         made["lawyer_licence"] = demo_lawyer.licence
+        made["court_webhook_secret"] = tokens.requester_secret(
+            session, name="Demo district court", role=Role.COURT, actor="demo"
+        )
     engine.dispose()
     return {**made, "territory": court_territory}
 
@@ -326,6 +373,11 @@ def _announce_demo(settings: Settings, made: dict[str, str], base: str) -> None:
         typer.echo(f"  {role:<13} token: {made[role]}")
         lines.append(f"export {role.upper()}_TOKEN={made[role]}")
     typer.echo(f"  (the lawyer token is {made['lawyer_licence']}'s)")
+    lines.append(f"export COURT_WEBHOOK_SECRET={made['court_webhook_secret']}")
+    typer.echo(
+        "  the court's callbacks are signed with COURT_WEBHOOK_SECRET (in the file below) and "
+        f"may go to {' or '.join(p + '...' for p in DEMO_CALLBACK_PREFIXES)}"
+    )
     Path(DEMO_ENV_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     typer.echo(f"  the same as shell variables: . ./{DEMO_ENV_FILE}")
     typer.echo(

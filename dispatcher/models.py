@@ -176,6 +176,11 @@ class Requester(SQLModel, table=True):
     role: str = Field(max_length=16)
     name: str = Field(max_length=200)
     territory_id: int | None = Field(default=None, foreign_key="territory.id")
+    # The Standard Webhooks secret ("whsec_...") its callbacks are signed with: made with the
+    # requester, or on first use for a requester older than the column.
+    webhook_secret: str | None = Field(default=None, max_length=64)
+    # A request's callback_url must start with one of these; none registered: no callbacks.
+    callback_prefixes: list[str] = _json(list)
 
 
 class ApiToken(SQLModel, table=True):

@@ -3,12 +3,18 @@
 Delivery claims a message with a guarded UPDATE (a lease), sends it outside any transaction,
 then marks it delivered or schedules a retry with exponential backoff. A message is sent at
 least once; each carries its id as an idempotency key so receivers can drop repeats.
+
+A court callback is signed per Standard Webhooks with its requester's secret: `webhook-id` (the
+outbox message's, the same on every retry, like `Idempotency-Key`), `webhook-timestamp` and
+`webhook-signature` over the exact body bytes sent.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -16,9 +22,11 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from standardwebhooks import Webhook
 
 from dispatcher.db import unit_of_work, utcnow
-from dispatcher.models import OutboxMessage
+from dispatcher.models import OutboxMessage, Request, Requester
+from dispatcher.tokens import ensure_webhook_secret
 from policies.vocabulary import OutboxKind, OutboxStatus
 
 log = structlog.get_logger(__name__)
@@ -77,13 +85,33 @@ class Courier:
         self.channel.send(message.target, message.payload)
 
     def _send_callback(self, message: OutboxMessage) -> None:
+        secret = self._callback_secret(message)
+        message_id = f"outbox-{message.id}"
+        body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
+        now = datetime.now(UTC)
         response = self.http.post(
             message.target,
-            json=message.payload,
-            headers={"Idempotency-Key": f"outbox-{message.id}"},
+            content=body.encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": message_id,
+                "webhook-id": message_id,
+                "webhook-timestamp": str(math.floor(now.timestamp())),
+                "webhook-signature": Webhook(secret).sign(message_id, now, body),
+            },
         )
         if not response.is_success:
             raise RuntimeError(f"callback answered {response.status_code}")
+
+    def _callback_secret(self, message: OutboxMessage) -> str:
+        """The secret of the requester whose request the callback reports, read at each attempt
+        (a rotation applies to the retries of earlier callbacks too)."""
+        with unit_of_work(self.engine) as session:
+            request = session.get(Request, message.payload["id"])
+            requester = session.get(Requester, request.requester_id) if request else None
+            if requester is None:
+                raise LookupError(f"no requester for the request of outbox message {message.id}")
+            return ensure_webhook_secret(session, requester, actor="outbox")
 
     def _claim(self, message_id: int) -> OutboxMessage | None:
         """Take the lease on a due message and read it, in one guarded statement."""

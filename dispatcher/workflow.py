@@ -43,7 +43,7 @@ from dispatcher.schemas import (
     RequestIn,
     RequestOut,
 )
-from dispatcher.tokens import hash_token
+from dispatcher.tokens import check_callback_url, hash_token
 from policies.config import Policy, PolicyBook
 from policies.vocabulary import (
     ChoiceKind,
@@ -308,6 +308,7 @@ def create_request(
     territory = session.exec(_TERRITORY_BY_CODE, params={"code": data.territory}).first()
     if territory is None or territory.id is None:
         raise Invalid("territory", f"unknown territory {data.territory}")
+    check_callback_url(requester, data.callback_url)
     request = Request(
         requester_id=requester.id,
         external_ref=data.external_ref,

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -20,36 +17,7 @@ from dispatcher.runtime import Runtime
 from tests.support.channels import RecordingChannel
 from tests.support.clients import make_token
 from tests.support.flows import accept_pending, armed_invitations, open_request, submit_request
-
-
-class Receiver:
-    """A real HTTP endpoint on loopback that fails a given number of times, then accepts."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls: list[tuple[int, dict[str, Any], str | None]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = 503 if receiver.failures > 0 else 204
-                receiver.failures -= 1
-                receiver.calls.append((status, body, self.headers.get("Idempotency-Key")))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/counsel"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.receivers import Receiver
 
 
 @pytest.fixture
@@ -96,7 +64,7 @@ def test_invitation_reaches_the_lawyer_after_commit(
 
 
 def test_callback_is_retried_with_backoff_until_2xx(small: Runtime, receiver: Receiver) -> None:
-    make_token(small, "court", "Court One", territory="CEN")
+    make_token(small, "court", "Court One", territory="CEN", callback_prefixes=[receiver.prefix])
     request_id = submit_request(small, "B", callback_url=receiver.url)
     small.courier.deliver_due()  # the invitation notification
     with unit_of_work(small.engine) as session:
@@ -122,9 +90,11 @@ def test_callback_is_retried_with_backoff_until_2xx(small: Runtime, receiver: Re
             )
     assert small.courier.deliver_due() == 1
     assert message().status == "delivered"
-    assert [c[0] for c in receiver.calls] == [503, 503, 204]
-    keys = {c[2] for c in receiver.calls}
+    assert [c.status for c in receiver.calls] == [503, 503, 204]
+    keys = {c.headers.get("Idempotency-Key") for c in receiver.calls}
     assert len(keys) == 1 and keys != {None}
-    body = receiver.calls[-1][1]
+    # The Standard Webhooks id is stable across the retries too.
+    assert {c.headers.get("webhook-id") for c in receiver.calls} == keys
+    body = json.loads(receiver.calls[-1].body)
     assert body["id"] == request_id and body["status"] == "assigned"
     assert body["appointment"]["lawyer"] == lawyer.licence

@@ -11,6 +11,9 @@ from dispatcher import tokens
 from dispatcher.db import unit_of_work
 from dispatcher.runtime import Runtime
 
+# The callback URL prefix the test court registers: its requests may call back under it only.
+COURT_HOOKS = "https://court.example/hooks/"
+
 
 def make_token(rt: Runtime, role: str, name: str | None = None, **kw: Any) -> str:
     """A new token of `role` (named after the role unless `name` is given); `kw` as create_token."""
@@ -27,7 +30,9 @@ class Api:
         self.tokens = {
             "admin": make_token(rt, "admin"),
             "bar": make_token(rt, "bar"),
-            "court": make_token(rt, "court", "Court One", territory=territory),
+            "court": make_token(
+                rt, "court", "Court One", territory=territory, callback_prefixes=[COURT_HOOKS]
+            ),
             "investigator": make_token(rt, "investigator", "Police One", territory=territory),
         }
         self._lawyers: dict[str, str] = {}
