@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from dispatcher import cli
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import make_engine, unit_of_work
+from dispatcher.models import Requester
 from dispatcher.tokens import resolve
 from tests.support.registries import DEMO_REGISTRY, small_registry
 
@@ -75,6 +77,12 @@ def test_the_demo_has_a_working_token_for_every_role(tmp_path: Path) -> None:
         for role in ("admin", "bar", "court", "investigator", "lawyer"):
             principal = resolve(session, made[role])
             assert principal is not None and principal.role == role
+        # The demo court may call back to a receiver on this machine (the README's example),
+        # signed with the secret the demo hands out.
+        court = session.exec(select(Requester).where(Requester.role == "court")).one()
+        assert court.webhook_secret == made["court_webhook_secret"]
+        assert court.webhook_secret.startswith("whsec_")
+        assert "http://127.0.0.1:9000/" in court.callback_prefixes
     # A second demo start begins from a fresh database: the old tokens are gone.
     again = cli.prepare_demo(settings)
     with unit_of_work(make_engine(settings.database_url)) as session:
