@@ -12,6 +12,7 @@ from typing import Annotated, Generic, TypeVar
 import structlog
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlmodel import Session
 
 from dispatcher import workflow
@@ -153,6 +154,23 @@ def aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# A time a caller sends must lie where the service can compute with it: a trailing window
+# subtracts up to a year from `to`, and the database stores UTC, so the far ends of the calendar
+# (0001-01-01 with an offset, 9999-12-31) would overflow after validation.
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+
+
+def within_calendar(value: datetime) -> datetime:
+    """A query time as an aware UTC datetime; ValueError outside the years 1900 to 8999."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+QueryTime = Annotated[datetime, AfterValidator(within_calendar)]
+"""A time in a query: ISO 8601, naive read as UTC, within the years the service computes with."""
+
+
 def resolve_period(
     start: datetime | None, end: datetime | None, window: int | None
 ) -> tuple[datetime | None, datetime | None]:
@@ -194,18 +212,29 @@ class PeriodForm:
     window: str | None
 
     def resolve(self) -> tuple[datetime | None, datetime | None]:
+        start = _form_time("from", self.start)
+        end = _form_time("to", self.end)
         try:
-            start = datetime.fromisoformat(self.start) if self.start else None
-            end = datetime.fromisoformat(self.end) if self.end else None
             days = int(self.window) if self.window else None
         except ValueError as exc:
-            raise HTTPException(422, f"bad period: {exc}") from exc
+            raise HTTPException(422, "bad period: window is not a number of days") from exc
         return resolve_period(start, end, days)
 
 
+def _form_time(field: str, text: str | None) -> datetime | None:
+    """A time of the dashboard's form; 422 naming the field (never echoing the text)."""
+    if not text:
+        return None
+    try:
+        return within_calendar(datetime.fromisoformat(text))
+    except ValueError as exc:
+        reason = str(exc) if str(exc).startswith("must be") else "is not a date (ISO 8601)"
+        raise HTTPException(422, f"bad period: {field} {reason}") from exc
+
+
 def period_query(
-    from_: Annotated[datetime | None, Query(alias="from", description="Start (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="End (exclusive)")] = None,
+    from_: Annotated[QueryTime | None, Query(alias="from", description="Start (inclusive)")] = None,
+    to: Annotated[QueryTime | None, Query(description="End (exclusive)")] = None,
     window: Annotated[
         int | None,
         Query(description="Trailing window of 30, 90 or 365 days, ending at `to` (default: now)"),

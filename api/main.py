@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
@@ -28,6 +29,71 @@ HTTP_REQUESTS = Counter(
     "dispatcher_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )
 HTTP_SECONDS = Histogram("dispatcher_http_request_seconds", "HTTP latency", ["method", "route"])
+
+# A 422 names the fields and quotes only a short excerpt of what was sent: a 40 MB list would
+# otherwise come back whole, once per invalid item.
+SHOWN_ERRORS = 20
+EXCERPT_CHARS = 40
+TEXT_CHARS = 300
+
+Excerpt = str | int | float | bool | None
+
+
+def _printable(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, a lone surrogate escaped (UTF-8 cannot carry it)."""
+    short = text if len(text) <= limit else text[:limit] + "…"
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _excerpt(value: object) -> Excerpt:
+    """What a 422 shows of an input: a short scalar as it is, a container by its size."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value if len(str(value)) <= EXCERPT_CHARS else _printable(str(value), EXCERPT_CHARS)
+    if isinstance(value, str):
+        return _printable(value, EXCERPT_CHARS)
+    if isinstance(value, dict):
+        return f"an object of {len(value)} fields"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    return type(value).__name__
+
+
+def validation_errors(errors: Sequence[object]) -> list[dict[str, object]]:
+    """Pydantic's errors as a 422 lists them: field, reason and a short excerpt of the input."""
+    shown: list[dict[str, object]] = []
+    for error in errors[:SHOWN_ERRORS]:
+        if not isinstance(error, dict):
+            continue
+        item: dict[str, object] = {
+            "type": str(error.get("type", "value_error")),
+            "loc": [
+                part if isinstance(part, int) else _printable(str(part), EXCERPT_CHARS)
+                for part in error.get("loc", ())
+            ],
+            "msg": _printable(str(error.get("msg", "")), TEXT_CHARS),
+        }
+        if "input" in error:
+            item["input"] = _excerpt(error["input"])
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict):
+            item["ctx"] = {
+                str(key): _excerpt(value)
+                if isinstance(value, int | float)
+                else _printable(str(value), TEXT_CHARS)
+                for key, value in ctx.items()
+            }
+        shown.append(item)
+    if len(errors) > SHOWN_ERRORS:
+        shown.append(
+            {
+                "type": "too_many_errors",
+                "loc": [],
+                "msg": f"and {len(errors) - SHOWN_ERRORS} more errors",
+            }
+        )
+    return shown
 
 
 class BodyLimit:
@@ -109,6 +175,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
 
     @app.middleware("http")
     async def request_context(

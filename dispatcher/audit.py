@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NotRequired
 
+from sqlalchemy import String, type_coerce
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 from typing_extensions import TypedDict
@@ -32,19 +36,21 @@ def canonical(payload: Any) -> str:
 
 
 def _digest(event: AuditEvent) -> str:
-    body = canonical(
-        {
-            "seq": event.seq,
-            "at": event.at.isoformat(),
-            "actor": event.actor,
-            "action": event.action,
-            "entity_type": event.entity_type,
-            "entity_id": event.entity_id,
-            "request_id": event.request_id,
-            "payload": event.payload,
-            "prev_hash": event.prev_hash,
-        }
+    return _digest_of(
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        request_id=event.request_id,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
     )
+
+
+def _digest_of(*, at: datetime, **fields: object) -> str:
+    body = canonical({**fields, "at": at.isoformat()})
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -169,38 +175,90 @@ class Verification:
         return out
 
 
+# The columns verification reads, the time as stored: a row altered behind the service's back
+# may hold a value that no longer parses, and that is a broken link to report, not a crash.
+_STORED = (
+    col(AuditEvent.seq),
+    type_coerce(col(AuditEvent.at), String).label("at"),
+    col(AuditEvent.actor),
+    col(AuditEvent.action),
+    col(AuditEvent.entity_type),
+    col(AuditEvent.entity_id),
+    col(AuditEvent.request_id),
+    col(AuditEvent.payload),
+    col(AuditEvent.prev_hash),
+    col(AuditEvent.hash),
+)
+
+
+def _stored_time(session: Session) -> Callable[[object], datetime]:
+    """Reads a stored `at` as the model does; ValueError (or TypeError) when it does not parse."""
+    dialect = session.get_bind().dialect
+    column_type = AuditEvent.__table__.c.at.type  # type: ignore[attr-defined]
+    process = column_type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def read(raw: object) -> datetime:
+        value = process(raw) if process is not None else raw
+        if not isinstance(value, datetime):
+            raise TypeError("not a time")
+        return value
+
+    return read
+
+
 def verify(session: Session, batch: int = 5000) -> Verification:
-    """Walk the whole chain; report the first event that does not link or hash correctly."""
+    """Walk the whole chain; report the first event that does not link, hash or even parse."""
+    read_time = _stored_time(session)
     expected_seq, prev = 1, GENESIS
     count = 0
     last_seq = 0
     while True:
-        rows = session.exec(
-            select(AuditEvent)
+        rows = session.execute(
+            select_columns(*_STORED)
             .where(col(AuditEvent.seq) > last_seq)
             .order_by(col(AuditEvent.seq))
             .limit(batch)
         ).all()
         if not rows:
             break
-        for event in rows:
+        for row in rows:
+            seq = row.seq
             problem = None
-            if event.seq != expected_seq:
+            if seq != expected_seq:
                 problem = f"sequence gap: expected {expected_seq}"
-            elif event.prev_hash != prev:
+            elif row.prev_hash != prev:
                 problem = "previous hash does not match"
-            elif _digest(event) != event.hash:
-                problem = "content does not match its hash"
+            else:
+                try:
+                    at = read_time(row.at)
+                except (ValueError, TypeError, OverflowError):
+                    problem = "a stored value does not parse"
+                else:
+                    digest = _digest_of(
+                        seq=seq,
+                        at=at,
+                        actor=row.actor,
+                        action=row.action,
+                        entity_type=row.entity_type,
+                        entity_id=row.entity_id,
+                        request_id=row.request_id,
+                        payload=row.payload,
+                        prev_hash=row.prev_hash,
+                    )
+                    if digest != row.hash:
+                        problem = "content does not match its hash"
             if problem:
-                return Verification(False, count, {"seq": event.seq, "problem": problem})
-            prev, expected_seq, last_seq = event.hash, event.seq + 1, event.seq
+                bad = seq if isinstance(seq, int) else None
+                return Verification(False, count, {"seq": bad, "problem": problem})
+            prev, expected_seq, last_seq = row.hash, seq + 1, seq
             count += 1
     head = session.get(AuditHead, 1)
     if head is None:
         if count:
             return Verification(False, count, {"seq": None, "problem": "chain head is missing"})
     elif head.seq != last_seq or head.hash != prev:
+        seq = head.seq if isinstance(head.seq, int) else None
         return Verification(
-            False, count, {"seq": head.seq, "problem": "events after the last one are missing"}
+            False, count, {"seq": seq, "problem": "events after the last one are missing"}
         )
     return Verification(True, count)

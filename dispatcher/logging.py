@@ -1,7 +1,8 @@
 """structlog set-up: JSON in production, readable in a terminal; request ids via contextvars.
 
 Records from the standard library (uvicorn, the scheduler) go through the same renderer, so
-every line of a production log is one JSON object.
+every line of a production log is one JSON object. uvicorn's access log stays off: it would
+write raw paths, and a tablet path carries a credential.
 """
 
 from __future__ import annotations
@@ -48,9 +49,17 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # uvicorn's access line carries the raw path and query, and a tablet path is a credential:
+    # the application logs each request once, with its route template (api.main). uvicorn
+    # decides to write access lines by whether its logger has a handler anywhere up the tree,
+    # so the logger must neither propagate to ours nor have one, whatever started the server.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
+    access.disabled = True
     # The scheduler reports every run at INFO, and the HTTP client logs whole URLs (a callback
     # URL may carry a court's secret): only their warnings are wanted here.
     for name in ("apscheduler", "httpx", "httpcore"):

@@ -104,10 +104,13 @@ class ConflictIn(_Strict):
 
 
 class RegistryFile(_Strict):
-    territories: list[TerritoryIn] = Field(default_factory=list, max_length=10_000)
+    """A whole registry; each list is bounded, so an oversized one is refused as it is read
+    (a national registry has about 5,000 lawyers in 400 firms: ten times that is allowed)."""
+
+    territories: list[TerritoryIn] = Field(default_factory=list, max_length=5_000)
     firms: list[FirmIn] = Field(default_factory=list, max_length=10_000)
-    lawyers: list[LawyerIn] = Field(default_factory=list, max_length=100_000)
-    conflicts: list[ConflictIn] = Field(default_factory=list, max_length=100_000)
+    lawyers: list[LawyerIn] = Field(default_factory=list, max_length=50_000)
+    conflicts: list[ConflictIn] = Field(default_factory=list, max_length=50_000)
 
 
 class Change(StrEnum):

@@ -19,6 +19,8 @@ from policies.vocabulary import Role
 router = APIRouter(prefix="/api/v1", tags=["accountability"])
 
 Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
+# The largest sequence number a database column holds (a signed 64-bit integer).
+SEQ_MAX = 2**63 - 1
 Reader = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN, Role.COURT, Role.INVESTIGATOR))]
 
 
@@ -62,7 +64,9 @@ def audit_events(
     principal: Reader,
     uow: UowDep,
     request_id: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=SEQ_MAX, description="Sequence number after which to start")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> AuditPage:
     """Events in chain order; requesters may read only the events of their own requests."""

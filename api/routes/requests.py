@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -14,7 +13,15 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, UowDep, bearer_or_page, context, requester_scope, role
+from api.deps import (
+    QueryTime,
+    RuntimeDep,
+    UowDep,
+    bearer_or_page,
+    context,
+    requester_scope,
+    role,
+)
 from api.schemas import ChoiceSessionOut
 from dispatcher import allocation, workflow
 from dispatcher.errors import Forbidden
@@ -60,7 +67,7 @@ def list_requests(
     principal: Reading,
     uow: UowDep,
     status: RequestStatus | None = None,
-    before: datetime | None = None,
+    before: Annotated[QueryTime | None, Query(description="Created before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RequestOut]:
     """Newest first; a court or investigator sees only its own requests."""
@@ -70,7 +77,7 @@ def list_requests(
             requester_id=requester_scope(principal),
             status=status,
             limit=limit,
-            before=before if before is None or before.tzinfo else before.replace(tzinfo=UTC),
+            before=before,
         )
 
 
