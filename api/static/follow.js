@@ -26,10 +26,12 @@
     return part ? part.lawyer + " (" + part.firm + ")" : none;
   }
 
-  // The appointed lawyer by name, with the firm's name, the telephone and the time given.
+  // The appointed lawyer by name and licence, with the firm's name; then the telephone and
+  // the time the lawyer gave.
   function appointed(part) {
     if (!part) return none;
-    return (part.lawyer_name || part.lawyer) + " (" + (part.firm_name || part.firm) + ")";
+    var named = part.lawyer_name ? part.lawyer_name + ", " + part.lawyer : part.lawyer;
+    return named + " (" + (part.firm_name || part.firm) + ")";
   }
 
   function showContact(part) {

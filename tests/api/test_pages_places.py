@@ -108,7 +108,7 @@ def test_the_investigator_sees_the_lawyer_by_name_and_phone_and_cancels(api: Api
     firm = api.get(f"/api/v1/registry/firms/{invitation['firm']}", "bar").json()
     shown = page.get(path, lang="en")
     visible = text_of(shown.text)
-    assert f"{lawyer['name']} ({firm['name']})" in visible
+    assert f"{lawyer['name']}, {lawyer['licence']} ({firm['name']})" in visible
     assert lawyer["phone"] in visible
     assert f'href="tel:{lawyer["phone"].replace(" ", "")}"' in shown.text
     assert gettext("en", "Can be there in %(minutes)s minutes") % {"minutes": 25} in visible
