@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dispatcher.audit import BrokenLink
 from policies.vocabulary import Language
@@ -63,6 +63,13 @@ class ConflictRemovedOut(BaseModel):
 class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+
+
+class AcceptIn(BaseModel):
+    """An acceptance may say in how many minutes the lawyer can be there (up to a day)."""
+
+    model_config = ConfigDict(extra="forbid")
+    eta_minutes: int | None = Field(default=None, ge=1, le=1440)
 
 
 class VerifyOut(BaseModel):

@@ -36,6 +36,7 @@ from policies.vocabulary import (
     LawyerStatus,
     OutboxKind,
     OutboxStatus,
+    PlaceKind,
     RequestKind,
     RequestStatus,
     Role,
@@ -127,12 +128,34 @@ class Lawyer(SQLModel, table=True):
     status: str = Field(default=LawyerStatus.ACTIVE, max_length=16)
     duty: list[DutyEntry] = _json(list)
     last_offer_at: datetime | None = _when(nullable=True)
+    # How to reach the lawyer: `notify` holds apprise URLs that replace the deployment's
+    # e-mail and SMS defaults for this lawyer.
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    photo: str | None = Field(default=None, max_length=500)
+    notify: list[str] = _json(list)
 
 
 class LawyerTerritory(SQLModel, table=True):
     __tablename__ = "lawyer_territory"
     lawyer_id: int = Field(foreign_key="lawyer.id", primary_key=True, ondelete="CASCADE")
     territory_id: int = Field(foreign_key="territory.id", primary_key=True, index=True)
+
+
+class Place(SQLModel, table=True):
+    """Where a lawyer is called to: a police station, a detention facility, a court, a
+    prosecutor's office, in one territory."""
+
+    __table_args__ = (one_of("kind", PlaceKind),)
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    territory_id: int = Field(foreign_key="territory.id", index=True)
+    kind: str = Field(max_length=24)
+    name_az: str = Field(max_length=200)
+    name_ru: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    address: str = Field(max_length=300)
+    phone: str | None = Field(default=None, max_length=32)
 
 
 class RegistryVersion(SQLModel, table=True):
@@ -225,6 +248,10 @@ class Request(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     assigned_at: datetime | None = _when(nullable=True)
+    # Where the lawyer is to go and whom to call there.
+    place_id: int | None = Field(default=None, foreign_key="place.id")
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_phone: str | None = Field(default=None, max_length=32)
 
 
 class ChoiceSession(SQLModel, table=True):
@@ -319,6 +346,8 @@ class Appointment(SQLModel, table=True):
     firm_id: int = Field(foreign_key="firm.id")
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     closed_at: datetime | None = _when(nullable=True)
+    # The minutes the lawyer said they need to get there, when they said.
+    eta_minutes: int | None = None
 
 
 # --- rotation and decisions ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The registry: territories, firms, lawyers, duty windows and conflicts.
+"""The registry: territories, firms, lawyers, duty windows, places and conflicts.
 
 Entities are addressed by their natural codes. Writing an entity is an upsert that changes
 only what differs and says what it did (`Change`), so importing the same file twice changes
@@ -26,6 +26,7 @@ from dispatcher.models import (
     FirmTerritory,
     Lawyer,
     LawyerTerritory,
+    Place,
     Territory,
 )
 from dispatcher.schemas import (
@@ -36,15 +37,34 @@ from dispatcher.schemas import (
     ImportSummary,
     LawyerOut,
     NamesOut,
+    Phone,
+    PlaceOut,
     RegistrySection,
     TerritoryOut,
 )
-from policies.vocabulary import FirmStatus, LawyerStatus
+from policies.vocabulary import FirmStatus, LawyerStatus, PlaceKind
 
 Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# A place's code: a territory's code and a suffix ("BAK-NSM-POL1").
+PlaceCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$")]
+Email = Annotated[
+    str,
+    StringConstraints(
+        max_length=254, strip_whitespace=True, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+    ),
+]
+# An apprise notification URL ("mailto://...", "tgram://...", "json://..."): apprise itself
+# reads the rest when it sends.
+NotifyUrl = Annotated[
+    str,
+    StringConstraints(
+        min_length=4, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]{0,31}://\S+$"
+    ),
+]
+MAX_NOTIFY = 5
 
 
 class _Strict(BaseModel):
@@ -95,6 +115,20 @@ class LawyerIn(_Strict):
     max_open: int = Field(default=8, ge=0, le=1000)
     status: LawyerStatus = LawyerStatus.ACTIVE
     duty: list[DutyIn] = Field(default_factory=list, max_length=100)
+    phone: Phone | None = None
+    email: Email | None = None
+    # A path to the photo the administrator uploaded.
+    photo: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    notify: list[NotifyUrl] = Field(default_factory=list, max_length=MAX_NOTIFY)
+
+
+class PlaceIn(_Strict):
+    code: PlaceCode
+    territory: Code
+    kind: PlaceKind
+    name: Names
+    address: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+    phone: Phone | None = None
 
 
 class ConflictIn(_Strict):
@@ -110,6 +144,7 @@ class RegistryFile(_Strict):
     territories: list[TerritoryIn] = Field(default_factory=list, max_length=5_000)
     firms: list[FirmIn] = Field(default_factory=list, max_length=10_000)
     lawyers: list[LawyerIn] = Field(default_factory=list, max_length=50_000)
+    places: list[PlaceIn] = Field(default_factory=list, max_length=10_000)
     conflicts: list[ConflictIn] = Field(default_factory=list, max_length=50_000)
 
 
@@ -150,12 +185,13 @@ class Known:
         self.firm_territories: dict[int, set[int]] = {}
         self.lawyers: dict[str, Lawyer | None] = {}
         self.lawyer_territories: dict[int, set[int]] = {}
+        self.places: dict[str, Place | None] = {}
         # New lawyers not yet written, with the territories to link them to.
         self.unlinked: list[tuple[Lawyer, list[int]]] = []
 
     @classmethod
     def load(cls, session: Session) -> Known:
-        """The whole registry, in five queries."""
+        """The whole registry, in six queries."""
         known = cls(session, complete=True)
         known.territories = {t.code: t for t in session.exec(select(Territory)).all()}
         known.firms = {f.code: f for f in session.exec(select(Firm)).all()}
@@ -168,6 +204,7 @@ class Known:
             select(LawyerTerritory.lawyer_id, LawyerTerritory.territory_id)
         ).all():
             known.lawyer_territories.setdefault(lawyer_id, set()).add(territory_id)
+        known.places = {p.code: p for p in session.exec(select(Place)).all()}
         return known
 
     def territory(self, code: str) -> Territory | None:
@@ -188,6 +225,11 @@ class Known:
         if licence not in self.lawyers and not self.complete:
             self.lawyers[licence] = lawyer_by_licence(self.session, licence)
         return self.lawyers.get(licence)
+
+    def place(self, code: str) -> Place | None:
+        if code not in self.places and not self.complete:
+            self.places[code] = place_by_code(self.session, code)
+        return self.places.get(code)
 
     def firm_links(self, firm_id: int) -> set[int]:
         """The territories the firm serves now."""
@@ -225,6 +267,17 @@ def firm_by_code(session: Session, code: str) -> Firm | None:
 
 def lawyer_by_licence(session: Session, licence: str) -> Lawyer | None:
     return session.exec(select(Lawyer).where(Lawyer.licence == licence)).first()
+
+
+def place_by_code(session: Session, code: str) -> Place | None:
+    return session.exec(select(Place).where(Place.code == code)).first()
+
+
+def get_place(session: Session, code: str) -> Place:
+    found = place_by_code(session, code)
+    if found is None:
+        raise NotFound(f"place {code} not found")
+    return found
 
 
 def get_territory(session: Session, code: str) -> Territory:
@@ -366,6 +419,10 @@ def _lawyers(
             max_open=lawyer.max_open,
             status=lawyer.status,
             duty=[DutyOut.model_validate(d) for d in lawyer.duty],
+            phone=lawyer.phone,
+            email=lawyer.email,
+            photo=lawyer.photo,
+            notify=list(lawyer.notify),
         )
         for lawyer, firm_code in session.exec(lawyers).all()
     ]
@@ -381,6 +438,48 @@ def read_lawyer(session: Session, licence: str) -> LawyerOut:
     found = _lawyers(session, licence=licence)
     if not found:
         raise NotFound(f"lawyer {licence} not found")
+    return found[0]
+
+
+def place_out(place: Place, territory_code: str) -> PlaceOut:
+    return PlaceOut(
+        code=place.code,
+        territory=territory_code,
+        kind=PlaceKind(place.kind),
+        name=NamesOut(az=place.name_az, ru=place.name_ru, en=place.name_en),
+        address=place.address,
+        phone=place.phone,
+    )
+
+
+def _places(
+    session: Session, *, code: str | None = None, territory: str | None = None
+) -> list[PlaceOut]:
+    """Places by code (only `code`, or only `territory`'s, when given), in one query."""
+    query = (
+        select(Place, Territory.code)
+        .join(Territory, col(Territory.id) == Place.territory_id)
+        .order_by(col(Place.code))
+    )
+    if code is not None:
+        query = query.where(Place.code == code)
+    if territory is not None:
+        query = query.where(Territory.code == territory)
+    return [place_out(place, territory_code) for place, territory_code in session.exec(query)]
+
+
+def list_places(session: Session, *, territory: str | None = None) -> list[PlaceOut]:
+    """Every place by code, or only a territory's (404 when there is no such territory)."""
+    if territory is not None:
+        get_territory(session, territory)
+    return _places(session, territory=territory)
+
+
+def read_place(session: Session, code: str) -> PlaceOut:
+    """One place (404 when there is none)."""
+    found = _places(session, code=code)
+    if not found:
+        raise NotFound(f"place {code} not found")
     return found[0]
 
 
@@ -503,6 +602,10 @@ class _LawyerFields(TypedDict):
     max_open: int
     status: LawyerStatus
     duty: list[DutyEntry]
+    phone: str | None
+    email: str | None
+    photo: str | None
+    notify: list[str]
 
 
 def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", known: Known) -> Change:
@@ -527,6 +630,10 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", know
         "max_open": data.max_open,
         "status": data.status,
         "duty": [DutyEntry(weekday=d.weekday, start=d.start, end=d.end) for d in data.duty],
+        "phone": data.phone,
+        "email": data.email,
+        "photo": data.photo,
+        "notify": list(dict.fromkeys(data.notify)),
     }
     lawyer = known.lawyer(data.licence)
     if lawyer is None:
@@ -552,6 +659,59 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", know
     )
     known.lawyer_territories[lawyer.id] = set(territory_ids)
     return Change.UPDATED if relinked else change
+
+
+def upsert_place(session: Session, data: PlaceIn, *, where: str = "body", known: Known) -> Change:
+    """Create or update a place of a territory."""
+    territory_id = known.territory_id(data.territory)
+    if territory_id is None:
+        raise Invalid(f"{where}.territory", f"unknown territory {data.territory}")
+    wanted = (
+        territory_id,
+        str(data.kind),
+        data.name.az,
+        data.name.ru,
+        data.name.en,
+        data.address,
+        data.phone,
+    )
+    place = known.place(data.code)
+    if place is None:
+        place = Place(
+            code=data.code,
+            territory_id=territory_id,
+            kind=data.kind,
+            name_az=data.name.az,
+            name_ru=data.name.ru,
+            name_en=data.name.en,
+            address=data.address,
+            phone=data.phone,
+        )
+        session.add(place)
+        known.places[data.code] = place
+        return Change.CREATED
+    current = (
+        place.territory_id,
+        place.kind,
+        place.name_az,
+        place.name_ru,
+        place.name_en,
+        place.address,
+        place.phone,
+    )
+    if current == wanted:
+        return Change.UNCHANGED
+    (
+        place.territory_id,
+        place.kind,
+        place.name_az,
+        place.name_ru,
+        place.name_en,
+        place.address,
+        place.phone,
+    ) = wanted
+    session.add(place)
+    return Change.UPDATED
 
 
 def _find_conflict(session: Session, lawyer_id: int | None, data: ConflictIn) -> Conflict | None:
@@ -592,6 +752,7 @@ def _refuse_repeats(data: RegistryFile) -> None:
         ("territories", "code", [t.code for t in data.territories]),
         ("firms", "code", [f.code for f in data.firms]),
         ("lawyers", "licence", [lw.licence for lw in data.lawyers]),
+        ("places", "code", [p.code for p in data.places]),
     ]
     for section, key, values in sections:
         first: dict[str, int] = {}
@@ -661,6 +822,8 @@ def import_registry(session: Session, data: RegistryFile, *, actor: str) -> Impo
         # Name the first such firm of the file, and one of its lawyers, as the check does.
         for i, f in enumerate(data.firms):
             check_firm_covers_lawyers(session, get_firm(session, f.code), where=f"firms.{i}")
+    for i, p in enumerate(data.places):
+        _tally(summary, "places", upsert_place(session, p, where=f"places.{i}", known=known))
     for i, c in enumerate(data.conflicts):
         _tally(summary, "conflicts", add_conflict(session, c, where=f"conflicts.{i}", known=known))
     session.flush()
@@ -716,6 +879,15 @@ def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> Change:
     known.link_new()
     if change is not Change.UNCHANGED:
         _audit_write(session, actor=actor, kind="lawyer", key=data.licence, data=data)
+    return change
+
+
+def save_place(session: Session, data: PlaceIn, *, actor: str) -> Change:
+    """An administrator's write of one place."""
+    change = upsert_place(session, data, known=Known(session))
+    if change is not Change.UNCHANGED:
+        session.flush()
+        _audit_write(session, actor=actor, kind="place", key=data.code, data=data)
     return change
 
 

@@ -19,6 +19,7 @@ from policies.vocabulary import (
     InvitationStatus,
     Language,
     LawyerStatus,
+    PlaceKind,
     RequestKind,
     RequestStatus,
     Urgency,
@@ -27,6 +28,13 @@ from policies.vocabulary import (
 # A registry code (territory, firm): upper-case letters, digits and dashes.
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,15}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# A telephone number as people write it: an optional "+", digits, spaces, dashes, brackets.
+Phone = Annotated[
+    str,
+    StringConstraints(
+        min_length=5, max_length=32, strip_whitespace=True, pattern=r"^\+?\d[\d ()-]{3,29}\d$"
+    ),
+]
 
 # --- a request, as a court or an investigator sends it ----------------------------------------
 
@@ -37,6 +45,14 @@ class PersonIn(BaseModel):
     # Any two-letter code: a suspect may speak a language the pages do not.
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
     juvenile: bool = False
+
+
+class ContactIn(BaseModel):
+    """The officer or clerk the lawyer calls on the way."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    phone: Phone
 
 
 class RequestIn(BaseModel):
@@ -55,6 +71,9 @@ class RequestIn(BaseModel):
     category: Category
     person: PersonIn
     callback_url: AnyHttpUrl | None = Field(default=None)
+    # Where the lawyer is to go (a place of the territory) and whom to call there.
+    place: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    contact: ContactIn | None = None
 
 
 class ChoiceIn(BaseModel):
@@ -89,6 +108,11 @@ class AppointmentOut(BaseModel):
     lawyer: str
     firm: str
     closed: bool = False
+    lawyer_name: str = ""
+    firm_name: str = ""
+    phone: str | None = None
+    # The minutes the lawyer said they need to get there (null when they did not say).
+    eta_minutes: int | None = None
 
 
 class RequestOut(BaseModel):
@@ -111,8 +135,36 @@ class RequestOut(BaseModel):
 # --- the lawyer's listings ----------------------------------------------------------------------
 
 
+class NamesOut(BaseModel):
+    az: str
+    ru: str
+    en: str
+
+
+class PlaceOut(BaseModel):
+    """A place of a territory where a lawyer may be called to."""
+
+    code: str
+    territory: str
+    kind: PlaceKind
+    name: NamesOut
+    address: str
+    phone: str | None
+
+
+class ContactOut(BaseModel):
+    name: str
+    phone: str
+
+
 class LawyerInvitationOut(BaseModel):
-    """One of a lawyer's invitations, with what the lawyer needs to answer it."""
+    """One of a lawyer's invitations, with what the lawyer needs to answer it and to go.
+
+    `person_name` is given to the invited lawyer alone, and only while the invitation is
+    pending or accepted; `language` and `juvenile` are the person's.
+    """
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: str
     request_id: str
@@ -125,6 +177,9 @@ class LawyerInvitationOut(BaseModel):
     juvenile: bool
     decline_reason: str | None
     appointment: str | None
+    person_name: str | None = None
+    place: PlaceOut | None = None
+    contact: ContactOut | None = None
 
 
 class LawyerAppointmentOut(BaseModel):
@@ -138,12 +193,6 @@ class LawyerAppointmentOut(BaseModel):
 
 
 # --- the registry as read -----------------------------------------------------------------------
-
-
-class NamesOut(BaseModel):
-    az: str
-    ru: str
-    en: str
 
 
 class TerritoryOut(BaseModel):
@@ -166,6 +215,7 @@ class DutyOut(BaseModel):
 
 
 class LawyerOut(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     licence: str
     name: str
     firm: str
@@ -175,6 +225,10 @@ class LawyerOut(BaseModel):
     max_open: int
     status: LawyerStatus
     duty: list[DutyOut]
+    phone: str | None = None
+    email: str | None = None
+    photo: str | None = None
+    notify: list[str] = Field(default_factory=list)
 
 
 class ConflictOut(BaseModel):
@@ -183,7 +237,7 @@ class ConflictOut(BaseModel):
     role: str
 
 
-RegistrySection = Literal["territories", "firms", "lawyers", "conflicts"]
+RegistrySection = Literal["territories", "firms", "lawyers", "places", "conflicts"]
 
 
 class ImportCounts(TypedDict):

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from dispatcher import allocation, audit, events, outbox
+from dispatcher import allocation, audit, events, outbox, registry
 from dispatcher.db import after_commit, utcnow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import (
@@ -30,6 +30,7 @@ from dispatcher.models import (
     Firm,
     Invitation,
     Lawyer,
+    Place,
     Request,
     Requester,
     Territory,
@@ -37,6 +38,7 @@ from dispatcher.models import (
 from dispatcher.schemas import (
     AppointmentOut,
     ChoiceIn,
+    ContactOut,
     InvitationOut,
     LawyerAppointmentOut,
     LawyerInvitationOut,
@@ -169,7 +171,7 @@ def request_out(session: Session, request: Request) -> RequestOut:
         .where(Invitation.request_id == request.id, Invitation.status == InvitationStatus.PENDING)
     ).first()
     appointment = session.exec(
-        select(Appointment, Lawyer.licence, Firm.code)
+        select(Appointment, Lawyer, Firm)
         .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
         .join(Firm, col(Firm.id) == Appointment.firm_id)
         .where(Appointment.request_id == request.id)
@@ -196,9 +198,13 @@ def request_out(session: Session, request: Request) -> RequestOut:
         appointment=(
             AppointmentOut(
                 id=appointment[0].id,
-                lawyer=appointment[1],
-                firm=appointment[2],
+                lawyer=appointment[1].licence,
+                firm=appointment[2].code,
                 closed=appointment[0].closed_at is not None,
+                lawyer_name=appointment[1].name,
+                firm_name=appointment[2].name,
+                phone=appointment[1].phone,
+                eta_minutes=appointment[0].eta_minutes,
             )
             if appointment
             else None
@@ -211,8 +217,17 @@ def request_out(session: Session, request: Request) -> RequestOut:
 # --- helpers --------------------------------------------------------------------------------
 
 
+# Fields the request body gained later: they count only when given, so that a request made
+# before them hashes as it did and its identical retry still gets the same answer.
+_OPTIONAL_LATER = ("place", "contact")
+
+
 def payload_hash(data: RequestIn) -> str:
-    return hashlib.sha256(audit.canonical(data.model_dump(mode="json")).encode()).hexdigest()
+    body = data.model_dump(mode="json")
+    for key in _OPTIONAL_LATER:
+        if body.get(key) is None:
+            body.pop(key, None)
+    return hashlib.sha256(audit.canonical(body).encode()).hexdigest()
 
 
 def _move(
@@ -309,6 +324,7 @@ def create_request(
     if territory is None or territory.id is None:
         raise Invalid("territory", f"unknown territory {data.territory}")
     check_callback_url(requester, data.callback_url)
+    place = _place_of(session, data.place, territory) if data.place is not None else None
     request = Request(
         requester_id=requester.id,
         external_ref=data.external_ref,
@@ -322,6 +338,9 @@ def create_request(
         person_language=data.person.language,
         person_juvenile=data.person.juvenile,
         callback_url=str(data.callback_url) if data.callback_url else None,
+        place_id=place.id if place is not None else None,
+        contact_name=data.contact.name if data.contact else None,
+        contact_phone=data.contact.phone if data.contact else None,
         status=AWAITING_CHOICE if data.kind == RequestKind.INVESTIGATION else INVITING,
     )
     try:
@@ -342,6 +361,22 @@ def create_request(
             "person_name": request.person_name.lower(),
         },
     ).all()
+    created: dict[str, Any] = {
+        "external_ref": request.external_ref,
+        "kind": request.kind,
+        "territory": territory.code,
+        "case_number": request.case_number,
+        "urgency": request.urgency,
+        "category": request.category,
+        "status": request.status,
+        "payload_sha256": digest,
+        "possible_duplicate_of": list(duplicates),
+    }
+    if place is not None:
+        created["place"] = place.code
+    if data.contact is not None:
+        # Whom to call is personal data: the chain records only that it was given.
+        created["contact_given"] = True
     audit.record(
         session,
         actor=ctx.actor,
@@ -349,23 +384,23 @@ def create_request(
         entity_type="request",
         entity_id=request.id,
         request_id=request.id,
-        payload={
-            "external_ref": request.external_ref,
-            "kind": request.kind,
-            "territory": territory.code,
-            "case_number": request.case_number,
-            "urgency": request.urgency,
-            "category": request.category,
-            "status": request.status,
-            "payload_sha256": digest,
-            "possible_duplicate_of": list(duplicates),
-        },
+        payload=created,
     )
     if duplicates:
         log.warning("request.possible_duplicate", request_id=request.id, others=list(duplicates))
     if request.kind == RequestKind.COURT_ORDER:
         invite_next(session, request, ctx)
     return request, True
+
+
+def _place_of(session: Session, code: str, territory: Territory) -> Place:
+    """The named place, which must be one of the request's territory."""
+    place = session.exec(select(Place).where(Place.code == code)).first()
+    if place is None:
+        raise Invalid("place", f"unknown place {code}")
+    if place.territory_id != territory.id:
+        raise Invalid("place", f"place {code} is not in territory {territory.code}")
+    return place
 
 
 def _by_reference(session: Session, requester_id: int, ref: str) -> Request | None:
@@ -676,14 +711,29 @@ def _settle(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def accept(session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context) -> Request:
-    return accept_with_appointment(session, invitation_id, lawyer, ctx)[0]
+def accept(
+    session: Session,
+    invitation_id: str,
+    lawyer: Lawyer,
+    ctx: Context,
+    *,
+    eta_minutes: int | None = None,
+) -> Request:
+    return accept_with_appointment(session, invitation_id, lawyer, ctx, eta_minutes=eta_minutes)[0]
 
 
 def accept_with_appointment(
-    session: Session, invitation_id: str, lawyer: Lawyer, ctx: Context
+    session: Session,
+    invitation_id: str,
+    lawyer: Lawyer,
+    ctx: Context,
+    *,
+    eta_minutes: int | None = None,
 ) -> tuple[Request, Appointment]:
-    """Accept an invitation: the request, now assigned, and the appointment it opened."""
+    """Accept an invitation: the request, now assigned, and the appointment it opened.
+
+    `eta_minutes`: the minutes the lawyer said they need to get there, when they said.
+    """
     invitation = _lawyer_invitation(session, invitation_id, lawyer)
     request = lock_request(session, invitation.request_id)
     if invitation.status != InvitationStatus.PENDING:
@@ -697,9 +747,13 @@ def accept_with_appointment(
         invitation_id=invitation.id,
         lawyer_id=invitation.lawyer_id,
         firm_id=invitation.firm_id,
+        eta_minutes=eta_minutes,
     )
     session.add(appointment)
     session.flush()
+    accepted: dict[str, Any] = {"appointment": appointment.id}
+    if eta_minutes is not None:
+        accepted["eta_minutes"] = eta_minutes
     audit.record(
         session,
         actor=ctx.actor,
@@ -707,7 +761,7 @@ def accept_with_appointment(
         entity_type="invitation",
         entity_id=invitation.id,
         request_id=request.id,
-        payload={"appointment": appointment.id},
+        payload=accepted,
     )
     _move(session, request, ASSIGNED, ctx, appointment=appointment.id)
     return request, appointment
@@ -855,17 +909,31 @@ def close_appointment(
 def lawyer_invitations(
     session: Session, lawyer: Lawyer, status: InvitationStatus | None
 ) -> list[LawyerInvitationOut]:
-    """The lawyer's invitations (only those in `status` when given), newest first."""
+    """The lawyer's invitations (only those in `status` when given), newest first.
+
+    Each carries where to go and whom to call; the person's name only while the invitation is
+    pending or accepted (the lawyer who does not defend the person needs it no longer).
+    """
     query = (
-        select(Invitation, Request, Appointment.id)
+        select(Invitation, Request, Appointment.id, Place)
         .join(Request, col(Request.id) == Invitation.request_id)
         .outerjoin(Appointment, col(Appointment.invitation_id) == Invitation.id)
+        .outerjoin(Place, col(Place.id) == Request.place_id)
         .where(Invitation.lawyer_id == lawyer.id)
         .order_by(col(Invitation.created_at).desc())
         .limit(500)
     )
     if status:
         query = query.where(Invitation.status == status)
+    rows = session.exec(query).all()
+    territory_ids = {place.territory_id for *_, place in rows if place is not None}
+    territory_codes = dict(
+        session.exec(
+            select(Territory.id, Territory.code).where(col(Territory.id).in_(territory_ids))
+        ).all()
+        if territory_ids
+        else []
+    )
     return [
         LawyerInvitationOut(
             id=inv.id,
@@ -879,9 +947,24 @@ def lawyer_invitations(
             juvenile=req.person_juvenile,
             decline_reason=inv.decline_reason,
             appointment=appointment_id,
+            person_name=req.person_name if inv.status in _NAME_SHOWN else None,
+            place=(
+                registry.place_out(place, territory_codes[place.territory_id])
+                if place is not None
+                else None
+            ),
+            contact=(
+                ContactOut(name=req.contact_name, phone=req.contact_phone)
+                if req.contact_name is not None and req.contact_phone is not None
+                else None
+            ),
         )
-        for inv, req, appointment_id in session.exec(query).all()
+        for inv, req, appointment_id, place in rows
     ]
+
+
+# The invitations whose lawyer sees the person's name.
+_NAME_SHOWN = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
 
 
 def lawyer_appointments(

@@ -94,6 +94,15 @@ class LawyerStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
+class PlaceKind(StrEnum):
+    """Where a lawyer is called to: the place a request names."""
+
+    POLICE_STATION = "police_station"
+    DETENTION_FACILITY = "detention_facility"
+    COURT = "court"
+    PROSECUTOR = "prosecutor"
+
+
 class OutboxKind(StrEnum):
     INVITATION = "invitation"
     CALLBACK = "callback"

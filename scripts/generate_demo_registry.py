@@ -2,10 +2,12 @@
 """Generate the demo registry: a realistic, seeded bar of Azerbaijan (~10 million people).
 
 Writes territories (the twelve Baku districts and the main regional cities and court
-districts), about 80 bar bureaus, about 500 lawyers with duty rosters, and a handful of
-registered conflicts to ``data/registry.json`` in the "Registry file" format of the
-specification. Standard library only; the output is deterministic (``random.Random(2026)``),
-so running the script twice gives a byte-identical file.
+districts), about 80 bar bureaus, about 500 lawyers with duty rosters and contacts, the places
+lawyers are called to (police stations, detention facilities, courts, prosecutors' offices),
+and a handful of registered conflicts to ``data/registry.json`` in the "Registry file" format
+of the specification. Standard library only; the output is deterministic
+(``random.Random(2026)``; contacts and places draw from ``random.Random(2027)`` so that they
+leave every earlier draw as it was), so running the script twice gives a byte-identical file.
 
 Usage: ``python scripts/generate_demo_registry.py [--out PATH]``
 """
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 SEED = 2026
+# Contacts and places came later: their own generator leaves the registry's draws unchanged.
+CONTACT_SEED = SEED + 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "data" / "registry.json"
 
@@ -37,6 +41,8 @@ CODE_RE = re.compile(r"^[A-Z]{3}(-[A-Z]{3})?$")
 CASE_RE = re.compile(r"^\d\(\d{3}\)-\d{1,4}/20\d\d$")
 CONFLICT_ROLES = ("victim_counsel", "co_defendant_counsel", "witness_counsel", "family_tie")
 LANGUAGE_ORDER = ("az", "ru", "en", "tr", "ka")
+PLACE_KINDS = ("police_station", "detention_facility", "court", "prosecutor")
+PHONE_RE = re.compile(r"^\+994 \d\d \d{3} \d\d \d\d$")
 
 
 # --- territories ---------------------------------------------------------------------------
@@ -652,6 +658,145 @@ def make_conflicts(rng: random.Random, lawyers: list[LawyerDraft]) -> list[tuple
     return sorted(conflicts, key=lambda c: (c[1], c[0], c[2]))
 
 
+# --- contacts and places ---------------------------------------------------------------------
+
+EMAIL_DOMAIN = "advokat.example"
+MOBILE_PREFIXES = ("50", "51", "55", "70", "77", "99")
+# Landline area codes by the first digit of the court's code (Baku: 12).
+AREA_CODES = {"1": "12", "2": "18", "3": "22", "4": "20", "5": "24", "6": "23", "7": "21"}
+AREA_CODES |= {"8": "25", "9": "36"}
+LATIN = str.maketrans(
+    {"ə": "e", "ı": "i", "ş": "sh", "ç": "ch", "ğ": "gh", "ö": "o", "ü": "u", "İ": "i"}
+)
+BAKU_STREETS = (
+    "Heydər Əliyev pr.", "Azadlıq pr.", "Nizami küç.", "Füzuli küç.", "Səməd Vurğun küç.",
+    "Cəfər Cabbarlı küç.", "28 May küç.", "Xətai pr.", "Neftçilər pr.", "Atatürk pr.",
+    "Bülbül pr.", "Üzeyir Hacıbəyov küç.", "Zərifə Əliyeva küç.", "Tbilisi pr.", "Babək pr.",
+)  # fmt: skip
+TOWN_STREETS = (
+    "Heydər Əliyev pr.", "Nizami küç.", "Azadlıq küç.", "Füzuli küç.", "M.F. Axundzadə küç.",
+    "Xətai küç.", "S. Vurğun küç.", "Natəvan küç.", "20 Yanvar küç.", "Şah İsmayıl Xətai küç.",
+)  # fmt: skip
+# The city's pre-trial detention centre sits in Sabunçu (Kürdəxanı); the others are the
+# police's temporary holding facilities.
+BAKU_DETENTION_CENTRE = "BAK-SBN"
+
+
+def _landline(rng: random.Random, code: str) -> str:
+    area = AREA_CODES[str(COURT_BY_CODE[code])[0]]
+    if area == "12":
+        return f"+994 12 {rng.randint(400, 599)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+    return f"+994 {area} {rng.randint(200, 299)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+
+
+def _mobile(rng: random.Random) -> str:
+    prefix = rng.choice(MOBILE_PREFIXES)
+    return f"+994 {prefix} {rng.randint(200, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+
+
+def _email(name: str, used: set[str], licence: str) -> str:
+    local = ".".join(part.lower().translate(LATIN) for part in name.split())
+    local = re.sub(r"[^a-z.]", "", local)
+    if local in used:
+        local = f"{local}.{licence.lower().replace('-', '')}"
+    used.add(local)
+    return f"{local}@{EMAIL_DOMAIN}"
+
+
+def add_contacts(rng: random.Random, lawyers: list[dict[str, Any]]) -> None:
+    """A mobile phone and an e-mail address for every lawyer (added after their other keys)."""
+    used: set[str] = set()
+    for law in lawyers:
+        law["phone"] = _mobile(rng)
+        law["email"] = _email(str(law["name"]), used, str(law["licence"]))
+
+
+def _address(rng: random.Random, code: str) -> str:
+    if code.startswith("BAK-"):
+        district = next(d for d in BAKU if d.code == code)
+        street = rng.choice(BAKU_STREETS)
+        return f"Bakı ş., {district.az} r-nu, {street} {rng.randint(1, 180)}"
+    region = REGION_BY_CODE[code]
+    town = f"{region.az} ş." if region.city else f"{region.az} r-nu"
+    return f"{town}, {rng.choice(TOWN_STREETS)} {rng.randint(1, 90)}"
+
+
+def _place(
+    rng: random.Random, code: str, suffix: str, kind: str, names: tuple[str, str, str]
+) -> dict[str, Any]:
+    return {
+        "code": f"{code}-{suffix}",
+        "territory": code,
+        "kind": kind,
+        "name": {"az": names[0], "ru": names[1], "en": names[2]},
+        "address": _address(rng, code),
+        "phone": _landline(rng, code),
+    }
+
+
+def places_json(rng: random.Random) -> list[dict[str, Any]]:
+    """For every territory: its police, the court, the prosecutor's office, and a detention
+    facility in Baku's districts and the cities (the districts' detainees are held there)."""
+    rows: list[dict[str, Any]] = []
+    for d in BAKU:
+        rows += [
+            _place(rng, d.code, "POL", "police_station", (
+                f"{d.az} Rayon Polis İdarəsi",
+                f"Управление полиции района {d.ru}",
+                f"{d.en} District Police Department",
+            )),
+            _place(rng, d.code, "MSY", "detention_facility", (
+                f"{d.az} RPİ-nin Müvəqqəti Saxlama Yeri",
+                f"Изолятор временного содержания УП района {d.ru}",
+                f"{d.en} District Police Temporary Detention Facility",
+            )),
+            _place(rng, d.code, "CRT", "court", (
+                f"Bakı şəhəri {d.az} Rayon Məhkəməsi",
+                f"Районный суд {d.ru} города Баку",
+                f"{d.en} District Court of Baku",
+            )),
+            _place(rng, d.code, "PRK", "prosecutor", (
+                f"{d.az} Rayon Prokurorluğu",
+                f"Прокуратура района {d.ru}",
+                f"{d.en} District Prosecutor's Office",
+            )),
+        ]  # fmt: skip
+        if d.code == BAKU_DETENTION_CENTRE:
+            rows.append(_place(rng, d.code, "IST", "detention_facility", (
+                "Ədliyyə Nazirliyinin Bakı İstintaq Təcridxanası",
+                "Бакинский следственный изолятор Министерства юстиции",
+                "Baku Pre-trial Detention Centre of the Ministry of Justice",
+            )))  # fmt: skip
+    for r in REGIONS:
+        unit, ru_unit, en_unit = (
+            ("Şəhər", "города", "City") if r.city else ("Rayon", "района", "District")
+        )
+        rows += [
+            _place(rng, r.code, "POL", "police_station", (
+                f"{r.az} {unit} Polis Şöbəsi",
+                f"Отдел полиции {ru_unit} {r.ru}",
+                f"{r.en} {en_unit} Police Department",
+            )),
+            _place(rng, r.code, "CRT", "court", (
+                f"{r.az} {unit} Məhkəməsi",
+                f"Суд {ru_unit} {r.ru}",
+                f"{r.en} {en_unit} Court",
+            )),
+            _place(rng, r.code, "PRK", "prosecutor", (
+                f"{r.az} {unit} Prokurorluğu",
+                f"Прокуратура {ru_unit} {r.ru}",
+                f"{r.en} {en_unit} Prosecutor's Office",
+            )),
+        ]  # fmt: skip
+        if r.city:
+            rows.append(_place(rng, r.code, "MSY", "detention_facility", (
+                f"{r.az} {unit} Polis Şöbəsinin Müvəqqəti Saxlama Yeri",
+                f"Изолятор временного содержания ОП {ru_unit} {r.ru}",
+                f"{r.en} {en_unit} Police Temporary Detention Facility",
+            )))  # fmt: skip
+    return sorted(rows, key=lambda row: str(row["code"]))
+
+
 # --- assembly ------------------------------------------------------------------------------
 
 
@@ -692,8 +837,9 @@ def build(rng: random.Random) -> Registry:
     return Registry(firms=firms, lawyers=lawyers, conflicts=make_conflicts(rng, lawyers))
 
 
-def to_json(registry: Registry) -> dict[str, Any]:
-    return {
+def to_json(registry: Registry, contacts: random.Random) -> dict[str, Any]:
+    """The registry file; `contacts` draws the lawyers' contacts and the places."""
+    data: dict[str, Any] = {
         "territories": territories_json(),
         "firms": [
             {"code": f.code, "name": f.name, "territories": f.territories, "status": f.status}
@@ -713,11 +859,15 @@ def to_json(registry: Registry) -> dict[str, Any]:
             }
             for law in sorted(registry.lawyers, key=lambda law: law.licence)
         ],
+        "places": [],
         "conflicts": [
             {"lawyer": lawyer, "case_number": case, "role": role}
             for lawyer, case, role in registry.conflicts
         ],
     }
+    add_contacts(contacts, data["lawyers"])
+    data["places"] = places_json(contacts)
+    return data
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -732,7 +882,7 @@ def _parse_window(entry: dict[str, Any]) -> Window:
 
 def validate(data: dict[str, Any]) -> None:
     """Referential integrity and the demo's promises, checked on the JSON about to be written."""
-    assert list(data) == ["territories", "firms", "lawyers", "conflicts"]
+    assert list(data) == ["territories", "firms", "lawyers", "places", "conflicts"]
     territories: dict[str, dict[str, Any]] = {t["code"]: t for t in data["territories"]}
     firms: dict[str, dict[str, Any]] = {f["code"]: f for f in data["firms"]}
     lawyers: dict[str, dict[str, Any]] = {law["licence"]: law for law in data["lawyers"]}
@@ -783,6 +933,22 @@ def validate(data: dict[str, Any]) -> None:
                 law["firm"] == firm_code and t in law["territories"] for law in lawyers.values()
             ), f"{firm_code} serves {t} with no lawyer there"
 
+    emails = [law["email"] for law in lawyers.values()]
+    assert len(set(emails)) == len(emails), "e-mail addresses unique"
+    for licence, law in lawyers.items():
+        assert PHONE_RE.match(law["phone"]), licence
+        assert re.fullmatch(r"[a-z.]+@advokat\.example", law["email"]), licence
+    place_codes = [p["code"] for p in data["places"]]
+    assert len(set(place_codes)) == len(place_codes), "place codes unique"
+    for p in data["places"]:
+        assert p["territory"] in territories, p["code"]
+        assert p["kind"] in PLACE_KINDS, p["code"]
+        assert all(p["name"][k] for k in ("az", "ru", "en")), p["code"]
+        assert p["address"] and PHONE_RE.match(p["phone"]), p["code"]
+    for code in territories:
+        kinds = {p["kind"] for p in data["places"] if p["territory"] == code}
+        assert {"police_station", "court", "prosecutor"} <= kinds, f"{code}: places missing"
+
     for c in data["conflicts"]:
         assert c["lawyer"] in lawyers, c
         assert c["role"] in CONFLICT_ROLES, c
@@ -819,7 +985,8 @@ def summary(data: dict[str, Any]) -> str:
     baku = sum(all(t.startswith("BAK-") for t in law["territories"]) for law in lawyers)
     return (
         f"territories={len(data['territories'])} firms={len(data['firms'])} "
-        f"lawyers={len(lawyers)} conflicts={len(data['conflicts'])} "
+        f"lawyers={len(lawyers)} places={len(data['places'])} "
+        f"conflicts={len(data['conflicts'])} "
         f"baku_share={baku / len(lawyers):.1%}"
     )
 
@@ -828,7 +995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON")
     args = parser.parse_args(argv)
-    data = to_json(build(random.Random(SEED)))
+    data = to_json(build(random.Random(SEED)), random.Random(CONTACT_SEED))
     validate(data)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)

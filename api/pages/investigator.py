@@ -16,12 +16,12 @@ from sqlmodel import Session
 from api.deps import PagePrincipal, RuntimeDep, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
-from dispatcher import workflow
+from dispatcher import registry, workflow
 from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
-from dispatcher.schemas import RequestIn, RequestOut
+from dispatcher.schemas import PlaceOut, RequestIn, RequestOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import Category, Language, RequestKind, Role, Urgency
 
@@ -51,12 +51,18 @@ FIELD_ERRORS = {
     "string_pattern_mismatch": N_("Use letters, digits and . : / ( ) - only."),
     "literal_error": N_("Choose one of the options."),
 }
+# The contact's phone has a pattern of its own (the reference's message would mislead).
+PHONE_ERROR = N_("Give a telephone number: digits, spaces, dashes, an optional + first.")
 NOT_ACCEPTED = N_("This value is not accepted.")
+# What the request's page says after an action (the query names one of these).
+DONE = {"cancelled": N_("The request is cancelled. A lawyer invited or appointed is told.")}
 REFERENCE_USED = N_("This reference was already used for a different request.")
 # Form fields by where the request's model puts them.
 FORM_FIELDS: dict[tuple[int | str, ...], str] = {
     ("person", "name"): "person_name",
     ("person", "language"): "person_language",
+    ("contact", "name"): "contact_name",
+    ("contact", "phone"): "contact_phone",
 }
 _FIELDS = (
     "external_ref",
@@ -66,6 +72,9 @@ _FIELDS = (
     "category",
     "person_name",
     "person_language",
+    "place",
+    "contact_name",
+    "contact_phone",
 )
 
 
@@ -114,6 +123,9 @@ def _render_home(
         "person_name": "",
         "person_language": Language.AZ,
         "juvenile": False,
+        "place": "",
+        "contact_name": "",
+        "contact_phone": "",
     }
     own = [
         ListedRequest(
@@ -141,7 +153,23 @@ def _render_home(
         person_languages=list(
             zip(PERSON_LANGUAGES, language_names(language, PERSON_LANGUAGES), strict=True)
         ),
+        places=_places(session, str(defaults["territory"])),
     )
+
+
+def _places(session: Session, territory: str) -> list[PlaceOut]:
+    """The places of the investigator's territory, for the form's list (none if it has none)."""
+    if not territory:
+        return []
+    return registry.list_places(session, territory=territory)
+
+
+def _contact(values: FormValues) -> dict[str, str] | None:
+    """The contact as the request's model takes it: none when both fields are left empty."""
+    name, phone = str(values["contact_name"]), str(values["contact_phone"])
+    if not name and not phone:
+        return None
+    return {"name": name, "phone": phone}
 
 
 @router.get("")
@@ -181,6 +209,8 @@ async def open_request(
                     "language": values["person_language"],
                     "juvenile": values["juvenile"],
                 },
+                "place": values["place"] or None,
+                "contact": _contact(values),
             }
         )
         with uow() as session:
@@ -197,6 +227,8 @@ async def open_request(
             )
             for e in error.errors()
         }
+        if errors.get("contact_phone") == FIELD_ERRORS["string_pattern_mismatch"]:
+            errors["contact_phone"] = PHONE_ERROR
         with uow() as session:
             return _render_home(
                 request, session, runtime, who, values=values, errors=errors, status_code=422
@@ -234,6 +266,7 @@ def _render_request(
     *,
     tablet: HandOver | None = None,
     error: str | None = None,
+    done: str | None = None,
     status_code: int = 200,
 ) -> Response:
     return render_staff(
@@ -244,6 +277,8 @@ def _render_request(
         shown=shown,
         tablet=tablet,
         error=error,
+        done=done if done in DONE else None,
+        cancellable=workflow.CANCELLED in workflow.TRANSITIONS[shown.status],
         urgencies=URGENCIES,
         categories=CATEGORIES,
         # Server-sent events cross processes only through Redis; without it the page polls.
@@ -259,6 +294,7 @@ def show_request(
     principal: PagePrincipal,
     runtime: RuntimeDep,
     uow: UowDep,
+    done: str | None = None,
 ) -> Response:
     """One own request, followed live."""
     who = guard(request, principal, Role.INVESTIGATOR)
@@ -271,7 +307,41 @@ def show_request(
             )
     except DomainError as error:
         return render_staff(request, "not_found.html", principal=who, status_code=error.status_code)
-    return _render_request(request, runtime, who, shown)
+    return _render_request(request, runtime, who, shown, done=done)
+
+
+@router.post("/requests/{request_id}/cancel")
+def cancel(
+    request_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Cancel an own request exactly as `POST /api/v1/requests/{id}/cancel` does."""
+    who = guard(request, principal, Role.INVESTIGATOR)
+    if isinstance(who, Response):
+        return who
+    if not form_allowed(request, csrf):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    try:
+        with uow() as session:
+            counsel_request = workflow.get_request(
+                session, request_id, requester_id=who.requester_id
+            )
+            workflow.cancel(session, counsel_request, context(runtime, who))
+    except Conflict as error:
+        with uow() as session:
+            shown = workflow.request_out(
+                session, workflow.get_request(session, request_id, requester_id=who.requester_id)
+            )
+        return _render_request(
+            request, runtime, who, shown, error="not_cancellable", status_code=error.status_code
+        )
+    except DomainError as error:
+        return render_staff(request, "not_found.html", principal=who, status_code=error.status_code)
+    return see_other(f"/investigator/requests/{request_id}?done=cancelled")
 
 
 @router.get("/requests/{request_id}/status.json")

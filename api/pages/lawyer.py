@@ -1,4 +1,5 @@
-"""The lawyer's page: pending invitations against their deadlines, open appointments."""
+"""The lawyer's page: pending invitations against their deadlines, with where to go and whom
+to call, and open appointments."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context, lawyer_of
+from api.pages.investigator import CATEGORIES
 from api.pages.rendering import N_, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
-from api.schemas import DeclineIn
+from api.schemas import AcceptIn, DeclineIn
 from dispatcher import workflow
 from dispatcher.errors import DomainError
 from dispatcher.models import Lawyer
@@ -49,6 +51,8 @@ REFUSED = {
     409: N_("That can no longer be done: the deadline has passed or it was already answered."),
     422: N_("Please give a reason for declining."),
 }
+# An acceptance's only field: the time the lawyer gives to get there.
+BAD_ETA = N_("Give the time to get there as a whole number of minutes, from 1 to 1440.")
 CsrfField = Annotated[str | None, Form()]
 
 
@@ -60,7 +64,7 @@ def _render(
     lawyer: Lawyer,
     *,
     done: str | None = None,
-    refused: int | None = None,
+    refused: str | None = None,
     status_code: int = 200,
 ) -> Response:
     language = staff_language(request)
@@ -86,8 +90,9 @@ def _render(
         status_code=status_code,
         invitations=invitations,
         appointments=appointments,
+        categories=CATEGORIES,
         done=DONE.get(done or ""),
-        refused=REFUSED.get(refused or 0, REFUSED[409]) if refused else None,
+        refused=refused,
     )
 
 
@@ -119,8 +124,10 @@ def _answer(
     csrf: str | None,
     act: Callable[[Session, Lawyer, Principal], object],
     done: str,
+    invalid: str = REFUSED[422],
 ) -> Response:
-    """Run one answer in its own unit of work; on refusal show the page with the reason."""
+    """Run one answer in its own unit of work; on refusal show the page with the reason
+    (`invalid`: what it says when the form's input is not accepted)."""
     who = guard(request, principal, Role.LAWYER)
     if isinstance(who, Response):
         return who
@@ -140,7 +147,7 @@ def _answer(
                 runtime,
                 who,
                 lawyer_of(session, who),
-                refused=code,
+                refused=invalid if code == 422 else REFUSED.get(code, REFUSED[409]),
                 status_code=code,
             )
     return see_other(f"/lawyer?done={done}")
@@ -154,11 +161,18 @@ def accept(
     runtime: RuntimeDep,
     uow: UowDep,
     csrf: CsrfField = None,
+    eta_minutes: Annotated[str, Form()] = "",
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
-        return workflow.accept(session, invitation_id, lawyer, context(runtime, who))
+        # The same rule as the API: an optional whole number of minutes, up to a day.
+        body = AcceptIn.model_validate({"eta_minutes": eta_minutes.strip() or None})
+        return workflow.accept(
+            session, invitation_id, lawyer, context(runtime, who), eta_minutes=body.eta_minutes
+        )
 
-    return _answer(request, principal, runtime, uow, csrf, act, InvitationStatus.ACCEPTED)
+    return _answer(
+        request, principal, runtime, uow, csrf, act, InvitationStatus.ACCEPTED, invalid=BAD_ETA
+    )
 
 
 @router.post("/invitations/{invitation_id}/decline")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import RuntimeDep, UowDep, context, lawyer_of, role
-from api.schemas import ClosedAppointmentOut, DeclineIn
+from api.schemas import AcceptIn, ClosedAppointmentOut, DeclineIn
 from dispatcher import workflow
 from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut, RequestOut
 from dispatcher.tokens import Principal
@@ -28,11 +28,20 @@ def my_invitations(
 
 @router.post("/invitations/{invitation_id}/accept")
 def accept(
-    invitation_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
+    invitation_id: str,
+    principal: LawyerDep,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    body: AcceptIn | None = None,
 ) -> RequestOut:
+    """Accept; the body may say in how many minutes the lawyer can be there."""
     with uow() as session:
         request = workflow.accept(
-            session, invitation_id, lawyer_of(session, principal), context(runtime, principal)
+            session,
+            invitation_id,
+            lawyer_of(session, principal),
+            context(runtime, principal),
+            eta_minutes=body.eta_minutes if body is not None else None,
         )
         return workflow.request_out(session, request)
 

@@ -10,7 +10,14 @@ from api.deps import UowDep, role
 from api.schemas import ConflictAddedOut, ConflictRemovedOut
 from dispatcher import registry
 from dispatcher.errors import Invalid
-from dispatcher.schemas import ConflictOut, FirmOut, ImportSummary, LawyerOut, TerritoryOut
+from dispatcher.schemas import (
+    ConflictOut,
+    FirmOut,
+    ImportSummary,
+    LawyerOut,
+    PlaceOut,
+    TerritoryOut,
+)
 from dispatcher.tokens import Principal
 from policies.vocabulary import Role
 
@@ -92,6 +99,26 @@ def put_lawyer(licence: str, body: registry.LawyerIn, principal: Admin, uow: Uow
     with uow() as session:
         registry.save_lawyer(session, body, actor=principal.actor)
         return registry.read_lawyer(session, licence)
+
+
+@router.get("/places")
+def list_places(principal: Reader, uow: UowDep, territory: str | None = None) -> list[PlaceOut]:
+    with uow() as session:
+        return registry.list_places(session, territory=territory)
+
+
+@router.get("/places/{code}")
+def get_place(code: str, principal: Reader, uow: UowDep) -> PlaceOut:
+    with uow() as session:
+        return registry.read_place(session, code)
+
+
+@router.put("/places/{code}")
+def put_place(code: str, body: registry.PlaceIn, principal: Admin, uow: UowDep) -> PlaceOut:
+    _same_key(code, body.code, "code")
+    with uow() as session:
+        registry.save_place(session, body, actor=principal.actor)
+        return registry.read_place(session, code)
 
 
 @router.get("/conflicts")

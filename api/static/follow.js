@@ -11,6 +11,12 @@
   var invitation = document.getElementById("invitation");
   var appointment = document.getElementById("appointment");
   var opener = document.getElementById("open-tablet");
+  var phoneLabel = document.getElementById("appointment-phone-label");
+  var phoneValue = document.getElementById("appointment-phone-value");
+  var phone = document.getElementById("appointment-phone");
+  var etaLabel = document.getElementById("appointment-eta-label");
+  var eta = document.getElementById("appointment-eta");
+  var cancelForm = document.getElementById("cancel-form");
   var POLL_MS = 2000;
   var source = null;
   var timer = null;
@@ -20,18 +26,38 @@
     return part ? part.lawyer + " (" + part.firm + ")" : none;
   }
 
+  // The appointed lawyer by name and licence, with the firm's name; then the telephone and
+  // the time the lawyer gave.
+  function appointed(part) {
+    if (!part) return none;
+    var named = part.lawyer_name ? part.lawyer_name + ", " + part.lawyer : part.lawyer;
+    return named + " (" + (part.firm_name || part.firm) + ")";
+  }
+
+  function showContact(part) {
+    var hasPhone = Boolean(part && part.phone);
+    phoneLabel.hidden = phoneValue.hidden = !hasPhone;
+    phone.textContent = hasPhone ? part.phone : "";
+    phone.href = hasPhone ? "tel:" + part.phone.replace(/\s+/g, "") : "";
+    var hasEta = Boolean(part && part.eta_minutes);
+    etaLabel.hidden = eta.hidden = !hasEta;
+    eta.textContent = hasEta ? live.dataset.eta.replace("{minutes}", String(part.eta_minutes)) : "";
+  }
+
   function show(request) {
     if (status.dataset.status !== request.status) {
       status.dataset.status = request.status;
       status.textContent = labels[request.status] || request.status;
     }
     invitation.textContent = who(request.invitation);
-    appointment.textContent = who(request.appointment);
+    appointment.textContent = appointed(request.appointment);
+    showContact(request.appointment);
     if (opener && request.status !== "awaiting_choice") {
       opener.closest("form").hidden = true;
     }
     if (finalStates.indexOf(request.status) >= 0) {
       finished = true;
+      if (cancelForm) cancelForm.hidden = true;
       if (source) source.close();
       if (timer) clearTimeout(timer);
     }
@@ -43,6 +69,13 @@
       .then(function (request) { if (request) show(request); })
       .catch(function () { /* the next poll tries again */ })
       .then(function () { if (!finished) timer = setTimeout(poll, POLL_MS); });
+  }
+
+  // Cancelling cannot be undone: ask first.
+  if (cancelForm) {
+    cancelForm.addEventListener("submit", function (event) {
+      if (!window.confirm(cancelForm.dataset.confirm)) event.preventDefault();
+    });
   }
 
   if (live.dataset.liveEvents === "true" && "EventSource" in window) {

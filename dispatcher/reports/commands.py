@@ -92,8 +92,8 @@ def report(
 def registry_for(territories: list[str], source: Path | None) -> dict[str, Any]:
     """The registry (the demo one by default) cut down to some territories.
 
-    Lawyers and firms keep only those territories and are dropped when none is left; fallbacks
-    and registered conflicts follow.
+    Lawyers and firms keep only those territories and are dropped when none is left; fallbacks,
+    places and registered conflicts follow.
     """
     from dispatcher.simulation import DEMO_REGISTRY
 
@@ -119,6 +119,7 @@ def registry_for(territories: list[str], source: Path | None) -> dict[str, Any]:
         if f["code"] in firms_with_lawyers
     ]
     data["lawyers"] = lawyers
+    data["places"] = [p for p in data.get("places", []) if p["territory"] in keep]
     licences = {lw["licence"] for lw in lawyers}
     data["conflicts"] = [c for c in data.get("conflicts", []) if c["lawyer"] in licences]
     return data

@@ -188,6 +188,9 @@ def write_past(
                         "assigned_at": when(answered)
                         if status == InvitationStatus.ACCEPTED
                         else None,
+                        "place_id": None,
+                        "contact_name": None,
+                        "contact_phone": None,
                     },
                 )
                 yield (
@@ -258,6 +261,7 @@ def write_past(
                             "firm_id": firm_id,
                             "opened_at": when(answered),
                             "closed_at": when(answered + timedelta(days=14)),
+                            "eta_minutes": None,
                         },
                     )
 

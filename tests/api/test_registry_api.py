@@ -188,6 +188,10 @@ def test_territories_firms_and_lawyers_round_trip(api: Api) -> None:
         "max_open": 4,
         "status": "on_leave",
         "duty": [{"weekday": 0, "start": "09:00", "end": "18:00"}],
+        "phone": "+994 50 123 45 67",
+        "email": "nigar.nesibova@advokat.example",
+        "photo": "photos/L-41.jpg",
+        "notify": ["mailto://nigar.nesibova@advokat.example", "json://localhost:8099/hook"],
     }
     for path, body in (
         (f"{REGISTRY}/territories/SOU", territory),
