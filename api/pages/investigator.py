@@ -13,7 +13,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.deps import PagePrincipal, RuntimeDep, UowDep, context
+from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from dispatcher import registry, workflow
@@ -287,6 +287,14 @@ def _render_request(
     )
 
 
+def _own_request(uow: UnitOfWork, request_id: str, who: Principal) -> RequestOut:
+    """The investigator's own request as the contract shows it (404 for anyone else's)."""
+    with uow() as session:
+        return workflow.request_out(
+            session, workflow.get_request(session, request_id, requester_id=who.requester_id)
+        )
+
+
 @router.get("/requests/{request_id}")
 def show_request(
     request_id: str,
@@ -301,10 +309,7 @@ def show_request(
     if isinstance(who, Response):
         return who
     try:
-        with uow() as session:
-            shown = workflow.request_out(
-                session, workflow.get_request(session, request_id, requester_id=who.requester_id)
-            )
+        shown = _own_request(uow, request_id, who)
     except DomainError as error:
         return render_staff(request, "not_found.html", principal=who, status_code=error.status_code)
     return _render_request(request, runtime, who, shown, done=done)
@@ -332,10 +337,7 @@ def cancel(
             )
             workflow.cancel(session, counsel_request, context(runtime, who))
     except Conflict as error:
-        with uow() as session:
-            shown = workflow.request_out(
-                session, workflow.get_request(session, request_id, requester_id=who.requester_id)
-            )
+        shown = _own_request(uow, request_id, who)
         return _render_request(
             request, runtime, who, shown, error="not_cancellable", status_code=error.status_code
         )
@@ -352,11 +354,7 @@ def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONRespon
     if principal.role != Role.INVESTIGATOR:
         return JSONResponse({"detail": f"role {principal.role} may not do this"}, 403)
     try:
-        with uow() as session:
-            shown = workflow.request_out(
-                session,
-                workflow.get_request(session, request_id, requester_id=principal.requester_id),
-            )
+        shown = _own_request(uow, request_id, principal)
     except DomainError as error:
         return JSONResponse({"detail": error.detail}, error.status_code)
     return JSONResponse(shown.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
@@ -385,23 +383,16 @@ def open_choice_session(
             opened = workflow.open_choice_session(session, counsel_request, context(runtime, who))
             expires_at = opened.session.expires_at
     except DomainError as error:
-        with uow() as session:
-            try:
-                shown = workflow.request_out(
-                    session,
-                    workflow.get_request(session, request_id, requester_id=who.requester_id),
-                )
-            except DomainError:
-                return render_staff(
-                    request, "not_found.html", principal=who, status_code=error.status_code
-                )
+        try:
+            shown = _own_request(uow, request_id, who)
+        except DomainError:
+            return render_staff(
+                request, "not_found.html", principal=who, status_code=error.status_code
+            )
         return _render_request(
             request, runtime, who, shown, error="closed", status_code=error.status_code
         )
-    with uow() as session:
-        shown = workflow.request_out(
-            session, workflow.get_request(session, request_id, requester_id=who.requester_id)
-        )
+    shown = _own_request(uow, request_id, who)
     url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
     timezone = runtime.policies.for_territory(shown.territory or "").timezone
     tablet = HandOver(
