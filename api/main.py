@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
+from api.pages import answer as answer_pages
 from api.routes import accountability, lawyers, registry, requests, tablet
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in (requests, tablet, lawyers, registry, accountability):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(answer_pages.router)
     app.include_router(bar_router)
 
     @app.get("/healthz", tags=["operations"])
