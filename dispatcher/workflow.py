@@ -512,6 +512,8 @@ def _invite(
         },
     )
     _notify_outbox(session, ctx)
+    # The lawyer's open page shows the new invitation at once.
+    events.lawyer_changed(session, lawyer.id, "invitation.sent")
     for armed in ctx.hooks.deadline_set:
         after_commit(session, lambda hook=armed: hook(invitation.id, deadline))  # type: ignore[misc]
     for sent in ctx.hooks.invitation_sent:

@@ -81,3 +81,47 @@ def test_the_answer_link_accepts_with_forty_minutes_on_a_phone(
     expect(page.get_by_role("button", name=gettext("en", "Decline"))).to_have_count(0)
     assert refused == []
     phone.close()
+
+
+def test_the_lawyer_page_shows_a_new_invitation_without_a_reload(
+    browser: Browser, server: Server, screens: Screens
+) -> None:
+    # Whom the next court order invites is the rotation's business: find out with one order,
+    # answer it, and keep that lawyer's page open for the next ones until one comes to them.
+    chambers = new_context(browser, server, phone=True)
+    page = chambers.new_page()
+    refused = csp_guard(page)
+    first = court_order(server, "LIVE-0")
+    with unit_of_work(server.runtime.engine) as session:
+        messages = session.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.INVITATION)
+        ).all()
+    licence = next(m.target for m in messages if m.payload["request_id"] == first)
+    chambers.add_cookies(
+        [{"name": "dispatcher_session", "value": server.lawyer_token(licence), "url": server.url}]
+    )
+    page.goto("/lawyer?lang=en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    cards = page.locator("article.invitation")
+    expect(cards).to_have_count(1)
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("button", name=gettext("en", "Turn on alerts")).click()
+    # More orders until one invites the same lawyer (the rotation moves among the firms).
+    for n in range(1, 12):
+        request_id = court_order(server, f"LIVE-{n}")
+        with unit_of_work(server.runtime.engine) as session:
+            messages = session.exec(
+                select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.INVITATION)
+            ).all()
+        if any(m.target == licence and m.payload["request_id"] == request_id for m in messages):
+            break
+    else:
+        pytest.fail(f"no second invitation came to {licence}")
+    expect(cards).to_have_count(2, timeout=10_000)
+    expect(page.locator(f'article[data-invitation] h3:has-text("LIVE-{n}/2026")')).to_be_visible()
+    expect(page.locator("#live-announce")).to_contain_text(gettext("en", "New invitation"))
+    expect(page.locator(".countdown").first).to_have_text(re.compile(r"\d+:\d\d"))
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    screens.check(page, "lawyer-live-invitation")
+    assert refused == []
+    chambers.close()
