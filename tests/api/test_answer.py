@@ -6,9 +6,11 @@ invitation message's payload.
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import httpx
+from PIL import Image
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -185,3 +187,23 @@ def test_bad_answers_write_nothing(api: Api) -> None:
         assert elsewhere.status_code == 403
     assert invitation(api, invitation_id).status == "pending"
     assert request_json(api, request_id)["status"] == "inviting"
+
+
+def test_the_staff_pages_are_an_installable_web_app(api: Api) -> None:
+    manifest = api.client.get("/manifest.webmanifest")
+    assert manifest.status_code == 200
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    body = manifest.json()
+    assert body["start_url"] == "/lawyer" and body["display"] == "standalone"
+    assert body["theme_color"].startswith("#")
+    sizes = set()
+    for icon in body["icons"]:
+        served = api.client.get(icon["src"])
+        assert served.status_code == 200
+        with Image.open(io.BytesIO(served.content)) as image:
+            assert image.format == "PNG"
+            assert f"{image.width}x{image.height}" == icon["sizes"]
+            sizes.add(image.width)
+    assert {192, 512} <= sizes
+    login = api.client.get("/login")
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in login.text
