@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
+from api.pages import answer as answer_pages
 from api.routes import accountability, lawyers, registry, requests, tablet
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
@@ -24,6 +26,46 @@ from dispatcher.logging import configure
 from dispatcher.runtime import Runtime
 
 log = structlog.get_logger("api")
+
+
+class ManifestIcon(BaseModel):
+    src: str
+    sizes: str
+    type: str
+    purpose: str
+
+
+class WebManifest(BaseModel):
+    """The web app manifest (https://www.w3.org/TR/appmanifest/) of the staff pages."""
+
+    name: str
+    short_name: str
+    start_url: str
+    scope: str
+    display: str
+    theme_color: str
+    background_color: str
+    icons: list[ManifestIcon]
+
+
+WEB_MANIFEST = WebManifest(
+    name="Counsel dispatcher",
+    short_name="Counsel",
+    start_url="/lawyer",
+    scope="/",
+    display="standalone",
+    theme_color="#0b3d91",
+    background_color="#ffffff",
+    icons=[
+        ManifestIcon(
+            src=f"/static/icons/icon-{size}.png",
+            sizes=f"{size}x{size}",
+            type="image/png",
+            purpose="any maskable",
+        )
+        for size in (192, 512)
+    ],
+)
 
 HTTP_REQUESTS = Counter(
     "dispatcher_http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -216,7 +258,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in (requests, tablet, lawyers, registry, accountability):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(answer_pages.router)
     app.include_router(bar_router)
+
+    @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
+    def manifest() -> JSONResponse:
+        """The staff pages as an installable web app: the lawyer's phone opens its invitations."""
+        return JSONResponse(
+            WEB_MANIFEST.model_dump(mode="json"), media_type="application/manifest+json"
+        )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -135,6 +135,19 @@ def changed(session: Session, request_id: str, action: str) -> None:
         after_commit(session, lambda: broker.publish(request_id, action))
 
 
+def lawyer_channel(lawyer_id: int) -> str:
+    """The key a lawyer's page follows: its events say the lawyer's invitations changed.
+
+    It shares the brokers' key space with request ids (32 hex digits), which it cannot match.
+    """
+    return f"lawyer-{lawyer_id}"
+
+
+def lawyer_changed(session: Session, lawyer_id: int, action: str) -> None:
+    """Once the session commits, tell the lawyer's pages that their invitations changed."""
+    changed(session, lawyer_channel(lawyer_id), action)
+
+
 def tablet_cache_key(token_hash: str) -> str:
     """Where a tablet's list is cached in Redis, by the hash of its token."""
     return f"dispatcher:tablet:{token_hash}"

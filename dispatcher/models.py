@@ -326,6 +326,9 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     answered_at: datetime | None = _when(nullable=True)
     decline_reason: str | None = Field(default=None, max_length=1000)
+    # The SHA-256 of the token in the lawyer's answer link (the token itself is only in the
+    # outbox message that carries the link); None for invitations made before answer links.
+    answer_token_hash: str | None = Field(default=None, max_length=64, unique=True)
 
 
 class Appointment(SQLModel, table=True):

@@ -471,12 +471,16 @@ def _invite(
 ) -> Invitation:
     assert lawyer.id is not None and firm.id is not None and decision_id is not None
     deadline = utcnow() + timedelta(seconds=policy.deadline_s(request.urgency))
+    # The answer link's token: only its hash is kept; the token itself leaves in the outbox
+    # message that notifies the lawyer, and nowhere else (not in the audit, not in the log).
+    answer_token = secrets.token_urlsafe(32)
     invitation = Invitation(
         request_id=request.id,
         lawyer_id=lawyer.id,
         firm_id=firm.id,
         decision_id=decision_id,
         deadline=deadline,
+        answer_token_hash=hash_token(answer_token),
     )
     session.add(invitation)
     session.flush()
@@ -504,9 +508,12 @@ def _invite(
             "case_number": request.case_number,
             "urgency": request.urgency,
             "deadline": deadline.isoformat(),
+            "answer_token": answer_token,
         },
     )
     _notify_outbox(session, ctx)
+    # The lawyer's open page shows the new invitation at once.
+    events.lawyer_changed(session, lawyer.id, "invitation.sent")
     for armed in ctx.hooks.deadline_set:
         after_commit(session, lambda hook=armed: hook(invitation.id, deadline))  # type: ignore[misc]
     for sent in ctx.hooks.invitation_sent:

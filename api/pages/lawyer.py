@@ -93,6 +93,8 @@ def _render(
         categories=CATEGORIES,
         done=DONE.get(done or ""),
         refused=refused,
+        # Server-sent events cross processes only through Redis; without it the page polls.
+        live_events=bool(runtime.settings.redis_url),
     )
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, UowDep, context, lawyer_of, role
+from api.deps import RuntimeDep, UowDep, bearer_or_page, context, lawyer_of, role
 from api.schemas import AcceptIn, ClosedAppointmentOut, DeclineIn
-from dispatcher import workflow
+from dispatcher import events, workflow
+from dispatcher.models import Lawyer
 from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut, RequestOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import InvitationStatus, Role
@@ -24,6 +31,57 @@ def my_invitations(
 ) -> list[LawyerInvitationOut]:
     with uow() as session:
         return workflow.lawyer_invitations(session, lawyer_of(session, principal), status)
+
+
+class PendingOut(BaseModel):
+    """The ids of a lawyer's pending invitations, newest first: a page compares them."""
+
+    pending: list[str]
+
+
+# The stream re-reads the lawyer's invitations at least this often, whether or not it heard
+# of a change (an expiry or a withdrawal is not announced on the lawyer's channel).
+PENDING_REREAD_S = 15.0
+
+
+def followed_lawyer(
+    principal: Annotated[Principal, Depends(bearer_or_page)], uow: UowDep
+) -> tuple[int, Callable[[], PendingOut]]:
+    """Check, before any byte of the stream is sent, that the caller is a lawyer."""
+    if principal.role != Role.LAWYER:
+        raise HTTPException(403, f"role {principal.role} may not do this")
+    with uow() as session:
+        lawyer = lawyer_of(session, principal)
+    lawyer_id = lawyer.id
+    assert lawyer_id is not None
+
+    def read() -> PendingOut:
+        with uow() as session:
+            mine = session.get(Lawyer, lawyer_id)
+            assert mine is not None
+            found = workflow.lawyer_invitations(session, mine, InvitationStatus.PENDING)
+            return PendingOut(pending=[invitation.id for invitation in found])
+
+    return lawyer_id, read
+
+
+@router.get("/invitations/events", response_class=EventSourceResponse)
+async def follow_invitations(
+    followed: Annotated[tuple[int, Callable[[], PendingOut]], Depends(followed_lawyer)],
+    runtime: RuntimeDep,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `event: invitations` with the ids of the caller's pending
+    invitations, now and whenever they change. Accepts the page session cookie."""
+    lawyer_id, read = followed
+    async with runtime.broker.follow(events.lawyer_channel(lawyer_id)) as changes:
+        sent: PendingOut | None = None
+        while True:
+            current = await run_in_threadpool(read)
+            if current != sent:
+                yield ServerSentEvent(event="invitations", data=current.model_dump(mode="json"))
+                sent = current
+            with suppress(TimeoutError):
+                await asyncio.wait_for(changes.get(), PENDING_REREAD_S)
 
 
 @router.post("/invitations/{invitation_id}/accept")

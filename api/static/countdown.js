@@ -2,14 +2,17 @@
 // (the server refuses them anyway: a late answer is an expiry).
 (function () {
   "use strict";
-  var clocks = Array.prototype.slice.call(document.querySelectorAll(".countdown[data-deadline]"));
-  if (!clocks.length) return;
+  // Looked up on every tick: the lawyer's page puts new invitations in without a reload.
+  function clocks() {
+    return Array.prototype.slice.call(document.querySelectorAll(".countdown[data-deadline]"));
+  }
+  if (!clocks().length && !document.getElementById("lawyer-live")) return;
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
   function tick() {
     var now = Date.now();
-    clocks.forEach(function (clock) {
+    clocks().forEach(function (clock) {
       var left = Math.floor((Date.parse(clock.dataset.deadline) - now) / 1000);
       if (left > 0) {
         var h = Math.floor(left / 3600);

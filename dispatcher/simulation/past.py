@@ -243,6 +243,8 @@ def write_past(
                         if status == InvitationStatus.EXPIRED
                         else when(answered),
                         "decline_reason": "busy" if status == InvitationStatus.DECLINED else None,
+                        # A past invitation was never sent: it has no answer link.
+                        "answer_token_hash": None,
                     },
                 )
                 if status == InvitationStatus.ACCEPTED:

@@ -1,8 +1,9 @@
 """No credential and no personal data reaches the log of a real server process.
 
-A tablet token in the path is a credential (whoever holds it chooses the lawyer), and so is a
-bearer token; a person's name is personal data. The server is started as an operator starts
-it (`dispatcher serve`, with one or several workers) and its whole output is searched.
+A tablet token in the path is a credential (whoever holds it chooses the lawyer), and so are a
+lawyer's answer link and a bearer token; a person's name is personal data. The server is started
+as an operator starts it (`dispatcher serve`, with one or several workers) and its whole output
+is searched.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlmodel import Session, select
 
 from dispatcher import tokens
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
+from dispatcher.models import OutboxMessage
 from dispatcher.runtime import Runtime
+from policies.vocabulary import OutboxKind
 from tests.support.registries import load_registry, small_registry
 from tests.support.servers import free_port, wait_until_up
 
@@ -41,6 +46,21 @@ def prepare(database_url: str) -> dict[str, str]:
     finally:
         rt.stop()
     return {"investigator": investigator}
+
+
+def answer_token(database_url: str, request_id: str) -> str:
+    """The answer link's token of the request's invitation, where the notification reads it."""
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            messages = session.exec(
+                select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.INVITATION)
+            ).all()
+    finally:
+        engine.dispose()
+    tokens_ = [m.payload["answer_token"] for m in messages if m.payload["request_id"] == request_id]
+    assert len(tokens_) == 1, tokens_
+    return str(tokens_[0])
 
 
 @contextmanager
@@ -99,13 +119,19 @@ def test_the_server_log_carries_route_templates_never_tokens_or_names(
         chosen = client.post(f"/api/v1/tablet/{tablet}/choice", json={"delegate": True})
         assert chosen.status_code == 200, chosen.text
         assert client.get(f"/api/v1/tablet/{unknown_tablet}").status_code in (404, 410)
+        # The invited lawyer's answer link: its token is a credential too.
+        answer = answer_token(database_url, request_id)
+        assert client.get(f"/answer/{answer}").status_code == 200
+        assert client.post(f"/answer/{answer}/decline", data={"reason": "busy"}).status_code == 303
+        assert client.get(f"/answer/{unknown_tablet}").status_code == 404
         assert client.get("/healthz", params={"access_token": in_query}).status_code == 200
         listed = client.get("/api/v1/requests", params={"q": in_query}, headers=police)
         assert listed.status_code == 200
         assert client.get(f"/api/v1/nowhere/{in_missing_path}").status_code == 404
     text = log.read_text(encoding="utf-8", errors="replace")
     bearer = made["investigator"]
-    for secret in (tablet, bearer, in_query, in_missing_path, unknown_tablet, SECRET_NAME):
+    secrets_ = (tablet, answer, bearer, in_query, in_missing_path, unknown_tablet, SECRET_NAME)
+    for secret in secrets_:
         assert secret not in text, f"{secret[:6]}… found in the server log"
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line.get("event") == "http.request"]
@@ -116,6 +142,8 @@ def test_the_server_log_carries_route_templates_never_tokens_or_names(
         "/tablet/{token}",
         "/api/v1/tablet/{token}",
         "/api/v1/tablet/{token}/choice",
+        "/answer/{token}",
+        "/answer/{token}/decline",
         "unmatched",
     } <= routes, routes
     # Each request is logged once, by the application, with its request id.
