@@ -19,8 +19,9 @@ from policies.vocabulary import Role
 router = APIRouter(prefix="/api/v1", tags=["accountability"])
 
 Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
-# The largest sequence number a database column holds (a signed 64-bit integer).
-SEQ_MAX = 2**63 - 1
+# The largest sequence number the chain's column holds (`audit_event.seq`, a signed 32-bit
+# INTEGER on PostgreSQL).
+SEQ_MAX = 2**31 - 1
 Reader = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN, Role.COURT, Role.INVESTIGATOR))]
 
 
