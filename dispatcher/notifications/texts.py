@@ -21,19 +21,19 @@ TEXTS: dict[Language, Texts] = {
     Language.AZ: {
         "urgency": {Urgency.DETENTION: "TƏCİLİ: saxlanma", Urgency.STANDARD: "Vəkil sorğusu"},
         "body": "{urgency}. İş {case}, {place}. Cavab {deadline}-dək",
-        "title": "{urgency}: iş {case}",
+        "title": "{urgency} — iş {case}",
         "withdrawn": "İş {case} üzrə dəvət geri götürüldü",
     },
     Language.RU: {
         "urgency": {Urgency.DETENTION: "СРОЧНО: задержание", Urgency.STANDARD: "Запрос защитника"},
         "body": "{urgency}. Дело {case}, {place}. Ответ до {deadline}",
-        "title": "{urgency}: дело {case}",
+        "title": "{urgency} — дело {case}",
         "withdrawn": "Приглашение по делу {case} отозвано",
     },
     Language.EN: {
         "urgency": {Urgency.DETENTION: "URGENT: detention", Urgency.STANDARD: "Counsel request"},
         "body": "{urgency}. Case {case}, {place}. Answer by {deadline}",
-        "title": "{urgency}: case {case}",
+        "title": "{urgency} — case {case}",
         "withdrawn": "The invitation for case {case} was withdrawn",
     },
 }
