@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
@@ -52,7 +52,8 @@ def test_a_withdrawn_invitation_is_announced_and_does_not_move_the_ladder(tmp_pa
         with unit_of_work(rt.engine) as session:
             workflow.cancel(session, workflow.get_request(session, request_id), context(rt))
         with unit_of_work(rt.engine) as session:
-            withdrawn = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()[-1]
+            messages = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+            withdrawn = messages[-1]
             notice = compose(session, withdrawn.payload, policies=rt.policies, public_url="x")
         assert notice is not None
         assert withdrawn.payload["withdrawn"] is True and "C-T-2" in notice.body
