@@ -56,7 +56,12 @@ def reachable_registry() -> dict[str, Any]:
     return data
 
 
-def build(tmp_path: Path, policy: dict[str, int] | None = None, **settings: Any) -> Runtime:
+def build(
+    tmp_path: Path,
+    policy: dict[str, int] | None = None,
+    data: dict[str, Any] | None = None,
+    **settings: Any,
+) -> Runtime:
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'notify.db'}",
         "scheduler": False,
@@ -71,7 +76,7 @@ def build(tmp_path: Path, policy: dict[str, int] | None = None, **settings: Any)
         file.write_text(text, encoding="utf-8")
         values["policy_file"] = str(file)
     rt = Runtime.build(Settings(**(values | settings)))  # the apprise channel
-    load_registry(rt, reachable_registry())
+    load_registry(rt, data or reachable_registry())
     make_token(rt, "court", "Court One", territory="CEN")
     return rt
 
