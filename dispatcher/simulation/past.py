@@ -37,6 +37,7 @@ from dispatcher.models import (
 from policies.vocabulary import (
     Category,
     DecisionKind,
+    DeliveryStatus,
     InvitationStatus,
     Language,
     LawyerStatus,
@@ -243,6 +244,8 @@ def write_past(
                         if status == InvitationStatus.EXPIRED
                         else when(answered),
                         "decline_reason": "busy" if status == InvitationStatus.DECLINED else None,
+                        # The past's lawyers all heard of their invitations.
+                        "delivery": DeliveryStatus.DELIVERED,
                     },
                 )
                 if status == InvitationStatus.ACCEPTED:
