@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     prime_registry: bool = True
     max_body_bytes: int = 1_000_000
     max_import_bytes: int = 50_000_000
+    # Where invitations go: apprise URLs (https://github.com/caronc/apprise/wiki) with an
+    # `{email}` / `{phone}` placeholder, each used for the lawyers who have that contact; a
+    # lawyer's own `notify` list replaces both. With neither set and no list of the lawyer's,
+    # an invitation goes to the log only (for development).
+    notify_email_url: str | None = None
+    notify_sms_url: str | None = None
+    # The service as lawyers reach it: the links in notifications start with it.
+    public_url: str = "http://127.0.0.1:8000"
     # The registry `serve --demo` loads (default: data/registry.json beside the sources).
     demo_registry: str | None = None
 

@@ -61,8 +61,9 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
     access.propagate = False
     access.disabled = True
     # The scheduler reports every run at INFO, and the HTTP client logs whole URLs (a callback
-    # URL may carry a court's secret): only their warnings are wanted here.
-    for name in ("apscheduler", "httpx", "httpcore"):
+    # URL may carry a court's secret; apprise's, urllib3, a notification gateway's URL with a
+    # lawyer's phone): only their warnings are wanted here.
+    for name in ("apscheduler", "httpx", "httpcore", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # A periodic job still running when its next turn comes is skipped (by design: the next
     # run picks up what is left); the scheduler would warn of it every second under load.

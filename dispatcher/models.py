@@ -30,6 +30,7 @@ from policies.vocabulary import (
     Category,
     ChoiceKind,
     DecisionKind,
+    DeliveryStatus,
     FirmStatus,
     InvitationStatus,
     Language,
@@ -314,6 +315,7 @@ class Invitation(SQLModel, table=True):
             postgresql_where=_EXPIRED,
         ),
         one_of("status", InvitationStatus),
+        one_of("delivery", DeliveryStatus),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(foreign_key="request.id", index=True)
@@ -329,6 +331,8 @@ class Invitation(SQLModel, table=True):
     # The SHA-256 of the token in the lawyer's answer link (the token itself is only in the
     # outbox message that carries the link); None for invitations made before answer links.
     answer_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    # Whether the notification reached the lawyer (the outbox's attempts say how).
+    delivery: str = Field(default=DeliveryStatus.PENDING, max_length=16)
 
 
 class Appointment(SQLModel, table=True):
@@ -413,6 +417,19 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     delivered_at: datetime | None = _when(nullable=True)
+
+
+class OutboxAttempt(SQLModel, table=True):
+    """One try of one channel for an outbox message: the channel is its scheme and host only
+    (the full URL holds credentials and addresses), the error a short reason."""
+
+    __tablename__ = "outbox_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="outbox.id", index=True)
+    channel: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ok: bool
+    error: str | None = Field(default=None, max_length=300)
 
 
 class AuditEvent(SQLModel, table=True):

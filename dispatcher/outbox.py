@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
 from dispatcher.db import unit_of_work, utcnow
-from dispatcher.models import OutboxMessage, Request, Requester
+from dispatcher.models import OutboxAttempt, OutboxMessage, Request, Requester
 from dispatcher.tokens import ensure_webhook_secret
 from policies.vocabulary import OutboxKind, OutboxStatus
 
@@ -35,16 +36,31 @@ LEASE = timedelta(seconds=60)
 MAX_BACKOFF_S = 3600.0
 
 
-class NotificationChannel(Protocol):
-    """How an invitation reaches a lawyer (SMS, e-mail, push...)."""
+@dataclass(frozen=True)
+class Attempt:
+    """One channel's try: `channel` names it without credentials or addresses (scheme and
+    host), `error` says briefly why it failed. `permanent`: trying again cannot help."""
 
-    def send(self, lawyer: str, message: dict[str, Any]) -> None: ...
+    channel: str
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+
+
+class NotificationChannel(Protocol):
+    """How an invitation reaches a lawyer (SMS, e-mail, push...).
+
+    `send` raises when nothing was sent; a channel that tries several ways returns each
+    attempt (the courier records them), one that returns None simply sent it."""
+
+    def send(self, lawyer: str, message: dict[str, Any]) -> Sequence[Attempt] | None: ...
 
 
 class LogChannel:
-    """The default channel: writes the notification to the structured log."""
+    """Writes the notification to the structured log (ids only): where invitations go when no
+    way to reach lawyers is configured, in development."""
 
-    def send(self, lawyer: str, message: dict[str, Any]) -> None:
+    def send(self, lawyer: str, message: dict[str, Any]) -> Sequence[Attempt] | None:
         log.info(
             "notification.sent",
             lawyer=lawyer,
@@ -52,6 +68,24 @@ class LogChannel:
             request_id=message.get("request_id"),
             deadline=message.get("deadline"),
         )
+        return None
+
+
+class FollowUp(Protocol):
+    """What becomes of an invitation's notification after a try, in the transaction that
+    records it: the invitation's delivery, and when the courier gives up."""
+
+    def settle(
+        self,
+        session: Session,
+        message: OutboxMessage,
+        *,
+        tries: int,
+        attempts: Sequence[Attempt],
+        delivered: bool,
+    ) -> float | None:
+        """Seconds until the next try of a failed message, or None: give up (it failed)."""
+        ...
 
 
 def enqueue(session: Session, *, kind: str, target: str, payload: dict[str, Any]) -> None:
@@ -72,17 +106,21 @@ class Courier:
         channel: NotificationChannel | None = None,
         http: httpx.Client | None = None,
         timeout_s: float = 10.0,
+        follow_up: FollowUp | None = None,
     ) -> None:
         self.engine = engine
         self.channel: NotificationChannel = channel or LogChannel()
         self.http = http or httpx.Client(timeout=timeout_s)
-        self._senders: dict[str, Callable[[OutboxMessage], None]] = {
+        # Invitations' follow-up (delivery, giving up); without one they are retried for ever.
+        self.follow_up = follow_up
+        self._senders: dict[str, Callable[[OutboxMessage], Sequence[Attempt] | None]] = {
             OutboxKind.INVITATION: self._send_invitation,
             OutboxKind.CALLBACK: self._send_callback,
         }
 
-    def _send_invitation(self, message: OutboxMessage) -> None:
-        self.channel.send(message.target, message.payload)
+    def _send_invitation(self, message: OutboxMessage) -> Sequence[Attempt] | None:
+        # The message's id rides along for channels that mark what they send with it.
+        return self.channel.send(message.target, message.payload | {"outbox_id": message.id})
 
     def _send_callback(self, message: OutboxMessage) -> None:
         secret = self._callback_secret(message)
@@ -134,29 +172,49 @@ class Courier:
         if message is None:
             return False
         error: str | None = None
+        attempts: Sequence[Attempt] = ()
         try:
-            self._senders[message.kind](message)
+            attempts = self._senders[message.kind](message) or ()
         except Exception as exc:  # any failure means: try again later
             error = f"{type(exc).__name__}: {exc}"[:2000]
+        if error is None and attempts and not any(attempt.ok for attempt in attempts):
+            error = "; ".join(f"{a.channel}: {a.error or 'failed'}" for a in attempts)[:2000]
+        tries = message.attempts + 1
         with unit_of_work(self.engine) as session:
-            values: dict[str, Any] = {"attempts": message.attempts + 1}
+            now = utcnow()
+            for attempt in attempts:
+                session.add(
+                    OutboxAttempt(
+                        message_id=message_id,
+                        channel=attempt.channel[:200],
+                        at=now,
+                        ok=attempt.ok,
+                        error=attempt.error[:300] if attempt.error else None,
+                    )
+                )
+            wait: float | None = backoff_s(tries)
+            if message.kind == OutboxKind.INVITATION and self.follow_up is not None:
+                wait = self.follow_up.settle(
+                    session, message, tries=tries, attempts=attempts, delivered=error is None
+                )
+            values: dict[str, Any] = {"attempts": tries}
             if error is None:
                 values |= {
                     "status": OutboxStatus.DELIVERED,
-                    "delivered_at": utcnow(),
+                    "delivered_at": now,
                     "last_error": None,
                 }
+            elif wait is None:
+                values |= {"status": OutboxStatus.FAILED, "last_error": error}
             else:
-                values |= {
-                    "next_attempt_at": utcnow()
-                    + timedelta(seconds=backoff_s(message.attempts + 1)),
-                    "last_error": error,
-                }
+                values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
             session.execute(
                 update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
             )
         if error is None:
             log.info("outbox.delivered", message_id=message_id, kind=message.kind)
+        elif values.get("status") == OutboxStatus.FAILED:
+            log.warning("outbox.failed", message_id=message_id, kind=message.kind, attempts=tries)
         else:
             log.warning(
                 "outbox.retry",

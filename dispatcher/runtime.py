@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from dispatcher import allocation, events, workflow
 from dispatcher.config import Settings
 from dispatcher.db import create_schema, make_engine, unit_of_work
+from dispatcher.notifications import AppriseChannel, InvitationFollowUp
 from dispatcher.outbox import Courier, NotificationChannel
 from dispatcher.ratelimit import RateLimiter
 from dispatcher.redis_link import RedisLink
@@ -19,6 +20,9 @@ from dispatcher.scheduler import Jobs
 from policies.config import PolicyBook, load_policy_book
 
 log = structlog.get_logger(__name__)
+
+# Who ends an invitation that reached nobody, in the audit.
+OUTBOX_ACTOR = "system:outbox"
 
 
 @dataclass
@@ -57,12 +61,15 @@ class Runtime:
         engine = make_engine(settings.database_url)
         create_schema(engine)
         policies = load_policy_book(settings.policy_file)
+        # Invitations leave through apprise (e-mail, SMS...) unless the caller brings a channel.
+        channel = channel or AppriseChannel(engine, settings=settings, policies=policies)
         courier = Courier(engine, channel=channel, timeout_s=settings.callback_timeout_s)
         link = RedisLink(settings.redis_url) if settings.redis_url else None
         broker = events.Broker(link)
         events.attach(engine, broker)
         limiter = RateLimiter(settings.rate_limit_per_minute, link)
         runtime = cls(settings, engine, policies, courier, broker, limiter, link)
+        courier.follow_up = InvitationFollowUp(lambda: runtime.context(OUTBOX_ACTOR))
         if settings.scheduler if scheduler is None else scheduler:
             runtime.jobs = Jobs(
                 engine,

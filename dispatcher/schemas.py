@@ -98,6 +98,9 @@ class InvitationOut(BaseModel):
     lawyer: str
     firm: str
     deadline: str
+    # Whether the notification reached the lawyer: pending, delivered (a channel took it) or
+    # failed.
+    delivery: str
 
 
 class AppointmentOut(BaseModel):

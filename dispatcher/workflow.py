@@ -191,6 +191,7 @@ def request_out(session: Session, request: Request) -> RequestOut:
                 lawyer=invitation[1],
                 firm=invitation[2],
                 deadline=invitation[0].deadline.isoformat(),
+                delivery=invitation[0].delivery,
             )
             if invitation
             else None
@@ -826,7 +827,39 @@ def expire(session: Session, invitation_id: str, ctx: Context) -> bool:
     return True
 
 
-def _escalate(session: Session, request: Request, invitation: Invitation, ctx: Context) -> None:
+def undeliverable(
+    session: Session,
+    invitation_id: str,
+    ctx: Context,
+    *,
+    why: str,
+    channels: list[str] | None = None,
+) -> bool:
+    """End a pending invitation that no channel could bring to its lawyer, and invite the next
+    lawyer at once: it counts as an offer and uses up the firm's turn, as an expiry does.
+    False if nothing to do (answered meanwhile, or done already: the guarded UPDATE decides)."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.status != InvitationStatus.PENDING:
+        return False
+    request = lock_request(session, invitation.request_id)
+    if not _settle(session, invitation, InvitationStatus.UNDELIVERABLE):
+        return False
+    audit.record(
+        session,
+        actor=ctx.actor,
+        action="invitation.undeliverable",
+        entity_type="invitation",
+        entity_id=invitation.id,
+        request_id=request.id,
+        payload={"why": why, "channels": channels or []},
+    )
+    _escalate(session, request, invitation, ctx, why=why)
+    return True
+
+
+def _escalate(
+    session: Session, request: Request, invitation: Invitation, ctx: Context, why: str | None = None
+) -> None:
     if request.status != INVITING:
         return
     policy = _policy_of(session, request, ctx)
@@ -836,7 +869,8 @@ def _escalate(session: Session, request: Request, invitation: Invitation, ctx: C
     if from_choice is not None and policy.choice.reoffer_on_decline:
         _move(session, request, AWAITING_CHOICE, ctx, reason="the chosen lawyer did not accept")
         return
-    invite_next(session, request, ctx, note=f"after {invitation.status} invitation {invitation.id}")
+    note = f"after {invitation.status} invitation {invitation.id}"
+    invite_next(session, request, ctx, note=f"{note}: {why}" if why else note)
 
 
 # --- cancel and close -----------------------------------------------------------------------

@@ -59,6 +59,16 @@ class Choice(_Section):
     reoffer_on_decline: bool
 
 
+class Notifications(_Section):
+    detention_give_up_s: int = Field(gt=0)
+    standard_give_up_s: int = Field(gt=0)
+    give_up_attempts: int = Field(gt=0)
+
+    def give_up_s(self, urgency: str) -> int:
+        """Seconds an invitation's notification of `urgency` may keep failing."""
+        return self.detention_give_up_s if urgency == Urgency.DETENTION else self.standard_give_up_s
+
+
 class Workload(_Section):
     # How much one open case of each category weighs in a lawyer's workload (the order within
     # a firm); the cap still counts cases.
@@ -78,6 +88,7 @@ class Policy(_Section):
     rotation: Rotation
     eligibility: Eligibility
     choice: Choice
+    notifications: Notifications
     workload: Workload
 
     def deadline_s(self, urgency: str) -> int:

@@ -27,6 +27,18 @@ class InvitationStatus(StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
+    # No channel reached the lawyer: the invitation ends at once and the ladder moves on.
+    UNDELIVERABLE = "undeliverable"
+
+
+class DeliveryStatus(StrEnum):
+    """Whether an invitation's notification reached the lawyer."""
+
+    PENDING = "pending"
+    # At least one channel took it.
+    DELIVERED = "delivered"
+    # Every channel failed until the policy gave up (or the lawyer has none).
+    FAILED = "failed"
 
 
 class RequestKind(StrEnum):
@@ -111,6 +123,8 @@ class OutboxKind(StrEnum):
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    # Given up: no more attempts.
+    FAILED = "failed"
 
 
 class RuleName(StrEnum):

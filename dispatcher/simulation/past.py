@@ -37,6 +37,7 @@ from dispatcher.models import (
 from policies.vocabulary import (
     Category,
     DecisionKind,
+    DeliveryStatus,
     InvitationStatus,
     Language,
     LawyerStatus,
@@ -245,6 +246,8 @@ def write_past(
                         "decline_reason": "busy" if status == InvitationStatus.DECLINED else None,
                         # A past invitation was never sent: it has no answer link.
                         "answer_token_hash": None,
+                        # The past's lawyers all heard of their invitations.
+                        "delivery": DeliveryStatus.DELIVERED,
                     },
                 )
                 if status == InvitationStatus.ACCEPTED:

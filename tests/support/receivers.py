@@ -18,20 +18,23 @@ class Call:
 
 
 class Receiver:
-    """Answers 503 `failures` times, then 204; `url` is under `prefix` (`<origin>/hooks/`)."""
+    """Answers `status` (503) `failures` times, then 204; `url` is under `prefix`
+    (`<origin>/hooks/`). `paths` holds each POST's path."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, status: int = 503) -> None:
         self.failures = failures
+        self.paths: list[str] = []
         self.calls: list[Call] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 503 if receiver.failures > 0 else 204
+                answer = status if receiver.failures > 0 else 204
                 receiver.failures -= 1
-                receiver.calls.append(Call(status, body, dict(self.headers.items())))
-                self.send_response(status)
+                receiver.paths.append(self.path)
+                receiver.calls.append(Call(answer, body, dict(self.headers.items())))
+                self.send_response(answer)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
