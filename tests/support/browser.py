@@ -4,15 +4,25 @@ browser contexts of a tablet's (or a phone's) size."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
+from api.main import create_app
+from dispatcher.config import Settings
 from dispatcher.runtime import Runtime
+from tests.support import backends
 from tests.support.clients import make_token
+from tests.support.registries import load_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -142,3 +152,44 @@ def csp_guard(page: Page) -> list[str]:
         ),
     )
     return refused
+
+
+@contextmanager
+def serving(database: Path, registry: dict[str, Any], **settings: Any) -> Iterator[Server]:
+    """The application on a free loopback port, on the database standing for the file
+    `database` with `registry` loaded, its public URL its own address; `settings` replace
+    fields (the scheduler is off: tests deliver and expire when they choose)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    values: dict[str, Any] = {
+        "database_url": backends.database_url(database),
+        "redis_url": backends.REDIS_URL,
+        "scheduler": False,
+        "log_level": "WARNING",
+        "public_url": url,
+    }
+    runtime = Runtime.build(Settings(**(values | settings)))
+    load_registry(runtime, registry)
+    config = uvicorn.Config(
+        create_app(runtime=runtime), log_level="warning", access_log=False, lifespan="on"
+    )
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uvicorn_server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield Server(
+            url=url,
+            runtime=runtime,
+            investigator=make_token(runtime, "investigator", "Police One", territory="CEN"),
+            court=make_token(runtime, "court", "Court One", territory="CEN"),
+        )
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(15)
+        listener.close()
+        runtime.stop()
