@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     # Run deadlines and outbox delivery inside the API process (the embedded default).
     scheduler: bool = True
     outbox_interval_s: float = 1.0
+    # Outbox messages delivered side by side (each is claimed under its own lease): a burst of
+    # invitations must not queue behind one SMTP conversation at a time.
+    outbox_parallel: int = Field(default=8, ge=1, le=64)
     # Timers act on deadlines in the process that sent the invitation; the sweep catches the
     # rest (another process's invitations, a restart) within this many seconds.
     deadline_sweep_s: float = 5.0

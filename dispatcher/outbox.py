@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -107,8 +108,11 @@ class Courier:
         http: httpx.Client | None = None,
         timeout_s: float = 10.0,
         follow_up: FollowUp | None = None,
+        parallel: int = 1,
     ) -> None:
         self.engine = engine
+        self.parallel = parallel
+        self._pool: ThreadPoolExecutor | None = None
         self.channel: NotificationChannel = channel or LogChannel()
         self.http = http or httpx.Client(timeout=timeout_s)
         # Invitations' follow-up (delivery, giving up); without one they are retried for ever.
@@ -224,8 +228,16 @@ class Courier:
             )
         return error is None
 
+    def close(self) -> None:
+        """Let the delivery threads finish and end them; the HTTP client closes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.http.close()
+
     def deliver_due(self, limit: int = 100) -> int:
-        """Deliver what is due now; returns how many were delivered."""
+        """Deliver what is due now, `parallel` messages at a time; returns how many were
+        delivered."""
         with unit_of_work(self.engine) as session:
             due = session.exec(
                 select(OutboxMessage.id)
@@ -236,6 +248,9 @@ class Courier:
                 .order_by(col(OutboxMessage.id))
                 .limit(limit)
             ).all()
-        return sum(
-            1 for message_id in due if message_id is not None and self.deliver_one(message_id)
-        )
+        ids = [message_id for message_id in due if message_id is not None]
+        if self.parallel == 1 or len(ids) < 2:
+            return sum(1 for message_id in ids if self.deliver_one(message_id))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="courier")
+        return sum(self._pool.map(self.deliver_one, ids))

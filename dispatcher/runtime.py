@@ -63,7 +63,12 @@ class Runtime:
         policies = load_policy_book(settings.policy_file)
         # Invitations leave through apprise (e-mail, SMS...) unless the caller brings a channel.
         channel = channel or AppriseChannel(engine, settings=settings, policies=policies)
-        courier = Courier(engine, channel=channel, timeout_s=settings.callback_timeout_s)
+        courier = Courier(
+            engine,
+            channel=channel,
+            timeout_s=settings.callback_timeout_s,
+            parallel=settings.outbox_parallel,
+        )
         link = RedisLink(settings.redis_url) if settings.redis_url else None
         broker = events.Broker(link)
         events.attach(engine, broker)
@@ -102,7 +107,7 @@ class Runtime:
     def stop(self) -> None:
         if self.jobs is not None:
             self.jobs.shutdown()
-        self.courier.http.close()
+        self.courier.close()
         if self.redis is not None:
             self.redis.close()
         self.engine.dispose()

@@ -10,8 +10,11 @@ cleaned, as an attempt's short error.
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -89,6 +92,24 @@ def _cleaned(text: str, secrets: Sequence[str | None]) -> str:
     return line[:200]
 
 
+@contextmanager
+def _apprise_warnings() -> Iterator[io.StringIO]:
+    """What apprise warns of while this thread sends (the courier sends on several threads at
+    once: another thread's lines, with another lawyer's address, must not land in this one's
+    error)."""
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    _APPRISE_LOG.addHandler(handler)
+    try:
+        yield captured
+    finally:
+        _APPRISE_LOG.removeHandler(handler)
+
+
 class AppriseChannel:
     """Sends an invitation's notification on every channel of its lawyer, one attempt each.
 
@@ -129,7 +150,7 @@ class AppriseChannel:
                 attempts.append(Attempt(name, False, "not a valid apprise URL", permanent=True))
                 continue
             title = notice.title if parts.scheme.lower() in _EMAIL else ""
-            with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+            with _apprise_warnings() as captured:
                 ok = bool(notifier.notify(body=notice.body, title=title))
             error = None if ok else _cleaned(captured.getvalue(), secrets)
             attempts.append(Attempt(name, ok, error))

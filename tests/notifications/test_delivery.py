@@ -5,6 +5,7 @@ lawyer is invited at once."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,10 +98,22 @@ def detention(rt: Runtime, ref: str) -> str:
     )
 
 
-def test_the_invitation_e_mail_names_the_place_the_deadline_and_the_link(
-    tmp_path: Path, mail: MailServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """Every line of the service's log, as JSON, for the test to search; as it was after."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
     dispatcher_logging.configure("json", "DEBUG")
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers = handlers
+
+
+def test_the_invitation_e_mail_names_the_place_the_deadline_and_the_link(
+    tmp_path: Path, mail: MailServer, capsys: pytest.CaptureFixture[str], debug_logs: None
+) -> None:
     sms = Receiver()
     rt = build(
         tmp_path,
