@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Run deadlines and outbox delivery inside the API process (the embedded default).
     scheduler: bool = True
-    outbox_interval_s: float = 1.0
+    # A process that commits invitations wakes its own courier at once; another process's
+    # (the worker's, in production) finds them by polling this often.
+    outbox_interval_s: float = 0.25
     # Outbox messages delivered side by side (each is claimed under its own lease): a burst of
     # invitations must not queue behind one SMTP conversation at a time.
     outbox_parallel: int = Field(default=8, ge=1, le=64)

@@ -6,6 +6,7 @@ which commits once and only then runs what was deferred to after the commit.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -78,6 +79,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 SQLITE_MMAP_BYTES = 1 << 30
 SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_ANALYSIS_ROWS = 400
+SQLITE_BUSY_S = 30
+_HOLDS_WRITER = "holds_writer_lock"
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -98,9 +101,39 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
+    # Threads of one process queue for the write lock on a lock of their own, handed over at
+    # once: SQLite's busy handler makes a waiting connection sleep in steps of up to 100 ms,
+    # so under contention (the courier's threads, the API's) most of the time went to sleep.
+    # Other processes still meet at SQLite's own lock (busy_timeout).
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not writer.acquire(timeout=SQLITE_BUSY_S):
+            raise TimeoutError(f"no write lock on the database within {SQLITE_BUSY_S} s")
+        conn.info[_HOLDS_WRITER] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITER, False):
+            writer.release()
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn: Any) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Any) -> None:
+        _release(conn.info)
+
+    # A connection given back with its transaction still open (the pool rolls it back).
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi: Any, record: Any) -> None:
+        _release(record.info)
 
 
 def json_text(value: Any) -> str:
