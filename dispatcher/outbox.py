@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
+import psycopg
 import structlog
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
@@ -89,9 +91,19 @@ class FollowUp(Protocol):
         ...
 
 
+# PostgreSQL's channel on which a commit that filled the outbox rings (see `OutboxBell`).
+BELL = "dispatcher_outbox"
+
+
 def enqueue(session: Session, *, kind: str, target: str, payload: dict[str, Any]) -> None:
-    """Add a message to the outbox inside the caller's transaction."""
+    """Add a message to the outbox inside the caller's transaction.
+
+    On PostgreSQL the transaction also rings the outbox's bell: a NOTIFY is delivered when the
+    transaction commits and never when it rolls back (several in one transaction ring once), so
+    the delivering process, often another one, starts at once instead of at its next poll."""
     session.add(OutboxMessage(kind=kind, target=target, payload=payload))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": BELL})
 
 
 def backoff_s(attempts: int) -> float:
@@ -113,6 +125,9 @@ class Courier:
         self.engine = engine
         self.parallel = parallel
         self._pool: ThreadPoolExecutor | None = None
+        # Messages handed to the delivery threads and not yet done (see `pump`).
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
         self.channel: NotificationChannel = channel or LogChannel()
         self.http = http or httpx.Client(timeout=timeout_s)
         # Invitations' follow-up (delivery, giving up); without one they are retried for ever.
@@ -229,15 +244,16 @@ class Courier:
         return error is None
 
     def close(self) -> None:
-        """Let the delivery threads finish and end them; the HTTP client closes."""
+        """End the delivery threads: what is being sent finishes, what waits for a thread stays
+        pending in the outbox (the next process sends it); the HTTP client closes."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        with self._in_flight_lock:
+            self._in_flight.clear()
         self.http.close()
 
-    def deliver_due(self, limit: int = 100) -> int:
-        """Deliver what is due now, `parallel` messages at a time; returns how many were
-        delivered."""
+    def _due(self, limit: int) -> list[int]:
         with unit_of_work(self.engine) as session:
             due = session.exec(
                 select(OutboxMessage.id)
@@ -248,9 +264,84 @@ class Courier:
                 .order_by(col(OutboxMessage.id))
                 .limit(limit)
             ).all()
-        ids = [message_id for message_id in due if message_id is not None]
-        if self.parallel == 1 or len(ids) < 2:
-            return sum(1 for message_id in ids if self.deliver_one(message_id))
+        return [message_id for message_id in due if message_id is not None]
+
+    def _threads(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="courier")
-        return sum(self._pool.map(self.deliver_one, ids))
+        return self._pool
+
+    def deliver_due(self, limit: int = 100) -> int:
+        """Deliver what is due now, `parallel` messages at a time, and wait for them; returns
+        how many were delivered."""
+        ids = self._due(limit)
+        if self.parallel == 1 or len(ids) < 2:
+            return sum(1 for message_id in ids if self.deliver_one(message_id))
+        return sum(self._threads().map(self.deliver_one, ids))
+
+    def pump(self, limit: int = 500) -> int:
+        """Hand what is due to the delivery threads and return at once (how many were handed
+        over): a message committed while others are being sent starts as soon as a thread is
+        free, not after the others' batch. At most `limit` wait for a thread at a time; each
+        is claimed (leased) only when its thread takes it, so however many wait, at most
+        `parallel` are in flight, and a message handed over twice is sent once."""
+        with self._in_flight_lock:
+            busy = set(self._in_flight)
+        room = limit - len(busy)
+        if room <= 0:
+            return 0
+        fresh = [m for m in self._due(room + len(busy)) if m not in busy][:room]
+        threads = self._threads()
+        with self._in_flight_lock:
+            self._in_flight.update(fresh)
+        for message_id in fresh:
+            threads.submit(self._deliver_handed, message_id)
+        return len(fresh)
+
+    def _deliver_handed(self, message_id: int) -> None:
+        try:
+            self.deliver_one(message_id)
+        except Exception:
+            log.exception("outbox.delivery_failed", message_id=message_id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(message_id)
+
+
+class OutboxBell:
+    """Listens on PostgreSQL for commits that filled the outbox (`enqueue`) and calls `ring`
+    for each, on a thread of its own; polling stays the safety net (a lost connection is
+    re-opened after `retry_s`, and whatever was committed meanwhile is found by the poll)."""
+
+    def __init__(self, engine: Engine, ring: Callable[[], None], retry_s: float = 2.0) -> None:
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.ring = ring
+        self.retry_s = retry_s
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listening = threading.Event()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._listen, name="outbox-bell", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {BELL}")
+                    self.listening.set()
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self.ring()
+            except psycopg.Error as exc:
+                log.warning("outbox.bell_lost", error=type(exc).__name__)
+            self.listening.clear()
+            self._stopping.wait(self.retry_s)

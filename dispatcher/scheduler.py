@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from dispatcher import deadlines, workflow
 from dispatcher.db import utcnow
 from dispatcher.leader import Leadership
-from dispatcher.outbox import Courier
+from dispatcher.outbox import Courier, OutboxBell
 from dispatcher.reports import snapshots
 from policies.config import PolicyBook
 
@@ -49,6 +49,10 @@ class Jobs:
         self._stopping = threading.Event()
         self._activation = threading.Lock()
         self._standby: threading.Thread | None = None
+        # On PostgreSQL a commit in any process that fills the outbox wakes the delivery.
+        self.bell = (
+            OutboxBell(engine, self.wake_outbox) if engine.dialect.name == "postgresql" else None
+        )
 
     @property
     def running(self) -> bool:
@@ -99,6 +103,8 @@ class Jobs:
             coalesce=True,
             next_run_time=utcnow(),
         )
+        if self.bell is not None:
+            self.bell.start()
         self.scheduler.add_job(
             self._sweep,
             "interval",
@@ -127,6 +133,8 @@ class Jobs:
         if self._standby is not None:
             self._standby.join()
             self._standby = None
+        if self.bell is not None:
+            self.bell.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.leadership.release()
@@ -181,6 +189,6 @@ class Jobs:
 
     def _deliver(self) -> None:
         try:
-            self.courier.deliver_due()
+            self.courier.pump()
         except Exception:
             log.exception("outbox.failed")

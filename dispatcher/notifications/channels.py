@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from dispatcher.config import Settings
 from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer
+from dispatcher.notifications import tls
 from dispatcher.notifications.message import compose
 from dispatcher.outbox import Attempt, LogChannel
 from policies.config import PolicyBook
@@ -124,6 +125,7 @@ class AppriseChannel:
         self.public_url = settings.public_url
         self.policies = policies
         self._log = LogChannel()
+        tls.install()
 
     def send(self, lawyer: str, message: dict[str, Any]) -> Sequence[Attempt] | None:
         with unit_of_work(self.engine) as session:
