@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import pages
 from api.bar import router as bar_router
 from api.pages import answer as answer_pages
+from api.pages.rendering import STATIC, gettext, pick_language
 from api.routes import accountability, lawyers, registry, requests, tablet
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
@@ -38,6 +39,7 @@ class ManifestIcon(BaseModel):
 class WebManifest(BaseModel):
     """The web app manifest (https://www.w3.org/TR/appmanifest/) of the staff pages."""
 
+    lang: str
     name: str
     short_name: str
     start_url: str
@@ -49,6 +51,7 @@ class WebManifest(BaseModel):
 
 
 WEB_MANIFEST = WebManifest(
+    lang="en",
     name="Counsel dispatcher",
     short_name="Counsel",
     start_url="/lawyer",
@@ -262,10 +265,26 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(bar_router)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
-    def manifest() -> JSONResponse:
-        """The staff pages as an installable web app: the lawyer's phone opens its invitations."""
-        return JSONResponse(
-            WEB_MANIFEST.model_dump(mode="json"), media_type="application/manifest+json"
+    def manifest(lang: str | None = None) -> JSONResponse:
+        """The staff pages as an installable web app: the lawyer's phone opens its invitations.
+        Named in the page's language (`?lang=`, as the pages link it)."""
+        language = pick_language(lang)
+        named = WEB_MANIFEST.model_copy(
+            update={
+                "lang": language,
+                "name": gettext(language, "Counsel dispatcher"),
+                "short_name": gettext(language, "Counsel"),
+            }
+        )
+        return JSONResponse(named.model_dump(mode="json"), media_type="application/manifest+json")
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        """The lawyer page's service worker, from the root so that it may serve every page."""
+        return FileResponse(
+            STATIC / "sw.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
 
     @app.get("/healthz", tags=["operations"])

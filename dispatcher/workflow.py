@@ -42,6 +42,7 @@ from dispatcher.schemas import (
     InvitationOut,
     LawyerAppointmentOut,
     LawyerInvitationOut,
+    PlaceOut,
     RequestIn,
     RequestOut,
 )
@@ -213,6 +214,24 @@ def request_out(session: Session, request: Request) -> RequestOut:
         created_at=request.created_at.isoformat(),
         updated_at=request.updated_at.isoformat(),
     )
+
+
+def where_and_whom(session: Session, request_id: str) -> tuple[PlaceOut | None, ContactOut | None]:
+    """Where the request's lawyer is to come and whom to call there, as the requester gave."""
+    request = session.get(Request, request_id)
+    if request is None:
+        return None, None
+    place = session.get(Place, request.place_id) if request.place_id is not None else None
+    territory = session.get(Territory, place.territory_id) if place is not None else None
+    where = registry.place_out(place, territory.code) if place and territory else None
+    return where, contact_of(request)
+
+
+def contact_of(request: Request) -> ContactOut | None:
+    """Whom the requester said to call, if anyone."""
+    if request.contact_name is None or request.contact_phone is None:
+        return None
+    return ContactOut(name=request.contact_name, phone=request.contact_phone)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -994,11 +1013,7 @@ def lawyer_invitations(
                 if place is not None
                 else None
             ),
-            contact=(
-                ContactOut(name=req.contact_name, phone=req.contact_phone)
-                if req.contact_name is not None and req.contact_phone is not None
-                else None
-            ),
+            contact=contact_of(req),
         )
         for inv, req, appointment_id, place in rows
     ]

@@ -17,7 +17,7 @@ from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from dispatcher import registry, workflow
-from dispatcher.db import utcnow
+from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
@@ -269,12 +269,16 @@ def _render_request(
     done: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    with unit_of_work(runtime.engine) as session:
+        place, contact = workflow.where_and_whom(session, shown.id)
     return render_staff(
         request,
         "investigator/request.html",
         principal=principal,
         status_code=status_code,
         shown=shown,
+        place=place,
+        contact=contact,
         tablet=tablet,
         error=error,
         done=done if done in DONE else None,

@@ -14,6 +14,14 @@
   var source = null;
   var timer = null;
   var busy = false;
+  // Notifications go through the service worker where there is one (the only way on Android).
+  var worker = null;
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").then(
+      function (registration) { worker = registration; },
+      function () { worker = null; }
+    );
+  }
 
   function section() { return document.getElementById("pending"); }
 
@@ -63,9 +71,14 @@
     });
     announcer.textContent = live.dataset.newLabel + ": " + titles.join(", ");
     if ("Notification" in window && Notification.permission === "granted") {
-      try {
-        new Notification(live.dataset.newLabel, { body: titles.join("\n"), tag: "invitation" });
-      } catch (e) { /* some browsers allow notifications only from a service worker */ }
+      var options = { body: titles.join("\n"), tag: "invitation", renotify: true };
+      if (worker) {
+        worker.showNotification(live.dataset.newLabel, options).catch(function () {});
+      } else {
+        try {
+          new Notification(live.dataset.newLabel, options);
+        } catch (e) { /* this browser shows notifications only from a service worker */ }
+      }
     }
   }
 

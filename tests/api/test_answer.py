@@ -205,5 +205,20 @@ def test_the_staff_pages_are_an_installable_web_app(api: Api) -> None:
             assert f"{image.width}x{image.height}" == icon["sizes"]
             sizes.add(image.width)
     assert {192, 512} <= sizes
-    login = api.client.get("/login")
-    assert '<link rel="manifest" href="/manifest.webmanifest">' in login.text
+    login = api.client.get("/login?lang=ru")
+    assert '<link rel="manifest" href="/manifest.webmanifest?lang=ru">' in login.text
+    # Named in the page's language on the phone's home screen.
+    names = {
+        lang: api.client.get(f"/manifest.webmanifest?lang={lang}").json()
+        for lang in ("az", "ru", "en")
+    }
+    assert names["ru"]["name"] == gettext("ru", "Counsel dispatcher") != names["en"]["name"]
+    assert names["az"]["name"] == gettext("az", "Counsel dispatcher") != names["en"]["name"]
+    assert {names[lang]["lang"] for lang in names} == {"az", "ru", "en"}
+    assert len({names[lang]["short_name"] for lang in names}) == 3
+    assert all(len(names[lang]["short_name"]) <= 12 for lang in names)
+    # The service worker that shows notifications on Android, served from the root.
+    worker = api.client.get("/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert "notificationclick" in worker.text

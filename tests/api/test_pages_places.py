@@ -42,6 +42,11 @@ def test_the_investigator_names_the_place_and_whom_to_call(api: Api) -> None:
         assert stored.place_id is not None
         assert (stored.contact_name, stored.contact_phone) == tuple(CONTACT.values())
     assert path == f"/investigator/requests/{stored.id}"
+    # The request's own page says where the lawyer is to come and whom to call, in Russian.
+    shown = text_of(page.get(path, lang="ru").text)
+    assert CEN_POLICE["name"]["ru"] in shown  # type: ignore[index]
+    assert str(CEN_POLICE["address"]) in shown
+    assert gettext("ru", "Whom to call") in shown and CONTACT["contact_name"] in shown
 
 
 def test_a_bad_place_or_phone_is_marked_on_the_form_and_writes_nothing(api: Api) -> None:

@@ -89,6 +89,7 @@ def test_the_lawyer_page_shows_a_new_invitation_without_a_reload(
     # Whom the next court order invites is the rotation's business: find out with one order,
     # answer it, and keep that lawyer's page open for the next ones until one comes to them.
     chambers = new_context(browser, server, phone=True)
+    chambers.grant_permissions(["notifications"], origin=server.url)
     page = chambers.new_page()
     refused = csp_guard(page)
     first = court_order(server, "LIVE-0")
@@ -122,6 +123,14 @@ def test_the_lawyer_page_shows_a_new_invitation_without_a_reload(
     expect(page.locator("#live-announce")).to_contain_text(gettext("en", "New invitation"))
     expect(page.locator(".countdown").first).to_have_text(re.compile(r"\d+:\d\d"))
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    # The notification came through the page's service worker (the only way on Android).
+    shown = page.evaluate(
+        """navigator.serviceWorker.ready
+            .then((registration) => registration.getNotifications({ tag: "invitation" }))
+            .then((notes) => notes.map((note) => [note.title, note.body]))"""
+    )
+    assert shown and shown[-1][0] == gettext("en", "New invitation")
+    assert f"LIVE-{n}/2026" in shown[-1][1]
     screens.check(page, "lawyer-live-invitation")
     assert refused == []
     chambers.close()
