@@ -218,6 +218,14 @@ def read_token(session: Session, token_id: int) -> TokenOut:
     return _listing(session, row)
 
 
+def listing_of(session: Session, token: str) -> TokenOut:
+    """The listing of the token given in clear (as just created), without using it."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None:
+        raise NotFound("no such token")
+    return _listing(session, row)
+
+
 def _listing(session: Session, row: ApiToken) -> TokenOut:
     assert row.id is not None
     return TokenOut(
