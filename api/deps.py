@@ -20,7 +20,7 @@ from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer
 from dispatcher.reports.fairness import TRAILING_DAYS, trailing
 from dispatcher.runtime import Runtime
-from dispatcher.tokens import Principal, resolve
+from dispatcher.tokens import Principal, resolve, resolve_page_session
 from policies.vocabulary import REQUESTER_ROLES, Role
 
 bearer = HTTPBearer(auto_error=False, description="A token from `dispatcher token create`.")
@@ -92,8 +92,10 @@ def requester_scope(principal: Principal) -> int | None:
     return principal.requester_id if principal.role in REQUESTER_ROLES else None
 
 
-# The web pages keep the caller's token in this cookie (HttpOnly, SameSite=Strict), set by
-# the login page; the same token and the same `resolve` as the JSON API, no second auth path.
+# The web pages keep a session id in this cookie (HttpOnly, SameSite=Strict), set by the login
+# page from a token: a random id of a server-side session, never the API token itself. The
+# session resolves to the same principal as its token, through the same checks (revoked,
+# expired), read from the database on every request.
 PAGE_COOKIE = "dispatcher_session"
 
 
@@ -103,7 +105,7 @@ def page_principal(runtime: RuntimeDep, request: Request) -> Principal | None:
     if not raw:
         return None
     with unit_of_work(runtime.engine) as session:
-        principal = resolve(session, raw)
+        principal = resolve_page_session(session, raw)
     if principal is not None:
         structlog.contextvars.bind_contextvars(role=principal.role, token_id=principal.token_id)
     return principal

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dispatcher.audit import BrokenLink
+from dispatcher.tokens import TokenOut
 from policies.vocabulary import Language
 
 
@@ -76,3 +77,26 @@ class VerifyOut(BaseModel):
     ok: bool
     events: int
     first_bad: BrokenLink | None = None
+
+
+class TokenIn(BaseModel):
+    """A token the admin creates over the API: the same fields as `dispatcher token create`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    territory: str | None = None
+    lawyer: str | None = None
+    callback_prefixes: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=list, max_length=20
+    )
+    expires_in: Annotated[str | None, StringConstraints(max_length=16)] = Field(
+        default=None, description="Days or hours, e.g. 90d or 12h; none: until revoked"
+    )
+
+
+class TokenCreatedOut(TokenOut):
+    """A new token: `token` is shown this once and never again (only its hash is kept)."""
+
+    token: str

@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -166,9 +167,14 @@ def token_create(
             "investigator; repeatable; added to those already registered)",
         ),
     ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Refuse the token after this long: days or hours, e.g. 90d or 12h"),
+    ] = None,
 ) -> None:
     """Create a token and print it alone on stdout (only its hash is stored)."""
     try:
+        lifetime = tokens.parse_duration(expires_in) if expires_in is not None else None
         with unit_of_work(_engine()) as session:
             token = tokens.create_token(
                 session,
@@ -177,11 +183,78 @@ def token_create(
                 territory=territory,
                 lawyer=lawyer,
                 callback_prefixes=callback_prefix or (),
+                expires_in=lifetime,
                 actor="cli",
             )
     except DomainError as exc:
         _fail(_describe(exc))
     typer.echo(token)
+
+
+TOKEN_COLUMNS = ("id", "role", "name", "scope", "created", "expires", "last used", "revoked")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def token_table(listed: list[tokens.TokenOut]) -> str:
+    """The tokens as a plain table, one a line (times in UTC, "-" for none)."""
+    rows = [TOKEN_COLUMNS] + [
+        (
+            str(t.id),
+            t.role,
+            t.name,
+            t.scope or "-",
+            _when(t.created_at),
+            _when(t.expires_at),
+            _when(t.last_used_at),
+            _when(t.revoked_at),
+        )
+        for t in listed
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TOKEN_COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@token_app.command("list")
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table")] = False,
+) -> None:
+    """List every token: id, role, name, scope, created, expires, last used, revoked (UTC).
+
+    Never a token or its hash: those are not kept, and not shown.
+    """
+    with unit_of_work(_engine()) as session:
+        listed = tokens.list_tokens(session)
+    if as_json:
+        typer.echo(json.dumps([t.model_dump(mode="json") for t in listed], indent=2))
+    else:
+        typer.echo(token_table(listed))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    id_or_name: Annotated[
+        str, typer.Argument(metavar="ID_OR_NAME", help="The token's id, or its name if unique")
+    ],
+) -> None:
+    """Revoke a token (refused from the next request on, in every process; audited).
+
+    A name that several live tokens share is refused: revoke one of them by its id.
+    """
+    try:
+        with unit_of_work(_engine()) as session:
+            revoked = tokens.revoke(session, id_or_name=id_or_name, actor="cli")
+    except DomainError as exc:
+        _fail(_describe(exc))
+    when = _when(revoked.revoked_at)
+    typer.echo(
+        f"token {revoked.id} ({revoked.role}, {revoked.name}) revoked at {when} UTC", err=True
+    )
 
 
 @requester_app.command("secret")

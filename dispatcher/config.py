@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     callback_timeout_s: float = 10.0
     # Requests per token per minute (shared across workers through Redis when it is up).
     rate_limit_per_minute: int = 600
+    # How long a page sign-in lasts (its token's revocation or expiry ends it sooner).
+    page_session_hours: float = Field(default=12.0, gt=0)
     # How long a tablet's list may be served from Redis before it is read again.
     tablet_cache_s: int = 10
     # Read every territory's registry facts when the process starts, and keep them out of the

@@ -218,6 +218,26 @@ class ApiToken(SQLModel, table=True):
     lawyer_id: int | None = Field(default=None, foreign_key="lawyer.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = _when(nullable=True)
+    # None: never expires. A token past it is refused like a revoked one.
+    expires_at: datetime | None = _when(nullable=True)
+    # Updated at most once a minute (see tokens.resolve), so that reading stays cheap.
+    last_used_at: datetime | None = _when(nullable=True)
+
+
+class PageSession(SQLModel, table=True):
+    """A signed-in browser: its cookie holds a random id (stored hashed), never the API token.
+
+    It lives until `expires_at`, until `/logout` ends it, or until its token is revoked or
+    expires, whichever comes first.
+    """
+
+    __tablename__ = "page_session"
+    id: int | None = Field(default=None, primary_key=True)
+    session_hash: str = Field(max_length=64, unique=True)
+    token_id: int = Field(foreign_key="api_token.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = _when(nullable=True)
 
 
 # --- workflow ------------------------------------------------------------------------------

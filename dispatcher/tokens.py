@@ -1,5 +1,10 @@
 """Bearer tokens, stored hashed. A court's or investigator's token names its requester.
 
+A token lives until it is revoked or, when it was created with an expiry, until then; `resolve`
+reads the database on every call, so a revocation holds on the next request in every process.
+The pages sign in with a token and get a session of their own (`open_page_session`): the cookie
+carries a random id, stored hashed, that dies at its expiry, at logout, or with its token.
+
 A requester also holds what its callbacks need: the secret they are signed with (Standard
 Webhooks, "whsec_" and base64) and the URL prefixes a request's `callback_url` must start with.
 """
@@ -8,17 +13,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
-from sqlalchemy import update
+from pydantic import AnyHttpUrl, BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from dispatcher import audit
+from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, Invalid, NotFound
-from dispatcher.models import ApiToken, Lawyer, Requester, Territory
+from dispatcher.models import ApiToken, Lawyer, PageSession, Requester, Territory
 from policies.vocabulary import REQUESTER_ROLES, Role
 
 
@@ -48,13 +56,17 @@ def create_token(
     territory: str | None = None,
     lawyer: str | None = None,
     callback_prefixes: Sequence[str] = (),
+    expires_in: timedelta | None = None,
     actor: str = "cli",
 ) -> str:
     """Create a token and return it in clear; only its hash is kept.
 
     A court's or investigator's token creates its requester on first use of the name (with a
     callback signing secret); `callback_prefixes` are added to the requester's registered ones.
+    With `expires_in` the token is refused from then on; without, it lives until revoked.
     """
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise Invalid("expires_in", "must be a positive duration")
     if role not in set(Role):
         raise Invalid("role", f"must be one of {', '.join(Role)}")
     if not name.strip():
@@ -99,6 +111,7 @@ def create_token(
         name=name.strip(),
         requester_id=requester_id,
         lawyer_id=lawyer_id,
+        expires_at=utcnow() + expires_in if expires_in is not None else None,
     )
     session.add(row)
     session.flush()
@@ -114,16 +127,236 @@ def create_token(
             "territory": territory,
             "lawyer": lawyer,
             **({"callback_prefixes": prefixes} if prefixes else {}),
+            **({"expires_at": row.expires_at.isoformat()} if row.expires_at else {}),
         },
     )
     return token
 
 
+# --- a token's lifecycle: expiry, use, listing, revocation ---------------------------------------
+
+# `last_used_at` is written at most this often per token: a read does not become a write.
+LAST_USED_EVERY = timedelta(minutes=1)
+_DURATION = re.compile(r"(\d{1,6})([dh])")
+_UNITS = {"d": "days", "h": "hours"}
+
+
+def parse_duration(text: str, *, field: str = "expires_in") -> timedelta:
+    """A duration as the CLI and the API take it: a whole number of days or hours, "90d", "12h".
+
+    Anything else is `Invalid` naming `field`.
+    """
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or int(found.group(1)) == 0:
+        raise Invalid(
+            field,
+            f"{text!r} is not a duration: a positive number of days or hours, e.g. 90d or 12h",
+        )
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def is_live(row: ApiToken, now: datetime) -> bool:
+    """Neither revoked nor expired at `now`."""
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+
+
 def resolve(session: Session, token: str) -> Principal | None:
+    """The principal of a live token, or None (unknown, revoked or expired).
+
+    Read from the database on every call, never cached: a revocation holds on the next request.
+    """
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    if row is None or row.revoked_at is not None or row.id is None:
+    return _principal_of(session, row)
+
+
+def _principal_of(session: Session, row: ApiToken | None) -> Principal | None:
+    now = utcnow()
+    if row is None or row.id is None or not is_live(row, now):
         return None
+    if row.last_used_at is None or row.last_used_at <= now - LAST_USED_EVERY:
+        # Guarded, so that of several processes using the token in the same minute one writes.
+        session.execute(
+            update(ApiToken)
+            .where(
+                col(ApiToken.id) == row.id,
+                or_(
+                    col(ApiToken.last_used_at).is_(None),
+                    col(ApiToken.last_used_at) <= now - LAST_USED_EVERY,
+                ),
+            )
+            .values(last_used_at=now)
+        )
     return Principal(row.id, row.role, row.name, row.requester_id, row.lawyer_id)
+
+
+class TokenOut(BaseModel):
+    """A token as `token list` and `GET /api/v1/tokens` show it: never the token or its hash.
+
+    `scope` is the requester's territory for a court or investigator, the licence for a lawyer.
+    """
+
+    id: int
+    role: str
+    name: str
+    scope: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_tokens(session: Session) -> list[TokenOut]:
+    """Every token, oldest first, revoked and expired ones included."""
+    rows = session.exec(select(ApiToken).order_by(col(ApiToken.id))).all()
+    return [_listing(session, row) for row in rows]
+
+
+def read_token(session: Session, token_id: int) -> TokenOut:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    return _listing(session, row)
+
+
+def listing_of(session: Session, token: str) -> TokenOut:
+    """The listing of the token given in clear (as just created), without using it."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None:
+        raise NotFound("no such token")
+    return _listing(session, row)
+
+
+def _listing(session: Session, row: ApiToken) -> TokenOut:
+    assert row.id is not None
+    return TokenOut(
+        id=row.id,
+        role=row.role,
+        name=row.name,
+        scope=_scope(session, row),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _scope(session: Session, row: ApiToken) -> str | None:
+    if row.lawyer_id is not None:
+        lawyer = session.get(Lawyer, row.lawyer_id)
+        return lawyer.licence if lawyer else None
+    if row.requester_id is not None:
+        requester = session.get(Requester, row.requester_id)
+        if requester is not None and requester.territory_id is not None:
+            territory = session.get(Territory, requester.territory_id)
+            return territory.code if territory else None
+    return None
+
+
+def revoke(session: Session, *, id_or_name: str, actor: str) -> TokenOut:
+    """Revoke a token named by its id (digits) or its name, and end its page sessions.
+
+    A name must match exactly one live token (several: `Conflict` naming their ids). Revoking
+    a revoked token again changes nothing.
+    """
+    row = _find_to_revoke(session, id_or_name.strip())
+    if row.revoked_at is None:
+        now = utcnow()
+        row.revoked_at = now
+        session.add(row)
+        session.execute(
+            update(PageSession)
+            .where(col(PageSession.token_id) == row.id, col(PageSession.ended_at).is_(None))
+            .values(ended_at=now)
+        )
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoked",
+            entity_type="token",
+            entity_id=row.id or 0,
+            payload={"role": row.role, "name": row.name},
+        )
+    return _listing(session, row)
+
+
+def _find_to_revoke(session: Session, id_or_name: str) -> ApiToken:
+    if not id_or_name:
+        raise Invalid("id_or_name", "must name a token: its id or its name")
+    if id_or_name.isdigit():
+        row = session.get(ApiToken, int(id_or_name))
+        if row is None:
+            raise NotFound(f"no token {id_or_name}")
+        return row
+    now = utcnow()
+    named = session.exec(
+        select(ApiToken).where(ApiToken.name == id_or_name).order_by(col(ApiToken.id))
+    ).all()
+    live = [row for row in named if is_live(row, now)]
+    if not live:
+        raise NotFound(f"no live token named {id_or_name!r}")
+    if len(live) > 1:
+        ids = ", ".join(str(row.id) for row in live)
+        raise Conflict(
+            f"{len(live)} live tokens are named {id_or_name!r} (ids {ids}): revoke one by its id"
+        )
+    return live[0]
+
+
+# --- page sessions: what the pages' cookie holds ----------------------------------------------
+
+
+def open_page_session(
+    session: Session, *, token: str, lifetime: timedelta
+) -> tuple[str, Principal] | None:
+    """Sign a browser in with a token: a new session id for its cookie and the principal, or
+    None when the token is not live. The session ends after `lifetime`, or sooner with its
+    token."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    principal = _principal_of(session, row)
+    if principal is None:
+        return None
+    session_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        PageSession(
+            session_hash=hash_token(session_id),
+            token_id=principal.token_id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    session.flush()
+    return session_id, principal
+
+
+def resolve_page_session(session: Session, session_id: str) -> Principal | None:
+    """The principal of a page session that is neither ended nor expired, and whose token is
+    live; None otherwise. Read from the database on every call, like `resolve`."""
+    found = session.exec(
+        select(PageSession, ApiToken)
+        .join(ApiToken, col(ApiToken.id) == col(PageSession.token_id))
+        .where(PageSession.session_hash == hash_token(session_id))
+    ).first()
+    if found is None:
+        return None
+    page, row = found
+    if page.ended_at is not None or page.expires_at <= utcnow():
+        return None
+    return _principal_of(session, row)
+
+
+def end_page_session(session: Session, session_id: str) -> bool:
+    """Log out: the session id no longer signs anything in. False when it was not open."""
+    ended = session.execute(
+        update(PageSession)
+        .where(
+            col(PageSession.session_hash) == hash_token(session_id),
+            col(PageSession.ended_at).is_(None),
+        )
+        .values(ended_at=utcnow())
+    )
+    return bool(ended.rowcount)  # type: ignore[attr-defined]
 
 
 # --- callbacks: where they may go, and the secret they are signed with -------------------------

@@ -26,7 +26,7 @@ from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer, Request
 from dispatcher.registry import RegistryFile
 from tests.support import backends
-from tests.support.clients import Api
+from tests.support.clients import Api, page_session
 from tests.support.registries import small_registry
 
 LONE_SURROGATE = "\ud800"
@@ -145,7 +145,7 @@ def test_requests_before_a_time_off_the_calendar_is_422(api: Api, before: str) -
 
 
 def test_the_dashboard_answers_a_period_off_the_calendar_with_422(api: Api) -> None:
-    api.client.cookies.set(PAGE_COOKIE, api.tokens["bar"])
+    api.client.cookies.set(PAGE_COOKIE, page_session(api.rt, api.tokens["bar"]))
     r = api.client.get("/bar", params={"to": "0001-01-01", "window": "30"})
     assert r.status_code == 422
     assert "to" in r.text

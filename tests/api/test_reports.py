@@ -13,7 +13,7 @@ import pytest
 from api.deps import PAGE_COOKIE
 from dispatcher.db import unit_of_work
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
-from tests.support.clients import Api, make_token
+from tests.support.clients import Api, make_token, page_session
 from tests.support.flows import accept_and_close
 
 REPORT_KEYS = {
@@ -41,7 +41,7 @@ def orders(api: Api, n: int) -> list[str]:
 
 def signed_in(api: Api, role: str) -> None:
     token = api.tokens.get(role) or make_token(api.rt, role)
-    api.client.cookies.set(PAGE_COOKIE, token)
+    api.client.cookies.set(PAGE_COOKIE, page_session(api.rt, token))
 
 
 def test_the_json_report_carries_every_figure_and_documents_it(api: Api) -> None:

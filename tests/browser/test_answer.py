@@ -13,6 +13,7 @@ from dispatcher.db import unit_of_work
 from dispatcher.models import OutboxMessage
 from policies.vocabulary import OutboxKind
 from tests.support.browser import Screens, Server, csp_guard, new_context
+from tests.support.clients import page_session
 
 pytestmark = pytest.mark.browser
 
@@ -99,7 +100,13 @@ def test_the_lawyer_page_shows_a_new_invitation_without_a_reload(
         ).all()
     licence = next(m.target for m in messages if m.payload["request_id"] == first)
     chambers.add_cookies(
-        [{"name": "dispatcher_session", "value": server.lawyer_token(licence), "url": server.url}]
+        [
+            {
+                "name": "dispatcher_session",
+                "value": page_session(server.runtime, server.lawyer_token(licence)),
+                "url": server.url,
+            }
+        ]
     )
     page.goto("/lawyer?lang=en")
     expect(page.locator("html")).to_have_attribute("lang", "en")

@@ -14,7 +14,7 @@ from dispatcher import cli
 from dispatcher.config import Settings, get_settings
 from dispatcher.db import make_engine, unit_of_work
 from dispatcher.models import Requester
-from dispatcher.tokens import resolve
+from dispatcher.tokens import hash_token, resolve
 from tests.support.registries import DEMO_REGISTRY, small_registry
 
 runner = CliRunner()
@@ -144,3 +144,65 @@ def test_the_demo_can_start_with_past_activity(tmp_path: Path) -> None:
         # The demo's own tokens still work after the history was added.
         assert resolve(session, made["court"]) is not None
     engine.dispose()
+
+
+def _small_registry_in(database: str, tmp_path: Path) -> None:
+    file = tmp_path / "registry.json"
+    file.write_text(json.dumps(small_registry()), encoding="utf-8")
+    assert runner.invoke(cli.app, ["registry", "import", str(file)]).exit_code == 0
+
+
+def test_token_list_shows_no_secret_and_revoke_refuses_an_ambiguous_name(
+    database: str, tmp_path: Path
+) -> None:
+    _small_registry_in(database, tmp_path)
+    made = [
+        runner.invoke(cli.app, ["token", "create", "--role", "bar", "--name", "Twin"]),
+        runner.invoke(
+            cli.app, ["token", "create", "--role", "admin", "--name", "Twin", "--expires-in", "12h"]
+        ),
+        runner.invoke(
+            cli.app,
+            ["token", "create", "--role", "court", "--name", "Court", "--territory", "CEN"],
+        ),
+    ]
+    assert all(m.exit_code == 0 for m in made), [m.output for m in made]
+    secrets = [m.stdout.strip() for m in made]
+
+    table = runner.invoke(cli.app, ["token", "list"])
+    assert table.exit_code == 0
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:4] == ["id", "role", "name", "scope"]
+    assert len(rows) == 3 and "CEN" in rows[2]
+    listed = runner.invoke(cli.app, ["token", "list", "--json"])
+    entries = json.loads(listed.stdout)
+    assert [e["name"] for e in entries] == ["Twin", "Twin", "Court"]
+    assert entries[0]["expires_at"] is None and entries[1]["expires_at"] is not None
+    for secret in secrets:
+        for output in (table.stdout, listed.stdout):
+            assert secret not in output and hash_token(secret) not in output
+
+    ambiguous = runner.invoke(cli.app, ["token", "revoke", "Twin"])
+    assert ambiguous.exit_code != 0 and ambiguous.stdout == ""
+    assert f"ids {entries[0]['id']}, {entries[1]['id']}" in ambiguous.stderr
+    by_id = runner.invoke(cli.app, ["token", "revoke", str(entries[0]["id"])])
+    assert by_id.exit_code == 0 and by_id.stdout == "" and "revoked" in by_id.stderr
+    by_name = runner.invoke(cli.app, ["token", "revoke", "Court"])
+    assert by_name.exit_code == 0
+    with unit_of_work(make_engine(database)) as session:
+        assert resolve(session, secrets[0]) is None
+        assert resolve(session, secrets[1]) is not None
+        assert resolve(session, secrets[2]) is None
+    unknown = runner.invoke(cli.app, ["token", "revoke", "Nobody"])
+    assert unknown.exit_code != 0 and "Nobody" in unknown.stderr
+
+
+def test_token_create_refuses_a_bad_expiry_naming_it(database: str, tmp_path: Path) -> None:
+    _small_registry_in(database, tmp_path)
+    refused = runner.invoke(
+        cli.app, ["token", "create", "--role", "bar", "--name", "B", "--expires-in", "3 weeks"]
+    )
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "expires_in" in refused.stderr and "90d" in refused.stderr
+    listed = runner.invoke(cli.app, ["token", "list", "--json"])
+    assert json.loads(listed.stdout) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +20,15 @@ def make_token(rt: Runtime, role: str, name: str | None = None, **kw: Any) -> st
     """A new token of `role` (named after the role unless `name` is given); `kw` as create_token."""
     with unit_of_work(rt.engine) as session:
         return tokens.create_token(session, role=role, name=name or f"{role} one", **kw)
+
+
+def page_session(rt: Runtime, token: str) -> str:
+    """A page session opened with `token`, as signing in makes one: the value of its cookie."""
+    lifetime = timedelta(hours=rt.settings.page_session_hours)
+    with unit_of_work(rt.engine) as session:
+        opened = tokens.open_page_session(session, token=token, lifetime=lifetime)
+    assert opened is not None, "the token is not live"
+    return opened[0]
 
 
 class Api:
