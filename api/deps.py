@@ -239,7 +239,12 @@ def period_query(
     to: Annotated[QueryTime | None, Query(description="End (exclusive)")] = None,
     window: Annotated[
         int | None,
-        Query(description="Trailing window of 30, 90 or 365 days, ending at `to` (default: now)"),
+        Query(
+            description="Trailing window of 30, 90 or 365 days, ending at `to` (default: now)",
+            # Published as an enum; checked by `resolve_period`, once the other parameters are
+            # valid (a request with several faults is told of the first one, as before).
+            json_schema_extra={"enum": list(TRAILING_DAYS)},
+        ),
     ] = None,
 ) -> PeriodQuery:
     return PeriodQuery(from_, to, window)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
+from api.bodies import Utf8JsonBody
 from api.pages import answer as answer_pages
 from api.pages.rendering import STATIC, gettext, pick_language
 from api.routes import accountability, lawyers, registry, requests, tablet, tokens
@@ -251,6 +252,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
         return response
 
+    app.add_middleware(Utf8JsonBody)  # inside the size limit: a body too large is 413 first
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

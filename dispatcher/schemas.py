@@ -79,7 +79,19 @@ class RequestIn(BaseModel):
 class ChoiceIn(BaseModel):
     """The suspect's answer on the tablet: exactly one of lawyer, delegate or own_counsel."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what `workflow.record_choice` checks: exactly one of the three is given
+    # (a lawyer's licence, `delegate: true`, or the own counsel's name); the others are absent,
+    # null, or `delegate: false`.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["lawyer"], "properties": {"lawyer": {"type": "string"}}},
+                {"required": ["delegate"], "properties": {"delegate": {"const": True}}},
+                {"required": ["own_counsel"], "properties": {"own_counsel": {"type": "string"}}},
+            ]
+        },
+    )
     lawyer: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
     delegate: bool | None = None
     own_counsel: Text | None = None

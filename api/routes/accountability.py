@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, JsonValue
 
 from api.deps import UowDep, requester_scope, role
+from api.responses import AUTH, errors
 from api.schemas import VerifyOut
 from dispatcher import audit, workflow
 from dispatcher.errors import Forbidden
@@ -60,7 +61,7 @@ class AuditPage(BaseModel):
     next_after: int | None = Field(description="`after` for the next page (null: none left)")
 
 
-@router.get("/audit", response_model=AuditPage)
+@router.get("/audit", response_model=AuditPage, responses=errors(*AUTH, 404, 422))
 def audit_events(
     principal: Reader,
     uow: UowDep,
@@ -84,7 +85,7 @@ def audit_events(
         )
 
 
-@router.get("/audit/verify", response_model=VerifyOut)
+@router.get("/audit/verify", response_model=VerifyOut, responses=errors(*AUTH))
 def verify(principal: Bar, uow: UowDep) -> VerifyOut:
     """The chain walked end to end: whether it holds, and the first event that does not."""
     with uow() as session:

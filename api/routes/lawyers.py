@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, UowDep, bearer_or_page, context, lawyer_of, role
+from api.responses import AUTH, BODY, errors
 from api.schemas import AcceptIn, ClosedAppointmentOut, DeclineIn
 from dispatcher import events, workflow
 from dispatcher.models import Lawyer
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["lawyers"])
 LawyerDep = Annotated[Principal, Depends(role(Role.LAWYER))]
 
 
-@router.get("/invitations")
+@router.get("/invitations", responses=errors(*AUTH, 422))
 def my_invitations(
     principal: LawyerDep, uow: UowDep, status: InvitationStatus | None = None
 ) -> list[LawyerInvitationOut]:
@@ -65,7 +66,11 @@ def followed_lawyer(
     return lawyer_id, read
 
 
-@router.get("/invitations/events", response_class=EventSourceResponse)
+@router.get(
+    "/invitations/events",
+    response_class=EventSourceResponse,
+    responses=errors(*AUTH, answers_json=False),
+)
 async def follow_invitations(
     followed: Annotated[tuple[int, Callable[[], PendingOut]], Depends(followed_lawyer)],
     runtime: RuntimeDep,
@@ -84,7 +89,7 @@ async def follow_invitations(
                 await asyncio.wait_for(changes.get(), PENDING_REREAD_S)
 
 
-@router.post("/invitations/{invitation_id}/accept")
+@router.post("/invitations/{invitation_id}/accept", responses=errors(*AUTH, *BODY, 404, 409))
 def accept(
     invitation_id: str,
     principal: LawyerDep,
@@ -104,7 +109,7 @@ def accept(
         return workflow.request_out(session, request)
 
 
-@router.post("/invitations/{invitation_id}/decline")
+@router.post("/invitations/{invitation_id}/decline", responses=errors(*AUTH, *BODY, 404, 409))
 def decline(
     invitation_id: str, body: DeclineIn, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
 ) -> RequestOut:
@@ -119,7 +124,7 @@ def decline(
         return workflow.request_out(session, request)
 
 
-@router.get("/appointments")
+@router.get("/appointments", responses=errors(*AUTH, 422))
 def my_appointments(
     principal: LawyerDep, uow: UowDep, open_only: bool = True
 ) -> list[LawyerAppointmentOut]:
@@ -127,7 +132,7 @@ def my_appointments(
         return workflow.lawyer_appointments(session, lawyer_of(session, principal), open_only)
 
 
-@router.post("/appointments/{appointment_id}/close")
+@router.post("/appointments/{appointment_id}/close", responses=errors(*AUTH, 404, 409, 422))
 def close(
     appointment_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
 ) -> ClosedAppointmentOut:

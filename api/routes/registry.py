@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import UowDep, role
+from api.responses import AUTH, BODY, errors
 from api.schemas import ConflictAddedOut, ConflictRemovedOut
 from dispatcher import registry
 from dispatcher.errors import Invalid
@@ -32,26 +33,26 @@ def _same_key(path_key: str, body_key: str, field: str) -> None:
         raise Invalid(field, f"does not match the path ({path_key})")
 
 
-@router.post("/import")
+@router.post("/import", responses=errors(*AUTH, *BODY))
 def import_registry(body: registry.RegistryFile, principal: Admin, uow: UowDep) -> ImportSummary:
     """Apply a whole registry file: all or nothing, and re-importing it changes nothing."""
     with uow() as session:
         return registry.import_registry(session, body, actor=principal.actor)
 
 
-@router.get("/territories")
+@router.get("/territories", responses=errors(*AUTH))
 def list_territories(principal: Reader, uow: UowDep) -> list[TerritoryOut]:
     with uow() as session:
         return registry.list_territories(session)
 
 
-@router.get("/territories/{code}")
+@router.get("/territories/{code}", responses=errors(*AUTH, 404, 422))
 def get_territory(code: str, principal: Reader, uow: UowDep) -> TerritoryOut:
     with uow() as session:
         return registry.read_territory(session, code)
 
 
-@router.put("/territories/{code}")
+@router.put("/territories/{code}", responses=errors(*AUTH, *BODY))
 def put_territory(
     code: str, body: registry.TerritoryIn, principal: Admin, uow: UowDep
 ) -> TerritoryOut:
@@ -61,19 +62,19 @@ def put_territory(
         return registry.read_territory(session, code)
 
 
-@router.get("/firms")
+@router.get("/firms", responses=errors(*AUTH))
 def list_firms(principal: Reader, uow: UowDep) -> list[FirmOut]:
     with uow() as session:
         return registry.list_firms(session)
 
 
-@router.get("/firms/{code}")
+@router.get("/firms/{code}", responses=errors(*AUTH, 404, 422))
 def get_firm(code: str, principal: Reader, uow: UowDep) -> FirmOut:
     with uow() as session:
         return registry.read_firm(session, code)
 
 
-@router.put("/firms/{code}")
+@router.put("/firms/{code}", responses=errors(*AUTH, *BODY))
 def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) -> FirmOut:
     _same_key(code, body.code, "code")
     with uow() as session:
@@ -81,19 +82,19 @@ def put_firm(code: str, body: registry.FirmIn, principal: Admin, uow: UowDep) ->
         return registry.read_firm(session, code)
 
 
-@router.get("/lawyers")
+@router.get("/lawyers", responses=errors(*AUTH, 404, 422))
 def list_lawyers(principal: Reader, uow: UowDep, firm: str | None = None) -> list[LawyerOut]:
     with uow() as session:
         return registry.list_lawyers(session, firm=firm)
 
 
-@router.get("/lawyers/{licence}")
+@router.get("/lawyers/{licence}", responses=errors(*AUTH, 404, 422))
 def get_lawyer(licence: str, principal: Reader, uow: UowDep) -> LawyerOut:
     with uow() as session:
         return registry.read_lawyer(session, licence)
 
 
-@router.put("/lawyers/{licence}")
+@router.put("/lawyers/{licence}", responses=errors(*AUTH, *BODY))
 def put_lawyer(licence: str, body: registry.LawyerIn, principal: Admin, uow: UowDep) -> LawyerOut:
     _same_key(licence, body.licence, "licence")
     with uow() as session:
@@ -101,19 +102,19 @@ def put_lawyer(licence: str, body: registry.LawyerIn, principal: Admin, uow: Uow
         return registry.read_lawyer(session, licence)
 
 
-@router.get("/places")
+@router.get("/places", responses=errors(*AUTH, 404, 422))
 def list_places(principal: Reader, uow: UowDep, territory: str | None = None) -> list[PlaceOut]:
     with uow() as session:
         return registry.list_places(session, territory=territory)
 
 
-@router.get("/places/{code}")
+@router.get("/places/{code}", responses=errors(*AUTH, 404, 422))
 def get_place(code: str, principal: Reader, uow: UowDep) -> PlaceOut:
     with uow() as session:
         return registry.read_place(session, code)
 
 
-@router.put("/places/{code}")
+@router.put("/places/{code}", responses=errors(*AUTH, *BODY))
 def put_place(code: str, body: registry.PlaceIn, principal: Admin, uow: UowDep) -> PlaceOut:
     _same_key(code, body.code, "code")
     with uow() as session:
@@ -121,20 +122,20 @@ def put_place(code: str, body: registry.PlaceIn, principal: Admin, uow: UowDep) 
         return registry.read_place(session, code)
 
 
-@router.get("/conflicts")
+@router.get("/conflicts", responses=errors(*AUTH))
 def list_conflicts(principal: Reader, uow: UowDep) -> list[ConflictOut]:
     with uow() as session:
         return registry.list_conflicts(session)
 
 
-@router.post("/conflicts", status_code=201)
+@router.post("/conflicts", status_code=201, responses=errors(*AUTH, *BODY))
 def add_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> ConflictAddedOut:
     with uow() as session:
         change = registry.save_conflict(session, body, actor=principal.actor)
         return ConflictAddedOut(**body.model_dump(), created=change is registry.Change.CREATED)
 
 
-@router.post("/conflicts/remove")
+@router.post("/conflicts/remove", responses=errors(*AUTH, *BODY, 404))
 def remove_conflict(body: registry.ConflictIn, principal: Admin, uow: UowDep) -> ConflictRemovedOut:
     with uow() as session:
         registry.delete_conflict(session, body, actor=principal.actor)

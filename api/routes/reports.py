@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from api.deps import PeriodDep, ScopePeriod, TerritoryPeriod, UowDep, role
+from api.responses import AUTH, errors
 from dispatcher.reports import fairness as figures
 from dispatcher.reports import flags, tables
 from dispatcher.reports.rows import FairnessReport, Flag, TerritoryFigures
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 Bar = Annotated[Principal, Depends(role(Role.BAR, Role.ADMIN))]
 
 
-@router.get("/fairness", response_model=FairnessReport)
+@router.get("/fairness", response_model=FairnessReport, responses=errors(*AUTH, 404, 422))
 def fairness(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> FairnessReport:
     """Every fairness figure for one territory over a period or a trailing window."""
     with uow() as session:
@@ -36,7 +37,11 @@ class CsvResponse(PlainTextResponse):
     media_type = "text/csv"
 
 
-@router.get("/fairness.csv", response_class=CsvResponse)
+@router.get(
+    "/fairness.csv",
+    response_class=CsvResponse,
+    responses=errors(*AUTH, 404, 422, answers_json=False),
+)
 def fairness_csv(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> CsvResponse:
     """The per-firm table with the contract's columns."""
     with uow() as session:
@@ -44,7 +49,11 @@ def fairness_csv(principal: Bar, uow: UowDep, period: TerritoryPeriod) -> CsvRes
     return csv_response(tables.fairness_csv(report), f"fairness-{period.territory}.csv")
 
 
-@router.get("/tables/{table}.csv", response_class=CsvResponse)
+@router.get(
+    "/tables/{table}.csv",
+    response_class=CsvResponse,
+    responses=errors(*AUTH, 404, 422, answers_json=False),
+)
 def table_csv(principal: Bar, uow: UowDep, table: str, period: ScopePeriod) -> CsvResponse:
     """Any table of the report as CSV: firms, lawyers, declines, choices, positions,
     time_to_counsel, flags, territories."""
@@ -53,7 +62,7 @@ def table_csv(principal: Bar, uow: UowDep, table: str, period: ScopePeriod) -> C
     return csv_response(text, f"{table}-{period.territory or 'all'}.csv")
 
 
-@router.get("/flags", response_model=list[Flag])
+@router.get("/flags", response_model=list[Flag], responses=errors(*AUTH, 404, 422))
 def pocket_lawyers(principal: Bar, uow: UowDep, period: ScopePeriod) -> list[Flag]:
     """Requester × lawyer pairs whose concentration is significant after FDR correction."""
     with uow() as session:
@@ -62,7 +71,7 @@ def pocket_lawyers(principal: Bar, uow: UowDep, period: ScopePeriod) -> list[Fla
         )
 
 
-@router.get("/territories", response_model=list[TerritoryFigures])
+@router.get("/territories", response_model=list[TerritoryFigures], responses=errors(*AUTH, 422))
 def territories(principal: Bar, uow: UowDep, period: PeriodDep) -> list[TerritoryFigures]:
     """Per territory: decisions, largest firm deviation, Loosemore–Hanby index."""
     with uow() as session:

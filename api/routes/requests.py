@@ -22,6 +22,7 @@ from api.deps import (
     requester_scope,
     role,
 )
+from api.responses import AUTH, BODY, errors
 from api.schemas import ChoiceSessionOut
 from dispatcher import allocation, workflow
 from dispatcher.errors import Forbidden
@@ -42,7 +43,8 @@ Reading = Annotated[Principal, Depends(role(*READERS))]
     response_model=RequestOut,
     status_code=201,
     responses={
-        200: {"model": RequestOut, "description": "An identical retry: the request already opened"}
+        200: {"model": RequestOut, "description": "An identical retry: the request already opened"},
+        **errors(*AUTH, *BODY, 409),
     },
 )
 def create_request(
@@ -62,7 +64,7 @@ def create_request(
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.get("", response_model=list[RequestOut])
+@router.get("", response_model=list[RequestOut], responses=errors(*AUTH, 422))
 def list_requests(
     principal: Reading,
     uow: UowDep,
@@ -81,7 +83,7 @@ def list_requests(
         )
 
 
-@router.get("/{request_id}", response_model=RequestOut)
+@router.get("/{request_id}", response_model=RequestOut, responses=errors(*AUTH, 404, 422))
 def get_request(request_id: str, principal: Reading, uow: UowDep) -> RequestOut:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
@@ -113,7 +115,11 @@ def followed_request(
     return read
 
 
-@router.get("/{request_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/{request_id}/events",
+    response_class=EventSourceResponse,
+    responses=errors(*AUTH, 404, 422, answers_json=False),
+)
 async def follow_request(
     request_id: str,
     read: Annotated[Callable[[], RequestOut], Depends(followed_request)],
@@ -138,7 +144,9 @@ async def follow_request(
             current = await run_in_threadpool(read)
 
 
-@router.post("/{request_id}/cancel", response_model=RequestOut)
+@router.post(
+    "/{request_id}/cancel", response_model=RequestOut, responses=errors(*AUTH, 404, 409, 422)
+)
 def cancel_request(
     request_id: str,
     principal: Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR, Role.ADMIN))],
@@ -151,7 +159,11 @@ def cancel_request(
         return workflow.request_out(session, request)
 
 
-@router.get("/{request_id}/explanation", response_model=allocation.Explanation)
+@router.get(
+    "/{request_id}/explanation",
+    response_model=allocation.Explanation,
+    responses=errors(*AUTH, 404, 422),
+)
 def explain(request_id: str, principal: Reading, uow: UowDep) -> JSONResponse:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
@@ -161,7 +173,12 @@ def explain(request_id: str, principal: Reading, uow: UowDep) -> JSONResponse:
     return JSONResponse(jsonable_encoder(explanation))
 
 
-@router.post("/{request_id}/choice-sessions", response_model=ChoiceSessionOut, status_code=201)
+@router.post(
+    "/{request_id}/choice-sessions",
+    response_model=ChoiceSessionOut,
+    status_code=201,
+    responses=errors(*AUTH, 404, 409, 422),
+)
 def open_choice_session(
     request_id: str,
     principal: Annotated[Principal, Depends(role(Role.INVESTIGATOR))],

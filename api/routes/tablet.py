@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import RuntimeDep, UowDep, context
+from api.responses import BODY, errors
 from api.schemas import TabletOption, TabletOut
 from dispatcher import allocation, events, workflow
 from dispatcher.db import utcnow
@@ -19,7 +20,7 @@ def tablet_cache_key(token: str) -> str:
     return events.tablet_cache_key(hash_token(token))
 
 
-@router.get("/{token}")
+@router.get("/{token}", responses=errors(404, 410, 422))
 def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> TabletOut:
     """The stored list; served from Redis for a few seconds, since tablets reload it often.
 
@@ -53,7 +54,7 @@ def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> TabletOut:
     return shown
 
 
-@router.post("/{token}/choice")
+@router.post("/{token}/choice", responses=errors(404, 409, 410, *BODY))
 def choose(token: str, body: ChoiceIn, runtime: RuntimeDep, uow: UowDep) -> RequestOut:
     with uow() as session:
         request = workflow.record_choice(session, token, body, context(runtime, None, "suspect"))
