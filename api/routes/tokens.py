@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from api.deps import UowDep, role
+from api.responses import AUTH, BODY, errors
 from api.schemas import TokenCreatedOut, TokenIn
 from dispatcher import tokens
 from dispatcher.tokens import Principal, TokenOut
@@ -19,7 +20,7 @@ Admin = Annotated[Principal, Depends(role(Role.ADMIN))]
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-@router.get("")
+@router.get("", responses=errors(*AUTH))
 def list_tokens(principal: Admin, uow: UowDep) -> list[TokenOut]:
     """Every token (never a token or its hash): id, role, name, scope, created, expires,
     last used, revoked."""
@@ -27,7 +28,7 @@ def list_tokens(principal: Admin, uow: UowDep) -> list[TokenOut]:
         return tokens.list_tokens(session)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(*AUTH, *BODY))
 def create_token(
     body: TokenIn, principal: Admin, uow: UowDep, response: Response
 ) -> TokenCreatedOut:
@@ -49,7 +50,7 @@ def create_token(
     return TokenCreatedOut(token=token, **listed.model_dump())
 
 
-@router.post("/{token_id}/revoke", responses={404: {"description": "No such token"}})
+@router.post("/{token_id}/revoke", responses=errors(*AUTH, 404, 422))
 def revoke_token(token_id: TokenId, principal: Admin, uow: UowDep) -> TokenOut:
     """Revoke a token: refused from the next request on, in every worker; its page sessions
     end. Revoking a revoked token again changes nothing."""
