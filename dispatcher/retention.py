@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -37,8 +36,6 @@ from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Appointment, Choice, Request, Territory
 from policies.config import PolicyBook
 from policies.vocabulary import RequestStatus
-
-log = structlog.get_logger(__name__)
 
 ACTOR = "system:retention"
 ACTION = "retention.erased"
@@ -191,12 +188,4 @@ def _rowcount(session: Session, statement: Any) -> int:
 def run(engine: Engine, policies: PolicyBook, *, now: datetime | None = None) -> Erasure:
     """The scheduled job and the CLI: one unit of work, committed at its end."""
     with unit_of_work(engine) as session:
-        erased = erase_expired(session, policies=policies, now=now)
-    log.info(
-        "retention.erased",
-        requests=erased.requests,
-        contacts=erased.contacts,
-        own_counsel=erased.own_counsel,
-        audit_seq=erased.audit_seq,
-    )
-    return erased
+        return erase_expired(session, policies=policies, now=now)

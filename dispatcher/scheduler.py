@@ -194,7 +194,8 @@ class Jobs:
 
     def _erase_expired(self) -> None:
         try:
-            retention.run(self.engine, self.policies)
+            erased = retention.run(self.engine, self.policies)
+            log.info("retention.erased", **erased.as_dict())
         except Exception:
             log.exception("retention.failed")
 

@@ -998,7 +998,11 @@ def lawyer_invitations(
             juvenile=req.person_juvenile,
             decline_reason=inv.decline_reason,
             appointment=appointment_id,
-            person_name=req.person_name if inv.status in _NAME_SHOWN else None,
+            person_name=(
+                req.person_name
+                if inv.status in _NAME_SHOWN and req.personal_data_erased_at is None
+                else None
+            ),
             place=(
                 registry.place_out(place, territory_codes[place.territory_id])
                 if place is not None
@@ -1009,6 +1013,7 @@ def lawyer_invitations(
                 if req.contact_name is not None and req.contact_phone is not None
                 else None
             ),
+            personal_data_erased=req.personal_data_erased_at is not None,
         )
         for inv, req, appointment_id, place in rows
     ]
