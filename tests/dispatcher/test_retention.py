@@ -120,6 +120,9 @@ def test_erasure_keeps_the_chain_verifying_by_cli_and_api(api: Api, tmp_path: Pa
         assert value not in payloads
     events_before = api.get("/api/v1/audit/verify", "bar").json()["events"]
 
+    refused = run_cli(rt, tmp_path, "retention", "run", "--now", "last tuesday")
+    assert refused.returncode == 2 and "--now" in refused.stderr
+    assert all(kept(rt, i) for i in erased_ids)
     ran = run_cli(rt, tmp_path, "retention", "run", "--now", "2025-06-01T00:00:00+00:00")
     assert ran.returncode == 0, ran.stderr
     answer = json.loads(ran.stdout)
