@@ -3,12 +3,36 @@
 Each event's hash covers its sequence number, time, actor, action, entity, payload and the
 previous event's hash; the head row remembers the last link, so an altered, removed, inserted
 or truncated event breaks verification.
+
+Personal data (a person's name, the own counsel's name, the contact to call) never enters an
+event: events keep readable facts ("contact_given", "own_counsel_given") and commit to the
+personal values only through `keyed` (HMAC-SHA256 under the deployment's key), while the values
+themselves live in their rows (`request`, `choice`), which the retention period erases
+(`dispatcher.retention`). The event's own hash covers the keyed hash, never the data, so
+erasing the data leaves every event verifiable; while the data is kept, the key tells whether
+a row still holds the values the chain committed to (an identical retry of a request does so).
+
+The key is made once and kept in a table of its own (`audit_key`), not in a setting
+(`DISPATCHER_AUDIT_KEY`): every process of a deployment (API workers, the worker, the CLI)
+shares the database and so finds the same key with no configuration to keep in step, a backup
+restores the key with the commitments it checks, and no operator can lose or change it and so
+turn every retry of an earlier request into a conflict. Retention never erases it: without the
+key the commitments of the kept rows could no longer be checked. What the keyed hash protects
+against is a reader of the chain (the bar, requesters, an export) guessing names against an
+unkeyed digest; a holder of the whole database holds the key too.
+
+The scheme of the event hash is the one the chain always had: events written before keyed
+hashes carry `payload_sha256` (an unkeyed digest of the request body, which includes the name)
+and verify as before; events from then on carry `payload_hmac`. The old digests cannot be
+rewritten without breaking the chain; they are the chain's history.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +40,14 @@ from typing import Any, NotRequired
 
 from sqlalchemy import String, type_coerce
 from sqlalchemy import select as select_columns
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import SessionTransaction
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 from typing_extensions import TypedDict
 
 from dispatcher import events
 from dispatcher.db import utcnow
-from dispatcher.models import AuditEvent, AuditHead
+from dispatcher.models import AuditEvent, AuditHead, AuditKey
 
 GENESIS = "0" * 64
 # Where a session keeps the head it has locked, with the transaction that holds the lock.
@@ -33,6 +58,28 @@ def canonical(payload: Any) -> str:
     return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+
+
+def deployment_key(session: Session) -> bytes:
+    """The deployment's key of keyed hashes: made once (by the migration, or here on a schema
+    made from the models) and never changed."""
+    row = session.get(AuditKey, 1)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(AuditKey(id=1, key=secrets.token_hex(32)))
+                session.flush()
+        except IntegrityError:
+            pass  # another transaction made it first: read that one
+        row = session.get(AuditKey, 1)
+        assert row is not None
+    return bytes.fromhex(row.key)
+
+
+def keyed(session: Session, value: object) -> str:
+    """HMAC-SHA256 of the value's canonical JSON under the deployment's key: how the chain
+    commits to personal data without holding it or a digest anyone could test guesses against."""
+    return hmac.new(deployment_key(session), canonical(value).encode(), hashlib.sha256).hexdigest()
 
 
 def _digest(event: AuditEvent) -> str:
@@ -139,14 +186,71 @@ def record(
     return event
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored. A row altered behind the service's back may hold a value that no
+    longer parses: it is still listed, with `damaged` saying so (verification reports it)."""
+
+    seq: int
+    at: datetime | None
+    stored_at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    request_id: str | None
+    payload: dict[str, Any]
+    stored_payload: str
+    prev_hash: str
+    hash: str
+    damaged: str | None = None
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def trail(
     session: Session, *, request_id: str | None = None, after: int = 0, limit: int | None = None
-) -> list[AuditEvent]:
+) -> list[StoredEvent]:
     """Events in chain order after sequence number `after`: all, or one request's."""
-    query = select(AuditEvent).where(col(AuditEvent.seq) > after)
+    query = select_columns(*_STORED).where(col(AuditEvent.seq) > after)
     if request_id is not None:
-        query = query.where(AuditEvent.request_id == request_id)
-    return list(session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all())
+        query = query.where(col(AuditEvent.request_id) == request_id)
+    read_time = _stored_time(session)
+    events = []
+    for row in session.execute(query.order_by(col(AuditEvent.seq)).limit(limit)).all():
+        damaged = []
+        try:
+            at: datetime | None = read_time(row.at)
+        except (ValueError, TypeError, OverflowError):
+            at = None
+            damaged.append("at")
+        try:
+            payload = json.loads(str(row.payload), parse_constant=_refuse_constant)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            payload = {}
+            damaged.append("payload")
+        events.append(
+            StoredEvent(
+                seq=row.seq,
+                at=at,
+                stored_at=str(row.at),
+                actor=str(row.actor),
+                action=str(row.action),
+                entity_type=str(row.entity_type),
+                entity_id=str(row.entity_id),
+                request_id=None if row.request_id is None else str(row.request_id),
+                payload=payload,
+                stored_payload=str(row.payload),
+                prev_hash=str(row.prev_hash),
+                hash=str(row.hash),
+                damaged=f"does not parse: {', '.join(damaged)}" if damaged else None,
+            )
+        )
+    return events
 
 
 class BrokenLink(TypedDict):

@@ -1,4 +1,4 @@
-"""The `dispatcher` command: serve, tokens, registry import, audit verification."""
+"""The `dispatcher` command: serve, tokens, registry import, audit verification, retention."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,11 +95,15 @@ requester_app = typer.Typer(
     help="Courts and investigating bodies (created by their first token).", no_args_is_help=True
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+retention_app = typer.Typer(
+    help="Personal data kept only for the policy's retention period.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
 app.add_typer(requester_app, name="requester")
+app.add_typer(retention_app, name="retention")
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
@@ -313,6 +317,34 @@ def audit_verify() -> None:
     typer.echo(json.dumps(result.as_dict()))
     if not result.ok:
         raise typer.Exit(1)
+
+
+@retention_app.command("run")
+def retention_run(
+    now: Annotated[
+        str | None,
+        typer.Option(help="The time to count the periods back from (ISO 8601; default: now)"),
+    ] = None,
+) -> None:
+    """Erase the personal data of requests ended more than the retention period ago (audited)."""
+    from dispatcher import retention
+    from policies.config import PolicyError, load_policy_book
+
+    at = None
+    if now is not None:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError:
+            _fail(f"--now: not an ISO 8601 time: {now[:40]!r}")
+        else:
+            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    settings = get_settings()
+    try:
+        policies = load_policy_book(settings.policy_file)
+    except PolicyError as exc:
+        _fail(str(exc))
+    erased = retention.run(_engine(settings), policies, now=at)
+    typer.echo(json.dumps(erased.as_dict()))
 
 
 def prepare_demo(settings: Settings) -> dict[str, str]:

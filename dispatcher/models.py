@@ -273,6 +273,8 @@ class Request(SQLModel, table=True):
     place_id: int | None = Field(default=None, foreign_key="place.id")
     contact_name: str | None = Field(default=None, max_length=200)
     contact_phone: str | None = Field(default=None, max_length=32)
+    # When the retention period erased the person's name and the contact (dispatcher/retention).
+    personal_data_erased_at: datetime | None = _when(nullable=True)
 
 
 class ChoiceSession(SQLModel, table=True):
@@ -473,3 +475,15 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int
     hash: str = Field(max_length=64)
+
+
+class AuditKey(SQLModel, table=True):
+    """The deployment's key of the chain's keyed hashes over personal data (see `audit`).
+
+    One row, made once; retention never touches it.
+    """
+
+    __tablename__ = "audit_key"
+    id: int = Field(default=1, primary_key=True)
+    key: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,5 +1,5 @@
-"""The scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery, and the
-nightly report snapshot.
+"""The scheduler (APScheduler): deadline timers, deadline sweeps, outbox delivery, the nightly
+report snapshot and the nightly erasure of personal data past its retention period.
 
 It runs inside the API process on the embedded default, or in `dispatcher worker` processes in
 production. Wherever it runs, only one instance is active at a time (see `leader`): the others
@@ -15,7 +15,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from dispatcher import deadlines, workflow
+from dispatcher import deadlines, retention, workflow
 from dispatcher.db import utcnow
 from dispatcher.leader import Leadership
 from dispatcher.outbox import Courier, OutboxBell
@@ -126,6 +126,19 @@ class Jobs:
             misfire_grace_time=None,
             next_run_time=utcnow(),
         )
+        # Personal data past its retention period, nightly and once now (a run that finds
+        # nothing writes nothing).
+        self.scheduler.add_job(
+            self._erase_expired,
+            "cron",
+            hour=0,
+            minute=35,
+            id="nightly-retention",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=utcnow(),
+        )
         self.active = True
 
     def shutdown(self) -> None:
@@ -186,6 +199,13 @@ class Jobs:
             snapshots.snapshot_previous_day(self.engine)
         except Exception:
             log.exception("report.snapshot_failed")
+
+    def _erase_expired(self) -> None:
+        try:
+            erased = retention.run(self.engine, self.policies)
+            log.info("retention.erased", **erased.as_dict())
+        except Exception:
+            log.exception("retention.failed")
 
     def _deliver(self) -> None:
         try:

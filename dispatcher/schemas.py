@@ -176,7 +176,9 @@ class LawyerInvitationOut(BaseModel):
     """One of a lawyer's invitations, with what the lawyer needs to answer it and to go.
 
     `person_name` is given to the invited lawyer alone, and only while the invitation is
-    pending or accepted; `language` and `juvenile` are the person's.
+    pending or accepted; `language` and `juvenile` are the person's. `personal_data_erased`:
+    the retention period is over, the name and the contact are erased (`person_name` and
+    `contact` are then null).
     """
 
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
@@ -195,6 +197,7 @@ class LawyerInvitationOut(BaseModel):
     person_name: str | None = None
     place: PlaceOut | None = None
     contact: ContactOut | None = None
+    personal_data_erased: bool = False
 
 
 class LawyerAppointmentOut(BaseModel):

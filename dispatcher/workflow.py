@@ -242,12 +242,22 @@ def contact_of(request: Request) -> ContactOut | None:
 _OPTIONAL_LATER = ("place", "contact")
 
 
-def payload_hash(data: RequestIn) -> str:
+def _request_body(data: RequestIn) -> dict[str, Any]:
     body = data.model_dump(mode="json")
     for key in _OPTIONAL_LATER:
         if body.get(key) is None:
             body.pop(key, None)
-    return hashlib.sha256(audit.canonical(body).encode()).hexdigest()
+    return body
+
+
+def payload_hash(session: Session, data: RequestIn) -> str:
+    """The body's keyed hash: it holds the person's name, so the chain commits to it keyed."""
+    return audit.keyed(session, _request_body(data))
+
+
+def _unkeyed_payload_hash(data: RequestIn) -> str:
+    """The digest requests were stored with before keyed hashes: their retries still match."""
+    return hashlib.sha256(audit.canonical(_request_body(data)).encode()).hexdigest()
 
 
 def _move(
@@ -335,11 +345,11 @@ def create_request(
     An identical retry returns the existing request (created False); a different payload under
     the same reference is a 409. A court order is allocated at once.
     """
-    digest = payload_hash(data)
+    digest = payload_hash(session, data)
     assert requester.id is not None
     existing = _by_reference(session, requester.id, data.external_ref)
     if existing is not None:
-        return _same_or_conflict(existing, digest), False
+        return _same_or_conflict(existing, digest, data), False
     territory = session.exec(_TERRITORY_BY_CODE, params={"code": data.territory}).first()
     if territory is None or territory.id is None:
         raise Invalid("territory", f"unknown territory {data.territory}")
@@ -372,7 +382,7 @@ def create_request(
         existing = _by_reference(session, requester.id, data.external_ref)
         if existing is None:
             raise
-        return _same_or_conflict(existing, digest), False
+        return _same_or_conflict(existing, digest, data), False
     duplicates = session.exec(
         _POSSIBLE_DUPLICATES,
         params={
@@ -389,7 +399,7 @@ def create_request(
         "urgency": request.urgency,
         "category": request.category,
         "status": request.status,
-        "payload_sha256": digest,
+        "payload_hmac": digest,
         "possible_duplicate_of": list(duplicates),
     }
     if place is not None:
@@ -429,8 +439,8 @@ def _by_reference(session: Session, requester_id: int, ref: str) -> Request | No
     ).first()
 
 
-def _same_or_conflict(existing: Request, digest: str) -> Request:
-    if existing.payload_hash != digest:
+def _same_or_conflict(existing: Request, digest: str, data: RequestIn) -> Request:
+    if existing.payload_hash != digest and existing.payload_hash != _unkeyed_payload_hash(data):
         raise Conflict(
             f"external_ref {existing.external_ref} was already used with a different payload"
         )
@@ -1007,13 +1017,18 @@ def lawyer_invitations(
             juvenile=req.person_juvenile,
             decline_reason=inv.decline_reason,
             appointment=appointment_id,
-            person_name=req.person_name if inv.status in _NAME_SHOWN else None,
+            person_name=(
+                req.person_name
+                if inv.status in _NAME_SHOWN and req.personal_data_erased_at is None
+                else None
+            ),
             place=(
                 registry.place_out(place, territory_codes[place.territory_id])
                 if place is not None
                 else None
             ),
             contact=contact_of(req),
+            personal_data_erased=req.personal_data_erased_at is not None,
         )
         for inv, req, appointment_id, place in rows
     ]

@@ -79,6 +79,12 @@ class Workload(_Section):
         return self.category_weights.get(category, 1.0)
 
 
+class Retention(_Section):
+    # Whole years after a request ends (its appointment closed, or it ended without one) for
+    # which the person's name, the own counsel's name and the contact are kept.
+    personal_data_years: int = Field(gt=0)
+
+
 class Policy(_Section):
     """The rules in force for one territory; `version` names them in every decision."""
 
@@ -90,6 +96,7 @@ class Policy(_Section):
     choice: Choice
     notifications: Notifications
     workload: Workload
+    retention: Retention
 
     def deadline_s(self, urgency: str) -> int:
         """Seconds an invited lawyer has to answer a request of `urgency`."""

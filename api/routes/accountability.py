@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,8 +11,8 @@ from api.deps import UowDep, requester_scope, role
 from api.responses import AUTH, errors
 from api.schemas import VerifyOut
 from dispatcher import audit, workflow
+from dispatcher.audit import StoredEvent
 from dispatcher.errors import Forbidden
-from dispatcher.models import AuditEvent
 from dispatcher.tokens import Principal
 from policies.vocabulary import Role
 
@@ -39,20 +38,26 @@ class AuditEventOut(BaseModel):
     payload: dict[str, JsonValue]
     prev_hash: str
     hash: str
+    damaged: str | None = Field(
+        default=None,
+        description="Set when a stored value no longer parses: the row was altered "
+        "(`at` is then the text as stored, `payload` empty; verification reports it)",
+    )
 
     @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventOut:
+    def of(cls, event: StoredEvent) -> AuditEventOut:
         return cls(
             seq=event.seq,
-            at=event.at.isoformat(),
+            at=event.at.isoformat() if event.at is not None else event.stored_at,
             actor=event.actor,
             action=event.action,
             entity_type=event.entity_type,
             entity_id=event.entity_id,
             request_id=event.request_id,
-            payload=json.loads(event.payload),
+            payload=event.payload,
             prev_hash=event.prev_hash,
             hash=event.hash,
+            damaged=event.damaged,
         )
 
 

@@ -192,6 +192,7 @@ def write_past(
                         "place_id": None,
                         "contact_name": None,
                         "contact_phone": None,
+                        "personal_data_erased_at": None,
                     },
                 )
                 yield (
