@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import pages
 from api.bar import router as bar_router
 from api.pages import answer as answer_pages
-from api.routes import accountability, lawyers, registry, requests, tablet
+from api.routes import accountability, lawyers, registry, requests, rotas, tablet
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
 from dispatcher.logging import configure
@@ -255,7 +255,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         import_path="/api/v1/registry/import",
     )
 
-    for module in (requests, tablet, lawyers, registry, accountability):
+    for module in (requests, tablet, lawyers, registry, accountability, rotas):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)

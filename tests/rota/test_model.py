@@ -4,7 +4,7 @@ firm duties within 1 of their share whenever that can hold; an impossible rota s
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dispatcher.rota.model import (
     RotaInput,
     RotaLawyer,
+    Slot,
     SolverSettings,
     available,
     make_slots,
@@ -36,7 +37,7 @@ def inputs(draw: st.DrawFn) -> RotaInput:
     firms = [f"F{i}" for i in range(draw(st.integers(1, 3)))]
     lawyers = []
     for i in range(n):
-        leave: tuple[tuple, ...] = ()
+        leave: tuple[tuple[datetime, datetime], ...] = ()
         if draw(st.booleans()):
             at = slots[draw(st.integers(0, len(slots) - 1))].start
             leave = ((at, at + timedelta(hours=draw(st.integers(1, 48)))),)
@@ -83,7 +84,7 @@ def test_a_plan_keeps_every_rule(data: RotaInput) -> None:
                 assert any(language in lw.languages for lw in on)
         if data.juvenile_each_slot:
             assert any(lw.juvenile for lw in on)
-    duties: dict[str, list] = defaultdict(list)
+    duties: dict[str, list[Slot]] = defaultdict(list)
     for licence, slot in plan.assignments:
         duties[licence].append(slot)
     for slots in duties.values():

@@ -98,6 +98,7 @@ def test_leave_is_respected(small: Runtime) -> None:
     first = datetime(2027, 3, 1, tzinfo=ZONE)
     with unit_of_work(small.engine) as session:
         lawyer = session.exec(select(Lawyer).where(Lawyer.licence == "L-21")).one()
+        assert lawyer.id is not None
         session.add(
             LawyerAvailability(
                 lawyer_id=lawyer.id,
