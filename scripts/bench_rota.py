@@ -24,6 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlmodel import select  # noqa: E402
+
 from dispatcher import registry  # noqa: E402
 from dispatcher.db import create_schema, make_engine, unit_of_work  # noqa: E402
 from dispatcher.models import Territory  # noqa: E402
@@ -93,7 +95,7 @@ def measure(
     engine = _load(data, workdir / f"measure-{code}.db")
     policy = load_policy_book().for_territory(code)
     with unit_of_work(engine) as session:
-        place = session.query(Territory).filter_by(code=code).one()
+        place = session.exec(select(Territory).where(Territory.code == code)).one()
         rota_input, _ = service.rota_input(
             session, territory=place, first_day=first, days=28, policy=policy
         )
