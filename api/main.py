@@ -21,7 +21,7 @@ from api.bar import router as bar_router
 from api.bodies import Utf8JsonBody
 from api.pages import answer as answer_pages
 from api.pages.rendering import STATIC, gettext, pick_language
-from api.routes import accountability, lawyers, registry, requests, tablet, tokens
+from api.routes import accountability, lawyers, registry, requests, rotas, tablet, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
 from dispatcher.logging import configure
@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         import_path="/api/v1/registry/import",
     )
 
-    for module in (requests, tablet, lawyers, registry, accountability, tokens):
+    for module in (requests, tablet, lawyers, registry, accountability, tokens, rotas):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)

@@ -98,12 +98,14 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 retention_app = typer.Typer(
     help="Personal data kept only for the policy's retention period.", no_args_is_help=True
 )
+rota_app = typer.Typer(help="Duty rotas: plan a draft, approve it.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(registry_app, name="registry")
 app.add_typer(audit_app, name="audit")
 app.add_typer(requester_app, name="requester")
 app.add_typer(retention_app, name="retention")
+app.add_typer(rota_app, name="rota")
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 DEMO_DATABASE = "dispatcher-demo.db"
@@ -345,6 +347,73 @@ def retention_run(
         _fail(str(exc))
     erased = retention.run(_engine(settings), policies, now=at)
     typer.echo(json.dumps(erased.as_dict()))
+
+
+@rota_app.command("plan")
+def rota_plan(
+    territory: Annotated[str, typer.Option(help="Territory code")],
+    from_: Annotated[
+        datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (YYYY-MM-DD)")
+    ],
+    days: Annotated[
+        int | None, typer.Option(min=1, max=366, help="Days (the policy's, 28 by default)")
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds the planner may take (the policy's)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rota as JSON")] = False,
+) -> None:
+    """Plan a territory's duty rota and keep it as a draft; prints its id (or its JSON)."""
+    from dispatcher.rota import service
+    from policies.config import load_policy_book
+
+    settings = get_settings()
+    try:
+        with unit_of_work(_engine(settings)) as session:
+            made = service.plan(
+                session,
+                territory=territory,
+                first_day=from_.date(),
+                days=days,
+                time_limit_s=time_limit,
+                policies=load_policy_book(settings.policy_file),
+                actor="cli",
+            )
+    except DomainError as exc:
+        _fail(_describe(exc))
+    if as_json:
+        typer.echo(made.model_dump_json(include=_ROTA_FIELDS))
+        return
+    typer.echo(
+        f"rota {made.status}: {len(made.assignments)} duties in {made.solve_s:.1f} s", err=True
+    )
+    for problem in made.problems:
+        typer.echo(f"  {problem}", err=True)
+    typer.echo(made.id)
+
+
+# The rota's JSON as the specification gives it (the API's answer carries more).
+_ROTA_FIELDS = {"id", "territory", "status", "solve_s", "assignments", "figures", "problems"}
+
+
+@rota_app.command("approve")
+def rota_approve(rota_id: Annotated[str, typer.Argument(help="The draft's id")]) -> None:
+    """Approve a draft rota: during its period only its lawyers on duty take detentions."""
+    from dispatcher.rota import service
+    from policies.config import load_policy_book
+
+    settings = get_settings()
+    try:
+        with unit_of_work(_engine(settings)) as session:
+            made = service.approve(
+                session,
+                rota_id=rota_id,
+                policies=load_policy_book(settings.policy_file),
+                actor="cli",
+            )
+    except DomainError as exc:
+        _fail(_describe(exc))
+    typer.echo(f"rota {made.id} of {made.territory} approved", err=True)
 
 
 def prepare_demo(settings: Settings) -> dict[str, str]:

@@ -27,6 +27,7 @@ from dispatcher import registry_version
 from dispatcher.db import UTCDateTime, utcnow
 from policies.vocabulary import (
     REQUESTER_ROLES,
+    AvailabilityKind,
     Category,
     ChoiceKind,
     DecisionKind,
@@ -41,6 +42,8 @@ from policies.vocabulary import (
     RequestKind,
     RequestStatus,
     Role,
+    RotaOutcome,
+    RotaStatus,
     Urgency,
 )
 
@@ -187,6 +190,61 @@ class Conflict(SQLModel, table=True):
     lawyer_id: int = Field(foreign_key="lawyer.id", index=True, ondelete="CASCADE")
     case_number: str = Field(max_length=64, index=True)
     role: str = Field(max_length=64)
+
+
+# --- duty rotas ---------------------------------------------------------------------------
+
+
+class LawyerAvailability(SQLModel, table=True):
+    """A lawyer's own limit on duty that the next rota respects: leave from `starts_at` to
+    `ends_at`, or no nights, or no weekends (then without dates)."""
+
+    __tablename__ = "lawyer_availability"
+    __table_args__ = (one_of("kind", AvailabilityKind),)
+    id: int | None = Field(default=None, primary_key=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    starts_at: datetime | None = _when(nullable=True)
+    ends_at: datetime | None = _when(nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Rota(SQLModel, table=True):
+    """A territory's duty rota over a period: a draft, or approved (then, during its period,
+    only the lawyers on duty are eligible for detentions)."""
+
+    __table_args__ = (
+        one_of("status", RotaStatus),
+        one_of("outcome", RotaOutcome),
+        Index("ix_rota_territory_status", "territory_id", "status"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    territory_id: int = Field(foreign_key="territory.id")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default=RotaStatus.DRAFT, max_length=16)
+    # What the planner made of it (optimal, feasible or infeasible) and in how long.
+    outcome: str = Field(max_length=16)
+    solve_s: float
+    figures: dict[str, Any] = _json(dict)
+    problems: list[str] = _json(list)
+    policy_version: str = Field(max_length=64)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = _when(nullable=True)
+
+
+class RotaAssignment(SQLModel, table=True):
+    """One lawyer on duty from `starts_at` to `ends_at` in one rota."""
+
+    __tablename__ = "rota_assignment"
+    __table_args__ = (Index("ix_rota_assignment_lawyer_starts_at", "lawyer_id", "starts_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rota_id: str = Field(foreign_key="rota.id", index=True, ondelete="CASCADE")
+    lawyer_id: int = Field(foreign_key="lawyer.id")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
 
 
 # --- clients ------------------------------------------------------------------------------

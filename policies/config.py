@@ -85,6 +85,27 @@ class Retention(_Section):
     personal_data_years: int = Field(gt=0)
 
 
+class Rota(_Section):
+    """How duty rotas are planned (dispatcher/rota): slots, cover, rest and caps."""
+
+    # Slots follow each other without gaps from `first_slot` (local time) every day.
+    slot_hours: Literal[8, 12]
+    first_slot: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # A slot is a night slot when it starts at or after `night_from` or before `night_until`.
+    night_from: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    night_until: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    period_days: int = Field(gt=0, le=366)
+    lawyers_per_day_slot: int = Field(ge=1)
+    lawyers_per_night_slot: int = Field(ge=1)
+    night_languages: list[str]
+    juvenile_each_slot: bool
+    rest_hours: int = Field(ge=0)
+    weekly_cap: int = Field(gt=0)
+    time_limit_s: float = Field(gt=0)
+    num_workers: int = Field(gt=0)
+    presolve: bool
+
+
 class Policy(_Section):
     """The rules in force for one territory; `version` names them in every decision."""
 
@@ -97,6 +118,7 @@ class Policy(_Section):
     notifications: Notifications
     workload: Workload
     retention: Retention
+    rota: Rota
 
     def deadline_s(self, urgency: str) -> int:
         """Seconds an invited lawyer has to answer a request of `urgency`."""

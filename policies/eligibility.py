@@ -52,6 +52,8 @@ class Candidate:
     duty: tuple[DutyWindow, ...]
     conflicted: str | None  # why, when the lawyer or a firm colleague is conflicted
     already_invited: bool
+    # Whether an approved rota has the lawyer on duty now; None when no rota covers the moment.
+    on_rota: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,13 @@ def request_exclusion(
     duty: tuple[DutyWindow, ...],
     need: Need,
     policy: Policy,
+    on_rota: bool | None = None,
 ) -> str | None:
     """The reasons that depend on this request and the moment, checked after the standing
     ones and in this order.
+
+    For a detention, an approved rota covering the moment decides who is on duty (`on_rota`);
+    without one (None), the lawyer's weekly duty windows do.
 
     The load counts only through `load >= max_open`: lawyers alike in everything else and on
     the same side of their cap get the same answer (the allocator relies on it).
@@ -107,7 +113,9 @@ def request_exclusion(
         return "specialisation"
     if load >= max_open:
         return "cap"
-    if need.urgency == Urgency.DETENTION and not on_duty(duty, need.local_time):
+    if need.urgency == Urgency.DETENTION and not (
+        on_duty(duty, need.local_time) if on_rota is None else on_rota
+    ):
         return "off_duty"
     return None
 
@@ -126,4 +134,5 @@ def exclusion(candidate: Candidate, need: Need, policy: Policy) -> str | None:
         duty=candidate.duty,
         need=need,
         policy=policy,
+        on_rota=candidate.on_rota,
     )

@@ -135,3 +135,26 @@ class RuleName(StrEnum):
     LOTTERY = "lottery"
     WHEEL = "wheel"
     SWRR = "swrr"
+
+
+class RotaStatus(StrEnum):
+    """A duty rota's standing: a draft the bar reviews, or approved (then it rules eligibility)."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+
+
+class RotaOutcome(StrEnum):
+    """What the planner made of a rota's rules."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+
+
+class AvailabilityKind(StrEnum):
+    """A lawyer's own limits on duty: leave (dates), or no nights, or no weekends."""
+
+    LEAVE = "leave"
+    NO_NIGHTS = "no_nights"
+    NO_WEEKENDS = "no_weekends"

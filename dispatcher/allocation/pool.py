@@ -189,7 +189,9 @@ def build_pool(
     load_of = load.get
     # A lawyer with no conflict and no invitation for this request is judged as the others of
     # the same profile and the same side of the cap are: once per decision.
-    judged: dict[tuple[int, bool], str | None] = {}
+    judged: dict[tuple[int, bool, bool | None], str | None] = {}
+    # An approved rota covering the moment: its lawyers on duty (None: the duty windows rule).
+    rota = facts.rota.on_duty(now)
     for lawyer, standing, profile in facts.lawyers:
         if standing is not None:
             excluded.append(standing)
@@ -197,7 +199,8 @@ def build_pool(
         lawyer_load = load_of(lawyer.id, 0)
         conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
         alone = conflicted is not None or lawyer.id in invited
-        alike = (profile, lawyer_load >= lawyer.max_open)
+        on_rota = None if rota is None else lawyer.id in rota
+        alike = (profile, lawyer_load >= lawyer.max_open, on_rota)
         reason = _UNJUDGED if alone else judged.get(alike, _UNJUDGED)
         if reason is _UNJUDGED:
             reason = request_exclusion(
@@ -210,6 +213,7 @@ def build_pool(
                 duty=lawyer.duty,
                 need=need,
                 policy=policy,
+                on_rota=on_rota,
             )
             if not alone:
                 judged[alike] = reason

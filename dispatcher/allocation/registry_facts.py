@@ -25,6 +25,7 @@ from dispatcher import registry_version
 from dispatcher.allocation.record import ExcludedLawyer
 from dispatcher.allocation.statements import TERRITORIES
 from dispatcher.models import Firm, FirmTerritory, Lawyer, LawyerTerritory, Request
+from dispatcher.rota.cover import NO_COVER, RotaCover, read_cover
 from policies.eligibility import DutyWindow, standing_exclusion
 from policies.vocabulary import LawyerStatus
 
@@ -81,6 +82,8 @@ class TerritoryFacts:
     firms: dict[int, FirmRow]
     lawyers: tuple[tuple[LawyerRow, ExcludedLawyer | None, int], ...]
     weights: dict[int, float]
+    # Who is on duty when by the territory's approved rotas (dispatcher/rota).
+    rota: RotaCover = NO_COVER
     # The records of request-specific exclusions, made once per lawyer and reason and shared
     # by the decisions' explanations (which never change them).
     records: dict[tuple[int, str], ExcludedLawyer] = field(default_factory=dict, compare=False)
@@ -196,6 +199,7 @@ def _read_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
         firms=firms,
         lawyers=tuple(lawyers),
         weights={f: w for f, w in weights.items() if w > 0},
+        rota=read_cover(session, territory.id),
     )
 
 

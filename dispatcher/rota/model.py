@@ -1,0 +1,559 @@
+"""A duty rota as a CP-SAT model: plain data in (`RotaInput`), a plan out (`RotaPlan`).
+
+Every rule is one group of constraints behind one assumption literal, so that when the rules
+cannot all hold the solver names a sufficient set of groups (`AddAssumptions`,
+`SufficientAssumptionsForInfeasibility`), and the plan says it in an administrator's words
+("3 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties") rather than
+guessing. Firm shares (every firm within 1 duty of its weight share) are hard while the other
+rules allow them; when they do not, the plan is made with the shares as close as possible and
+says so. A complete greedy plan, when the greedy finds one, is the solver's starting hint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from ortools.sat.python import cp_model
+from typing_extensions import TypedDict
+
+from policies.config import Rota as RotaPolicy
+from policies.vocabulary import RotaOutcome
+
+LANGUAGE_NAMES = {
+    "az": "Azerbaijani",
+    "ru": "Russian",
+    "en": "English",
+    "tr": "Turkish",
+    "ka": "Georgian",
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One duty slot: `need` lawyers on duty from `start` to `end` (aware, local time)."""
+
+    index: int
+    start: datetime
+    end: datetime
+    night: bool
+    weekend: bool
+    week: int
+    need: int
+
+
+@dataclass(frozen=True)
+class RotaLawyer:
+    """What the planner knows of one lawyer who may be put on duty."""
+
+    licence: str
+    firm: str
+    languages: frozenset[str]
+    juvenile: bool
+    # Leave: no duty overlapping these intervals.
+    leave: tuple[tuple[datetime, datetime], ...] = ()
+    # Approved duties in other territories: no duty overlapping them or within the rest.
+    elsewhere: tuple[tuple[datetime, datetime], ...] = ()
+    no_nights: bool = False
+    no_weekends: bool = False
+
+
+@dataclass(frozen=True)
+class RotaInput:
+    """Everything one plan is made from."""
+
+    territory: str
+    slots: tuple[Slot, ...]
+    lawyers: tuple[RotaLawyer, ...]
+    firm_weights: dict[str, int]
+    night_languages: tuple[str, ...]
+    juvenile_each_slot: bool
+    rest_hours: int
+    weekly_cap: int
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    time_limit_s: float
+    num_workers: int
+    presolve: bool
+
+
+class Spread(TypedDict):
+    min: int
+    max: int
+
+
+class FirmFigure(TypedDict):
+    firm: str
+    weight: int
+    share: float
+    duties: int
+    deviation: float
+
+
+class Figures(TypedDict):
+    """A plan's fairness figures (the same for a greedy plan and a solved one)."""
+
+    slots: int
+    duties: int
+    lawyers: int
+    firms: list[FirmFigure]
+    firm_deviation_max: float
+    totals: Spread
+    nights: Spread
+    weekends: Spread
+    hinted: bool
+
+
+@dataclass(frozen=True)
+class RotaPlan:
+    status: RotaOutcome
+    solve_s: float
+    assignments: tuple[tuple[str, Slot], ...]  # (licence, slot)
+    figures: Figures | None
+    problems: tuple[str, ...]
+
+
+def _clock(text: str) -> tuple[int, int]:
+    hours, minutes = text.split(":")
+    return int(hours), int(minutes)
+
+
+def make_slots(first_day: date, days: int, timezone: str, policy: RotaPolicy) -> tuple[Slot, ...]:
+    """The period's slots: back to back from `first_slot` local time on `first_day`."""
+    zone = ZoneInfo(timezone)
+    hour, minute = _clock(policy.first_slot)
+    start = datetime(first_day.year, first_day.month, first_day.day, hour, minute, tzinfo=zone)
+    night_from = _clock(policy.night_from)
+    night_until = _clock(policy.night_until)
+    length = timedelta(hours=policy.slot_hours)
+    slots = []
+    for i in range(days * 24 // policy.slot_hours):
+        begins = (start.astimezone(ZoneInfo("UTC")) + i * length).astimezone(zone)
+        at = (begins.hour, begins.minute)
+        night = (
+            (at >= night_from or at < night_until)
+            if night_from > night_until
+            else (night_from <= at < night_until)
+        )
+        slots.append(
+            Slot(
+                index=i,
+                start=begins,
+                end=(begins.astimezone(ZoneInfo("UTC")) + length).astimezone(zone),
+                night=night,
+                weekend=begins.weekday() >= 5,
+                week=(begins.date() - first_day).days // 7,
+                need=policy.lawyers_per_night_slot if night else policy.lawyers_per_day_slot,
+            )
+        )
+    return tuple(slots)
+
+
+def available(lawyer: RotaLawyer, slot: Slot, rest: timedelta) -> bool:
+    """Whether the lawyer may be on duty in the slot (leave, opt-outs, duties elsewhere)."""
+    if lawyer.no_nights and slot.night:
+        return False
+    if lawyer.no_weekends and slot.weekend:
+        return False
+    if any(slot.start < b and a < slot.end for a, b in lawyer.leave):
+        return False
+    return not any(slot.start < b + rest and a < slot.end + rest for a, b in lawyer.elsewhere)
+
+
+def rest_span(rest_hours: int, slot_hours: float) -> int:
+    """How many slots apart two duties of one lawyer must at least be, minus one."""
+    return math.ceil(rest_hours / slot_hours) if rest_hours > 0 else 0
+
+
+class _Rule(StrEnum):
+    COVER = "cover"
+    LANGUAGE = "language"
+    JUVENILE = "juvenile"
+    REST = "rest"
+    WEEKLY_CAP = "weekly_cap"
+    FIRM_SHARE = "firm_share"
+    AVAILABILITY = "availability"
+
+
+@dataclass
+class _Built:
+    model: cp_model.CpModel
+    x: dict[tuple[int, int], cp_model.IntVar]  # (lawyer index, slot index)
+    rules: dict[tuple[_Rule, str], cp_model.IntVar]
+
+
+def _slot_hours(data: RotaInput) -> float:
+    first = data.slots[0]
+    return (first.end - first.start).total_seconds() / 3600
+
+
+def _build(data: RotaInput, *, firm_share_hard: bool) -> _Built:
+    model = cp_model.CpModel()
+    slots, lawyers = data.slots, data.lawyers
+    rest = timedelta(hours=data.rest_hours)
+    rules: dict[tuple[_Rule, str], cp_model.IntVar] = {}
+
+    def rule(kind: _Rule, detail: str = "") -> cp_model.IntVar:
+        key = (kind, detail)
+        if key not in rules:
+            rules[key] = model.new_bool_var(f"{kind}:{detail}")
+        return rules[key]
+
+    x = {
+        (li, s.index): model.new_bool_var(f"x{li}_{s.index}")
+        for li in range(len(lawyers))
+        for s in slots
+    }
+    for li, lawyer in enumerate(lawyers):
+        for s in slots:
+            if not available(lawyer, s, rest):
+                model.add(x[li, s.index] == 0).only_enforce_if(rule(_Rule.AVAILABILITY))
+    for s in slots:
+        on = [x[li, s.index] for li in range(len(lawyers))]
+        model.add(sum(on) == s.need).only_enforce_if(rule(_Rule.COVER))
+        if s.night:
+            for language in data.night_languages:
+                speakers = [
+                    x[li, s.index] for li, lw in enumerate(lawyers) if language in lw.languages
+                ]
+                model.add(sum(speakers) >= 1).only_enforce_if(rule(_Rule.LANGUAGE, language))
+        if data.juvenile_each_slot:
+            juvenile = [x[li, s.index] for li, lw in enumerate(lawyers) if lw.juvenile]
+            model.add(sum(juvenile) >= 1).only_enforce_if(rule(_Rule.JUVENILE))
+    span = rest_span(data.rest_hours, _slot_hours(data))
+    weeks = sorted({s.week for s in slots})
+    for li in range(len(lawyers)):
+        if span:
+            for start in range(len(slots) - 1):
+                window = [x[li, t] for t in range(start, min(len(slots), start + span + 1))]
+                model.add(sum(window) <= 1).only_enforce_if(rule(_Rule.REST))
+        for week in weeks:
+            model.add(
+                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap
+            ).only_enforce_if(rule(_Rule.WEEKLY_CAP))
+    # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1.
+    total_weight = sum(data.firm_weights.values())
+    duties = sum(s.need for s in slots)
+    firm_excess: list[cp_model.IntVar] = []
+    if total_weight:
+        by_firm: dict[str, list[cp_model.IntVar]] = defaultdict(list)
+        for li, lawyer in enumerate(lawyers):
+            by_firm[lawyer.firm].extend(x[li, s.index] for s in slots)
+        for firm, weight in data.firm_weights.items():
+            scaled = sum(by_firm.get(firm, [])) * total_weight - duties * weight
+            if firm_share_hard:
+                model.add(scaled <= total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
+                model.add(scaled >= -total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
+            else:
+                excess = model.new_int_var(0, duties * total_weight, f"excess_{firm}")
+                model.add(excess >= scaled - total_weight)
+                model.add(excess >= -scaled - total_weight)
+                firm_excess.append(excess)
+    _objective(model, data, x, firm_excess, total_weight or 1)
+    return _Built(model, x, rules)
+
+
+def _objective(
+    model: cp_model.CpModel,
+    data: RotaInput,
+    x: dict[tuple[int, int], cp_model.IntVar],
+    firm_excess: Sequence[cp_model.IntVar],
+    total_weight: int,
+) -> None:
+    """Lawyers' totals, nights and weekend duties as even as possible (max minus min, the min
+    over the lawyers free for all such slots); then firm shares, when they are soft."""
+    rest = timedelta(hours=data.rest_hours)
+    terms: list[cp_model.LinearExprT] = []
+    for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
+        chosen = [s for s in data.slots if pick(s)]
+        if not chosen:
+            continue
+        bound = len(chosen)
+        duties = sum(s.need for s in chosen)
+        high = model.new_int_var(0, bound, "high")
+        low = model.new_int_var(0, bound, "low")
+        free = 0
+        for li, lawyer in enumerate(data.lawyers):
+            count = sum(x[li, s.index] for s in chosen)
+            model.add(high >= count)
+            if all(available(lawyer, s, rest) for s in chosen):
+                model.add(low <= count)
+                free += 1
+        # The bounds an even spread gives, stated so that the solver proves optimality sooner.
+        if data.lawyers:
+            model.add(high >= -(-duties // len(data.lawyers)))
+        if free:
+            model.add(low <= duties // free)
+        terms.append(weight * (high - low))
+    if firm_excess:
+        # One duty beyond a firm's bound costs more than any unevenness among lawyers.
+        terms.append(sum(firm_excess) * (10 * len(data.slots) // total_weight + 10))
+    model.minimize(sum(terms))
+
+
+def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
+    """A complete plan made slot by slot, or None when the greedy gets stuck.
+
+    Each slot takes the lawyers free for it (rest, weekly cap, availability) that cover a
+    language or juvenile need still open, then of the firm furthest below its share, then
+    with the fewest duties.
+    """
+    rest = timedelta(hours=data.rest_hours)
+    span = rest_span(data.rest_hours, _slot_hours(data))
+    total_weight = sum(data.firm_weights.values()) or 1
+    last: dict[int, int] = {}
+    week_count: dict[tuple[int, int], int] = defaultdict(int)
+    totals: dict[int, int] = defaultdict(int)
+    nights: dict[int, int] = defaultdict(int)
+    firm_count: dict[str, int] = defaultdict(int)
+    placed = 0
+    chosen: dict[tuple[int, int], int] = {}
+    for s in data.slots:
+        free = [
+            li
+            for li, lw in enumerate(data.lawyers)
+            if available(lw, s, rest)
+            and (li not in last or s.index - last[li] > span)
+            and week_count[li, s.week] < data.weekly_cap
+        ]
+        needs: list[frozenset[int]] = []
+        if s.night:
+            for language in data.night_languages:
+                needs.append(frozenset(li for li in free if language in data.lawyers[li].languages))
+        if data.juvenile_each_slot:
+            needs.append(frozenset(li for li in free if data.lawyers[li].juvenile))
+        taken: list[int] = []
+        for _ in range(s.need):
+            open_needs = [n for n in needs if not (n & set(taken))]
+            pool = [li for li in free if li not in taken]
+            if not pool:
+                return None
+            expected = placed + len(taken) + 1
+
+            def key(li: int) -> tuple[int, float, int, int]:
+                lw = data.lawyers[li]
+                covers = sum(1 for n in open_needs if li in n)  # noqa: B023 (used at once)
+                share = expected * data.firm_weights.get(lw.firm, 0) / total_weight  # noqa: B023
+                return (-covers, firm_count[lw.firm] - share, totals[li], nights[li])
+
+            best = min(pool, key=key)
+            taken.append(best)
+            firm_count[data.lawyers[best].firm] += 1
+        if any(not (n & set(taken)) for n in needs):
+            return None
+        for li in taken:
+            chosen[li, s.index] = 1
+            last[li] = s.index
+            week_count[li, s.week] += 1
+            totals[li] += 1
+            nights[li] += s.night
+        placed += len(taken)
+    return chosen
+
+
+def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted: bool) -> Figures:
+    """The plan's fairness figures: each firm's duties against its share, and the spread of
+    lawyers' totals, nights and weekend duties."""
+    rest = timedelta(hours=data.rest_hours)
+    totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
+    nights = dict(totals)
+    weekends = dict(totals)
+    firm_of = {lw.licence: lw.firm for lw in data.lawyers}
+    by_firm: dict[str, int] = defaultdict(int)
+    for licence, slot in assignments:
+        totals[licence] += 1
+        nights[licence] += slot.night
+        weekends[licence] += slot.weekend
+        by_firm[firm_of[licence]] += 1
+    duties = len(assignments)
+    total_weight = sum(data.firm_weights.values()) or 1
+    firms: list[FirmFigure] = []
+    for firm, weight in sorted(data.firm_weights.items()):
+        share = duties * weight / total_weight
+        firms.append(
+            {
+                "firm": firm,
+                "weight": weight,
+                "share": round(share, 3),
+                "duties": by_firm[firm],
+                "deviation": round(by_firm[firm] - share, 3),
+            }
+        )
+
+    def spread(counts: dict[str, int], pick: str) -> Spread:
+        chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
+        free = [lw.licence for lw in data.lawyers if all(available(lw, s, rest) for s in chosen)]
+        values = list(counts.values())
+        return {
+            "min": min((counts[lic] for lic in free), default=0),
+            "max": max(values, default=0),
+        }
+
+    return {
+        "slots": len(data.slots),
+        "duties": duties,
+        "lawyers": len(data.lawyers),
+        "firms": firms,
+        "firm_deviation_max": round(max((abs(f["deviation"]) for f in firms), default=0.0), 3),
+        "totals": spread(totals, "all"),
+        "nights": spread(nights, "night"),
+        "weekends": spread(weekends, "weekend"),
+        "hinted": hinted,
+    }
+
+
+def _speakers(data: RotaInput, language: str) -> int:
+    return sum(1 for lw in data.lawyers if language in lw.languages)
+
+
+def explain(data: RotaInput, core: Sequence[tuple[str, str]]) -> str:
+    """A sufficient set of rules that cannot all hold, in an administrator's words."""
+    kinds = {kind for kind, _ in core}
+    nights = sum(1 for s in data.slots if s.night)
+    subjects: list[str] = []
+    for kind, detail in sorted(core):
+        if kind == _Rule.LANGUAGE:
+            name = LANGUAGE_NAMES.get(detail, detail)
+            n = _speakers(data, detail)
+            subjects.append(
+                f"no {name} speaker serves {data.territory}, so {nights} nights cannot have one"
+                if n == 0
+                else f"{n} {name} speaker{'s' if n != 1 else ''} cannot cover {nights} nights"
+            )
+    if _Rule.JUVENILE in kinds:
+        n = sum(1 for lw in data.lawyers if lw.juvenile)
+        subjects.append(
+            f"{n} juvenile specialist{'s' if n != 1 else ''} cannot cover {len(data.slots)} slots"
+        )
+    if _Rule.COVER in kinds and not subjects:
+        duties = sum(s.need for s in data.slots)
+        subjects.append(
+            f"{len(data.lawyers)} lawyer{'s' if len(data.lawyers) != 1 else ''} cannot fill "
+            f"{duties} duties in {len(data.slots)} slots"
+        )
+    limits: list[str] = []
+    if _Rule.WEEKLY_CAP in kinds:
+        limits.append(f"the weekly cap of {data.weekly_cap} duties")
+    if _Rule.REST in kinds:
+        limits.append(f"{data.rest_hours} hours' rest between duties")
+    if _Rule.AVAILABILITY in kinds:
+        limits.append("their leave, opt-outs and duties in other territories")
+    if _Rule.FIRM_SHARE in kinds:
+        if subjects:
+            limits.append("every firm within 1 duty of its share")
+        else:
+            subjects.append("every firm cannot be within 1 duty of its share")
+    if not subjects:
+        subjects.append(f"the rota of {data.territory} cannot be planned")
+    text = "; ".join(subjects)
+    if limits:
+        text += " within " + (
+            limits[0] if len(limits) == 1 else ", ".join(limits[:-1]) + " and " + limits[-1]
+        )
+    return text[0].upper() + text[1:]
+
+
+def _solver(settings: SolverSettings, time_limit_s: float) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
+    solver.parameters.num_workers = settings.num_workers
+    solver.parameters.cp_model_presolve = settings.presolve
+    return solver
+
+
+# The order in which a reason's rules are tried for dropping: the ones an administrator can least
+# change stay in the words.
+_DROP_FIRST = (
+    _Rule.FIRM_SHARE,
+    _Rule.AVAILABILITY,
+    _Rule.REST,
+    _Rule.JUVENILE,
+    _Rule.LANGUAGE,
+    _Rule.WEEKLY_CAP,
+    _Rule.COVER,
+)
+
+
+def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s: float) -> str:
+    """Why the rules cannot all hold: the solver's sufficient assumptions (found on one
+    thread: the cores of assumptions are a single search's), then each rule of them dropped
+    in turn while the rest still cannot hold, so that the words name only what matters."""
+    deadline = time.perf_counter() + time_limit_s
+    one_thread = SolverSettings(time_limit_s, num_workers=1, presolve=settings.presolve)
+    solver = _solver(one_thread, time_limit_s)
+    status = solver.solve(built.model)
+    if status != cp_model.INFEASIBLE:
+        return f"The rota of {data.territory} could not be planned in time"
+    by_index = {var.index: key for key, var in built.rules.items()}
+    core = [by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index]
+    for kind in _DROP_FIRST:
+        for key in [k for k in core if k[0] == kind]:
+            left = deadline - time.perf_counter()
+            if left <= 0.05 or len(core) == 1:
+                break
+            trial = [k for k in core if k != key]
+            built.model.clear_assumptions()
+            built.model.add_assumptions([built.rules[k] for k in trial])
+            if _solver(one_thread, left).solve(built.model) == cp_model.INFEASIBLE:
+                core = trial
+    return explain(data, core)
+
+
+def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
+    """Plan the rota: optimal or feasible within the time limit, else infeasible with the
+    reasons in words."""
+    started = time.perf_counter()
+    problems: list[str] = []
+    if not data.slots:
+        raise ValueError("a rota needs at least one slot")
+    hint = greedy(data)
+    firm_share_hard = True
+    while True:
+        built = _build(data, firm_share_hard=firm_share_hard)
+        built.model.add_assumptions(list(built.rules.values()))
+        if hint is not None:
+            for (li, si), var in built.x.items():
+                built.model.add_hint(var, hint.get((li, si), 0))
+        left = settings.time_limit_s - (time.perf_counter() - started)
+        solver = _solver(settings, left)
+        status = solver.solve(built.model)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            assignments = tuple(
+                (data.lawyers[li].licence, data.slots[si])
+                for (li, si), var in sorted(built.x.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+                if solver.boolean_value(var)
+            )
+            outcome = RotaOutcome.OPTIMAL if status == cp_model.OPTIMAL else RotaOutcome.FEASIBLE
+            return RotaPlan(
+                outcome,
+                round(time.perf_counter() - started, 3),
+                assignments,
+                figures(data, assignments, hinted=hint is not None),
+                tuple(problems),
+            )
+        left = settings.time_limit_s - (time.perf_counter() - started)
+        if status != cp_model.INFEASIBLE:
+            problems.append(
+                f"No rota of {data.territory} was found within {settings.time_limit_s:g} s"
+            )
+            break
+        reason = _core(data, built, settings, max(left, 1.0))
+        if firm_share_hard and "within 1 duty of its share" in reason:
+            problems.append(
+                f"{reason}: firm duties are planned as close to their shares as possible"
+            )
+            firm_share_hard = False
+            continue
+        problems.append(reason)
+        break
+    return RotaPlan(
+        RotaOutcome.INFEASIBLE, round(time.perf_counter() - started, 3), (), None, tuple(problems)
+    )

@@ -1,0 +1,153 @@
+"""The planner on small random registries: every slot covered, rest, caps and leave hold,
+firm duties within 1 of their share whenever that can hold; an impossible rota says why."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from itertools import pairwise
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatcher.rota.model import (
+    RotaInput,
+    RotaLawyer,
+    Slot,
+    SolverSettings,
+    available,
+    make_slots,
+    solve,
+)
+from policies.config import load_policy_book
+from policies.vocabulary import RotaOutcome
+
+POLICY = load_policy_book().default
+ONE_THREAD = SolverSettings(time_limit_s=3.0, num_workers=1, presolve=True)
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> RotaInput:
+    slot_hours = draw(st.sampled_from([8, 12]))
+    rota = POLICY.rota.model_copy(update={"slot_hours": slot_hours})
+    first = date(2027, 1, 4) + timedelta(days=draw(st.integers(0, 6)))
+    days = draw(st.integers(2, 8))
+    slots = make_slots(first, days, POLICY.timezone, rota)
+    n = draw(st.integers(2, 8))
+    firms = [f"F{i}" for i in range(draw(st.integers(1, 3)))]
+    lawyers = []
+    for i in range(n):
+        leave: tuple[tuple[datetime, datetime], ...] = ()
+        if draw(st.booleans()):
+            at = slots[draw(st.integers(0, len(slots) - 1))].start
+            leave = ((at, at + timedelta(hours=draw(st.integers(1, 48)))),)
+        lawyers.append(
+            RotaLawyer(
+                licence=f"L{i}",
+                firm=firms[i % len(firms)],
+                languages=frozenset(["az", *(["ru"] if draw(st.booleans()) else [])]),
+                juvenile=draw(st.booleans()),
+                leave=leave,
+                no_nights=draw(st.booleans()) and i > 1,
+            )
+        )
+    weights = Counter(lw.firm for lw in lawyers)
+    return RotaInput(
+        territory="T",
+        slots=slots,
+        lawyers=tuple(lawyers),
+        firm_weights=dict(weights),
+        night_languages=tuple(draw(st.sampled_from([(), ("ru",)]))),
+        juvenile_each_slot=draw(st.booleans()),
+        rest_hours=draw(st.sampled_from([0, 8, 12])),
+        weekly_cap=draw(st.integers(2, 6)),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs())
+def test_a_plan_keeps_every_rule(data: RotaInput) -> None:
+    plan = solve(data, ONE_THREAD)
+    if plan.status == RotaOutcome.INFEASIBLE:
+        assert plan.problems and not plan.assignments
+        return
+    by_slot = defaultdict(list)
+    for licence, slot in plan.assignments:
+        by_slot[slot.index].append(next(lw for lw in data.lawyers if lw.licence == licence))
+    rest = timedelta(hours=data.rest_hours)
+    for slot in data.slots:
+        on = by_slot[slot.index]
+        assert len(on) == slot.need
+        assert all(available(lw, slot, rest) for lw in on)  # leave and opt-outs respected
+        if slot.night:
+            for language in data.night_languages:
+                assert any(language in lw.languages for lw in on)
+        if data.juvenile_each_slot:
+            assert any(lw.juvenile for lw in on)
+    duties: dict[str, list[Slot]] = defaultdict(list)
+    for licence, slot in plan.assignments:
+        duties[licence].append(slot)
+    for slots in duties.values():
+        for a, b in pairwise(slots):
+            assert b.start - a.end >= rest
+        for week, n in Counter(s.week for s in slots).items():
+            assert n <= data.weekly_cap, week
+    assert plan.figures is not None
+    if not plan.problems:  # firm shares held: every firm within 1 of its share
+        assert plan.figures["firm_deviation_max"] <= 1.0
+        total = sum(data.firm_weights.values())
+        for firm, weight in data.firm_weights.items():
+            count = sum(
+                1
+                for licence, _ in plan.assignments
+                if licence in {lw.licence for lw in data.lawyers if lw.firm == firm}
+            )
+            assert abs(count - len(plan.assignments) * weight / total) <= 1.0 + 1e-9
+
+
+def _team(english: int, others: int) -> tuple[RotaLawyer, ...]:
+    return tuple(
+        RotaLawyer(f"L{i}", f"F{i % 2}", frozenset(["az", "en"] if i < english else ["az"]), False)
+        for i in range(english + others)
+    )
+
+
+def test_too_few_speakers_for_the_nights_are_named() -> None:
+    lawyers = _team(2, 6)
+    data = RotaInput(
+        territory="T",
+        slots=make_slots(date(2027, 1, 4), 28, POLICY.timezone, POLICY.rota),
+        lawyers=lawyers,
+        firm_weights=dict(Counter(lw.firm for lw in lawyers)),
+        night_languages=("en",),
+        juvenile_each_slot=False,
+        rest_hours=12,
+        weekly_cap=3,
+    )
+    plan = solve(data, ONE_THREAD)
+    assert plan.status == RotaOutcome.INFEASIBLE
+    assert plan.problems[-1] == (
+        "2 English speakers cannot cover 28 nights within the weekly cap of 3 duties"
+    )
+    # With a cap that lets two speakers cover the nights, the same team is planned.
+    assert solve(RotaInput(**{**data.__dict__, "weekly_cap": 4}), ONE_THREAD).status in (
+        RotaOutcome.OPTIMAL,
+        RotaOutcome.FEASIBLE,
+    )
+
+
+def test_a_territory_too_small_for_round_the_clock_cover_is_named() -> None:
+    lawyers = _team(0, 2)
+    data = RotaInput(
+        territory="AGC",
+        slots=make_slots(date(2027, 1, 4), 28, POLICY.timezone, POLICY.rota),
+        lawyers=lawyers,
+        firm_weights=dict(Counter(lw.firm for lw in lawyers)),
+        night_languages=("ru",),
+        juvenile_each_slot=False,
+        rest_hours=12,
+        weekly_cap=4,
+    )
+    plan = solve(data, ONE_THREAD)
+    assert plan.status == RotaOutcome.INFEASIBLE
+    assert "Russian" in plan.problems[-1] or "cannot fill" in plan.problems[-1]
