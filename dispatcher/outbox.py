@@ -28,14 +28,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
+from dispatcher import audit, destinations
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import OutboxAttempt, OutboxMessage, Request, Requester
 from dispatcher.tokens import ensure_webhook_secret
+from policies.config import PolicyBook
 from policies.vocabulary import OutboxKind, OutboxStatus
 
 log = structlog.get_logger(__name__)
 
 LEASE = timedelta(seconds=60)
+# Who gives up on a callback, in the audit.
+CALLBACK_ACTOR = "system:outbox"
 MAX_BACKOFF_S = 3600.0
 
 
@@ -121,8 +125,14 @@ class Courier:
         timeout_s: float = 10.0,
         follow_up: FollowUp | None = None,
         parallel: int = 1,
+        policies: PolicyBook | None = None,
+        resolver: destinations.Resolver = destinations.resolve,
     ) -> None:
         self.engine = engine
+        # How often a callback is tried before it fails (none: for ever), and how its host is
+        # resolved for the destination check.
+        self.policies = policies
+        self.resolver = resolver
         self.parallel = parallel
         self._pool: ThreadPoolExecutor | None = None
         # Messages handed to the delivery threads and not yet done (see `pump`).
@@ -142,7 +152,10 @@ class Courier:
         return self.channel.send(message.target, message.payload | {"outbox_id": message.id})
 
     def _send_callback(self, message: OutboxMessage) -> None:
-        secret = self._callback_secret(message)
+        secret, prefixes = self._requester_of(message)
+        # Checked at each attempt: a registration withdrawn, or a name that resolves elsewhere
+        # since the request was filed, stops the callback (`destinations.Refused`: permanent).
+        destinations.check(message.target, prefixes, resolver=self.resolver)
         message_id = f"outbox-{message.id}"
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
         now = datetime.now(UTC)
@@ -156,19 +169,30 @@ class Courier:
                 "webhook-timestamp": str(math.floor(now.timestamp())),
                 "webhook-signature": Webhook(secret).sign(message_id, now, body),
             },
+            follow_redirects=False,
         )
         if not response.is_success:
             raise RuntimeError(f"callback answered {response.status_code}")
 
-    def _callback_secret(self, message: OutboxMessage) -> str:
-        """The secret of the requester whose request the callback reports, read at each attempt
-        (a rotation applies to the retries of earlier callbacks too)."""
+    def _requester_of(self, message: OutboxMessage) -> tuple[str, list[str]]:
+        """The secret and registered prefixes of the requester whose request the callback
+        reports, read at each attempt (a rotation or a withdrawn prefix applies to the retries
+        of earlier callbacks too)."""
         with unit_of_work(self.engine) as session:
             request = session.get(Request, message.payload["id"])
             requester = session.get(Requester, request.requester_id) if request else None
             if requester is None:
                 raise LookupError(f"no requester for the request of outbox message {message.id}")
-            return ensure_webhook_secret(session, requester, actor="outbox")
+            secret = ensure_webhook_secret(session, requester, actor="outbox")
+            return secret, list(requester.callback_prefixes)
+
+    def _callback_attempts(self, message: OutboxMessage) -> int | None:
+        """How many times the callback's territory lets a callback be tried (None: no limit)."""
+        if self.policies is None:
+            return None
+        territory = message.payload.get("territory")
+        rules = self.policies.for_territory(territory if isinstance(territory, str) else "")
+        return rules.notifications.callback_attempts
 
     def _claim(self, message_id: int) -> OutboxMessage | None:
         """Take the lease on a due message and read it, in one guarded statement."""
@@ -191,10 +215,13 @@ class Courier:
         if message is None:
             return False
         error: str | None = None
+        refused = False
         attempts: Sequence[Attempt] = ()
         try:
             attempts = self._senders[message.kind](message) or ()
-        except Exception as exc:  # any failure means: try again later
+        except destinations.Refused as exc:  # trying again cannot help
+            error, refused = f"refused: {exc}"[:2000], True
+        except Exception as exc:  # any other failure means: try again later
             error = f"{type(exc).__name__}: {exc}"[:2000]
         if error is None and attempts and not any(attempt.ok for attempt in attempts):
             error = "; ".join(f"{a.channel}: {a.error or 'failed'}" for a in attempts)[:2000]
@@ -211,8 +238,12 @@ class Courier:
                         error=attempt.error[:300] if attempt.error else None,
                     )
                 )
-            wait: float | None = backoff_s(tries)
-            if message.kind == OutboxKind.INVITATION and self.follow_up is not None:
+            wait: float | None = None if refused else backoff_s(tries)
+            if message.kind == OutboxKind.CALLBACK:
+                most = self._callback_attempts(message)
+                if most is not None and tries >= most:
+                    wait = None
+            elif message.kind == OutboxKind.INVITATION and self.follow_up is not None:
                 wait = self.follow_up.settle(
                     session, message, tries=tries, attempts=attempts, delivered=error is None
                 )
@@ -225,6 +256,18 @@ class Courier:
                 }
             elif wait is None:
                 values |= {"status": OutboxStatus.FAILED, "last_error": error}
+                if message.kind == OutboxKind.CALLBACK:
+                    # The court was never told: the bar's report counts these.
+                    request_id = str(message.payload.get("id", ""))
+                    audit.record(
+                        session,
+                        actor=CALLBACK_ACTOR,
+                        action="callback.failed",
+                        entity_type="request",
+                        entity_id=request_id,
+                        request_id=request_id,
+                        payload={"attempts": tries, "refused": refused, "error": error[:300]},
+                    )
             else:
                 values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
             session.execute(

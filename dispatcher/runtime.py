@@ -68,6 +68,7 @@ class Runtime:
             channel=channel,
             timeout_s=settings.callback_timeout_s,
             parallel=settings.outbox_parallel,
+            policies=policies,
         )
         link = RedisLink(settings.redis_url) if settings.redis_url else None
         broker = events.Broker(link)

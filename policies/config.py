@@ -63,6 +63,9 @@ class Notifications(_Section):
     detention_give_up_s: int = Field(gt=0)
     standard_give_up_s: int = Field(gt=0)
     give_up_attempts: int = Field(gt=0)
+    # A court's callback is tried this many times (with backoff), then fails; the bar's report
+    # counts the failed ones.
+    callback_attempts: int = Field(gt=0)
 
     def give_up_s(self, urgency: str) -> int:
         """Seconds an invitation's notification of `urgency` may keep failing."""
