@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
+import importlib.util
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
@@ -181,6 +186,72 @@ class BodyLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
+# Files served as they are may be kept by a browser; every other answer (the API's JSON, the
+# pages, the OpenAPI document) may carry a token or a person's data and is never stored.
+STATIC_PREFIXES = ("/static/", "/docs/static/")
+
+
+class ResponseHeaders:
+    """Every response says `nosniff`; every one but a static file says `no-store`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = str(scope["path"]).startswith(STATIC_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if not cacheable:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _swagger_ui_files() -> Path:
+    """Swagger UI 5's files as the `swagger-ui-py` package ships them (Apache-2.0, LICENSE
+    beside them), found without importing the package's own web-framework adapters."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None and spec.submodule_search_locations, "swagger-ui-py is installed"
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+# /docs works without reaching any other host (the OpenAPI document is 3.1, which Swagger UI
+# reads from version 5 on); the page starts it from /static/docs.js, since its policy allows no
+# inline script.
+SWAGGER_UI = _swagger_ui_files()
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Counsel dispatcher: API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="/openapi.json"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+
+
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, 413)
     await response(scope, receive, send)
@@ -210,6 +281,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Appoints state-funded defence lawyers: fair rotation, the suspect's "
         "choice, deadlines, and an audit trail the bar can verify.",
         lifespan=lifespan,
+        # Served below from the package's files; ReDoc would load itself from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if runtime is not None:
         app.state.runtime = runtime
@@ -254,12 +328,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_import_bytes=settings.max_import_bytes,
         import_path="/api/v1/registry/import",
     )
+    app.add_middleware(ResponseHeaders)
 
     for module in (requests, tablet, lawyers, registry, accountability):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)
     app.include_router(bar_router)
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The interactive API documentation, with nothing loaded from another host."""
+        return HTMLResponse(DOCS_PAGE, headers=DOCS_HEADERS)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
     def manifest() -> JSONResponse:
@@ -301,7 +382,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Prometheus figures; with `DISPATCHER_METRICS_TOKEN` set, only for its bearer."""
+        expected = settings.metrics_token
+        if expected:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+                raise HTTPException(
+                    401, "metrics need their bearer token", headers={"WWW-Authenticate": "Bearer"}
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

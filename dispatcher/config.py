@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     notify_sms_url: str | None = None
     # The service as lawyers reach it: the links in notifications start with it.
     public_url: str = "http://127.0.0.1:8000"
+    # When set, `GET /metrics` answers only a request bearing this token (Authorization:
+    # Bearer ...); unset, it is open (scraped from inside the network).
+    metrics_token: str | None = None
     # The registry `serve --demo` loads (default: data/registry.json beside the sources).
     demo_registry: str | None = None
 
