@@ -23,11 +23,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
+from api.limits import LINK_PATHS, LOGIN_PATH, TooManyRequests, client_address
 from api.pages import answer as answer_pages
+from api.pages.rendering import pick_language, render
+from api.pages.session import LANGUAGE_COOKIE
 from api.routes import accountability, lawyers, registry, requests, tablet
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
 from dispatcher.logging import configure
+from dispatcher.ratelimit import StreamSlots
 from dispatcher.runtime import Runtime
 
 log = structlog.get_logger("api")
@@ -257,6 +261,53 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
     await response(scope, receive, send)
 
 
+def too_many(request: Request, exc: TooManyRequests) -> Response:
+    """429 with Retry-After: JSON under /api/, a page in the reader's language elsewhere."""
+    headers = dict(exc.headers or {})
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": exc.detail}, status_code=429, headers=headers)
+    language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+    return render(
+        request,
+        "too_many.html",
+        language=language,
+        status_code=429,
+        headers=headers,
+        principal=None,
+        csrf="",
+    )
+
+
+async def limit_by_address(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Per client address: every sign-in attempt counts; on a link whose token is the
+    credential, every token that matched nothing counts, and the address is refused once its
+    minute is used up (before the lookup, so a guesser learns nothing more)."""
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    path = request.url.path
+    address = client_address(request)
+    if path == LOGIN_PATH and request.method == "POST":
+        per_minute = settings.login_rate_limit_per_minute
+        verdict = runtime.limiter.take("login", address, per_minute)
+        if not verdict.allowed:
+            detail = f"more than {per_minute} sign-in attempts a minute"
+            return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+        return await call_next(request)
+    if not path.startswith(LINK_PATHS):
+        return await call_next(request)
+    per_minute = settings.unknown_link_rate_limit_per_minute
+    verdict = runtime.limiter.peek("unknown-link", address, per_minute)
+    if not verdict.allowed:
+        detail = f"more than {per_minute} unknown links a minute"
+        return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+    response = await call_next(request)
+    if response.status_code == 404:
+        runtime.limiter.take("unknown-link", address, per_minute)
+    return response
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the application; `runtime` lets tests and the CLI pass one they own."""
     settings = settings or (runtime.settings if runtime else get_settings())
@@ -287,14 +338,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     if runtime is not None:
         app.state.runtime = runtime
+    # Event streams held open per token, in this process (api.streams).
+    app.state.streams = StreamSlots(settings.event_streams_per_token)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
+    @app.exception_handler(TooManyRequests)
+    async def rate_limited(request: Request, exc: TooManyRequests) -> Response:
+        return too_many(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
+    # Registered first, so it runs inside the request context (whose log line counts the 429).
+    app.middleware("http")(limit_by_address)
 
     @app.middleware("http")
     async def request_context(

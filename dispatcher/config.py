@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     callback_timeout_s: float = 10.0
     # Requests per token per minute (shared across workers through Redis when it is up).
     rate_limit_per_minute: int = 600
+    # The pages count against the same number, per token; the report's HTML and PDF exports
+    # (seconds of CPU each) against this smaller one of their own.
+    export_rate_limit_per_minute: int = Field(default=4, ge=1)
+    # Per client address: sign-in attempts, and link tokens (tablet, answer) that match nothing.
+    login_rate_limit_per_minute: int = Field(default=10, ge=1)
+    unknown_link_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Event streams one token may hold open at once (per process).
+    event_streams_per_token: int = Field(default=3, ge=1)
     # How long a tablet's list may be served from Redis before it is read again.
     tablet_cache_s: int = 10
     # Read every territory's registry facts when the process starts, and keep them out of the
