@@ -444,3 +444,28 @@ def test_a_post_to_a_spent_link_answers_410_like_the_api(api: Api) -> None:
         again = api.client.post(f"/tablet/{token}/{step}", data={"lawyer": lawyer, "lang": "en"})
         assert again.status_code == 410, step
     assert choose(api, token, {"lawyer": lawyer}).status_code == 410
+
+
+def test_a_choice_session_is_re_opened_only_as_often_as_the_policy_allows(api: Api) -> None:
+    request_id = investigation(api, "TAB-REOPEN")["id"]
+    allowed = api.rt.policies.for_territory("CEN").choice.max_reopens
+    tokens = [open_session(api, request_id)["token"] for _ in range(1 + allowed)]
+    refused = api.post(f"{REQUESTS}/{request_id}/choice-sessions", "investigator")
+    assert refused.status_code == 409
+    assert "re-opened" in refused.json()["detail"]
+    # The refusal superseded nothing: the newest link still works.
+    assert show(api, tokens[-1]).status_code == 200
+    with unit_of_work(api.rt.engine) as session:
+        opened = session.exec(
+            select(func.count())
+            .select_from(ChoiceSession)
+            .where(ChoiceSession.request_id == request_id)
+        ).one()
+    assert opened == 1 + allowed
+    trail = api.get("/api/v1/audit", "bar", request_id=request_id).json()["events"]
+    reopens = [
+        event["payload"].get("reopen")
+        for event in trail
+        if event["action"] == "choice_session.opened"
+    ]
+    assert reopens == [None, *range(1, allowed + 1)]
