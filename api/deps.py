@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from sqlmodel import Session
 
+from api.limits import check_page_principal
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer
@@ -108,6 +109,8 @@ def page_principal(runtime: RuntimeDep, request: Request) -> Principal | None:
         principal = resolve_page_session(session, raw)
     if principal is not None:
         structlog.contextvars.bind_contextvars(role=principal.role, token_id=principal.token_id)
+        # Pages and exports count against the token like the API (exports more strictly).
+        check_page_principal(runtime, request.url.path, principal)
     return principal
 
 

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import hmac
+import importlib.util
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
 from api.bodies import Utf8JsonBody
+from api.limits import LINK_PATHS, LOGIN_PATH, TooManyRequests, client_address
 from api.pages import answer as answer_pages
-from api.pages.rendering import STATIC, gettext, pick_language
+from api.pages.rendering import STATIC, gettext, pick_language, render
+from api.pages.session import LANGUAGE_COOKIE
 from api.routes import accountability, lawyers, registry, requests, rotas, tablet, tokens
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
 from dispatcher.logging import configure
+from dispatcher.ratelimit import StreamSlots
 from dispatcher.runtime import Runtime
 
 log = structlog.get_logger("api")
@@ -185,9 +193,122 @@ class BodyLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
+# Files served as they are may be kept by a browser; every other answer (the API's JSON, the
+# pages, the OpenAPI document) may carry a token or a person's data and is never stored.
+STATIC_PREFIXES = ("/static/", "/docs/static/")
+
+
+class ResponseHeaders:
+    """Every response says `nosniff`; every one but a static file says `no-store`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = str(scope["path"]).startswith(STATIC_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if not cacheable:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _swagger_ui_files() -> Path:
+    """Swagger UI 5's files as the `swagger-ui-py` package ships them (Apache-2.0, LICENSE
+    beside them), found without importing the package's own web-framework adapters."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None and spec.submodule_search_locations, "swagger-ui-py is installed"
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+# /docs works without reaching any other host (the OpenAPI document is 3.1, which Swagger UI
+# reads from version 5 on); the page starts it from /static/docs.js, since its policy allows no
+# inline script.
+SWAGGER_UI = _swagger_ui_files()
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Counsel dispatcher: API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="/openapi.json"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+
+
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = JSONResponse({"detail": f"request body larger than {limit} bytes"}, 413)
     await response(scope, receive, send)
+
+
+def too_many(request: Request, exc: TooManyRequests) -> Response:
+    """429 with Retry-After: JSON under /api/, a page in the reader's language elsewhere."""
+    headers = dict(exc.headers or {})
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": exc.detail}, status_code=429, headers=headers)
+    language = pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+    return render(
+        request,
+        "too_many.html",
+        language=language,
+        status_code=429,
+        headers=headers,
+        principal=None,
+        csrf="",
+    )
+
+
+async def limit_by_address(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Per client address: every sign-in attempt counts; on a link whose token is the
+    credential, every token that matched nothing counts, and the address is refused once its
+    minute is used up (before the lookup, so a guesser learns nothing more)."""
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    path = request.url.path
+    address = client_address(request)
+    if path == LOGIN_PATH and request.method == "POST":
+        per_minute = settings.login_rate_limit_per_minute
+        verdict = runtime.limiter.take("login", address, per_minute)
+        if not verdict.allowed:
+            detail = f"more than {per_minute} sign-in attempts a minute"
+            return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+        return await call_next(request)
+    if not path.startswith(LINK_PATHS):
+        return await call_next(request)
+    per_minute = settings.unknown_link_rate_limit_per_minute
+    verdict = runtime.limiter.peek("unknown-link", address, per_minute)
+    if not verdict.allowed:
+        detail = f"more than {per_minute} unknown links a minute"
+        return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+    response = await call_next(request)
+    if response.status_code == 404:
+        runtime.limiter.take("unknown-link", address, per_minute)
+    return response
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -214,17 +335,29 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Appoints state-funded defence lawyers: fair rotation, the suspect's "
         "choice, deadlines, and an audit trail the bar can verify.",
         lifespan=lifespan,
+        # Served below from the package's files; ReDoc would load itself from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if runtime is not None:
         app.state.runtime = runtime
+    # Event streams held open per token, in this process (api.streams).
+    app.state.streams = StreamSlots(settings.event_streams_per_token)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
+    @app.exception_handler(TooManyRequests)
+    async def rate_limited(request: Request, exc: TooManyRequests) -> Response:
+        return too_many(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
+    # Registered first, so it runs inside the request context (whose log line counts the 429).
+    app.middleware("http")(limit_by_address)
 
     @app.middleware("http")
     async def request_context(
@@ -259,12 +392,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         max_import_bytes=settings.max_import_bytes,
         import_path="/api/v1/registry/import",
     )
+    app.add_middleware(ResponseHeaders)
 
     for module in (requests, tablet, lawyers, registry, accountability, tokens, rotas):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)
     app.include_router(bar_router)
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The interactive API documentation, with nothing loaded from another host."""
+        return HTMLResponse(DOCS_PAGE, headers=DOCS_HEADERS)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
     def manifest(lang: str | None = None) -> JSONResponse:
@@ -322,7 +462,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Prometheus figures; with `DISPATCHER_METRICS_TOKEN` set, only for its bearer."""
+        expected = settings.metrics_token
+        if expected:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+                raise HTTPException(
+                    401, "metrics need their bearer token", headers={"WWW-Authenticate": "Bearer"}
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600
     # How long a page sign-in lasts (its token's revocation or expiry ends it sooner).
     page_session_hours: float = Field(default=12.0, gt=0)
+    # The pages count against the same number, per token; the report's HTML and PDF exports
+    # (seconds of CPU each) against this smaller one of their own.
+    export_rate_limit_per_minute: int = Field(default=4, ge=1)
+    # Per client address: sign-in attempts, and link tokens (tablet, answer) that match nothing.
+    login_rate_limit_per_minute: int = Field(default=10, ge=1)
+    unknown_link_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Event streams one token may hold open at once (per process).
+    event_streams_per_token: int = Field(default=3, ge=1)
     # How long a tablet's list may be served from Redis before it is read again.
     tablet_cache_s: int = 10
     # Read every territory's registry facts when the process starts, and keep them out of the
@@ -50,6 +58,9 @@ class Settings(BaseSettings):
     notify_sms_url: str | None = None
     # The service as lawyers reach it: the links in notifications start with it.
     public_url: str = "http://127.0.0.1:8000"
+    # When set, `GET /metrics` answers only a request bearing this token (Authorization:
+    # Bearer ...); unset, it is open (scraped from inside the network).
+    metrics_token: str | None = None
     # The registry `serve --demo` loads (default: data/registry.json beside the sources).
     demo_registry: str | None = None
 

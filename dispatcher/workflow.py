@@ -569,6 +569,17 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
         raise Conflict(f"request is {request.status}; the choice is no longer open")
     policy = _policy_of(session, request, ctx)
     now = utcnow()
+    # Every session after the first is a re-open: a few are a lost tablet or a slow suspect,
+    # more would let an investigator fish for a list they like.
+    reopens = session.exec(
+        select(func.count())
+        .select_from(ChoiceSession)
+        .where(col(ChoiceSession.request_id) == request.id)
+    ).one()
+    if reopens > policy.choice.max_reopens:
+        raise Conflict(
+            f"the choice session was already re-opened {policy.choice.max_reopens} times"
+        )
     # Only the newest session is usable: older unspent ones are superseded.
     _close_choice_sessions(session, request.id)
     decision, options = allocation.regional_list(session, request, policy, ctx.list_order())
@@ -595,6 +606,8 @@ def open_choice_session(session: Session, request: Request, ctx: Context) -> Ope
             "options": [{"position": o["position"], "lawyer": o["lawyer"]} for o in options],
             "expires_at": choice_session.expires_at.isoformat(),
             "decision": decision.id,
+            # The first opening is 0; the bar's report counts the others.
+            **({"reopen": reopens} if reopens else {}),
         },
     )
     return OpenedSession(token, choice_session)

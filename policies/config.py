@@ -57,6 +57,8 @@ class Choice(_Section):
     firms_in_turn_only: bool
     session_ttl_s: int = Field(gt=0)
     reoffer_on_decline: bool
+    receipt_s: int = Field(gt=0)
+    max_reopens: int = Field(ge=0)
 
 
 class Notifications(_Section):

@@ -397,7 +397,8 @@ def open_choice_session(
             request, runtime, who, shown, error="closed", status_code=error.status_code
         )
     shown = _own_request(uow, request_id, who)
-    url = f"{str(request.base_url).rstrip('/')}/tablet/{opened.token}"
+    # The configured address, never the Host header: a forged one must not reach the QR code.
+    url = f"{runtime.settings.public_url.rstrip('/')}/tablet/{opened.token}"
     timezone = runtime.policies.for_territory(shown.territory or "").timezone
     tablet = HandOver(
         url=url,

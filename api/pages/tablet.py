@@ -5,6 +5,7 @@ Never log the token or a name here: the access log names the route template only
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -15,6 +16,7 @@ from api.deps import RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import LANGUAGES, N_, gettext, local_time, pick_language, render
 from api.pages.session import same_origin, see_other
 from dispatcher import allocation, registry, workflow
+from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
 from dispatcher.models import Choice, ChoiceSession, TabletOption
 from dispatcher.models import Request as CounselRequest
@@ -73,10 +75,14 @@ def _closed_or_receipt(
     lang: str | None,
     error: NotFound | Gone | Conflict,
 ) -> Response:
-    """A spent token shows what it recorded; any other dead token says so in every language."""
+    """A spent token shows what it recorded for a short while (to a POST with 410, as the API
+    answers); later, and for any other dead token, the page says so in every language."""
     choice = workflow.tablet_receipt(session, token)
-    if choice is not None:
-        return _receipt(request, session, runtime, choice, lang)
+    if choice is not None and _receipt_shown(session, runtime, choice):
+        receipt = _receipt(request, session, runtime, choice, lang)
+        if request.method == "POST":
+            receipt.status_code = 410
+        return receipt
     reason = UNKNOWN if isinstance(error, NotFound) else CLOSED
     notices = [
         {"lang": code, "reason": gettext(code, reason), "hand_back": gettext(code, HAND_BACK)}
@@ -89,6 +95,16 @@ def _closed_or_receipt(
         notices=notices,
         status_code=404 if isinstance(error, NotFound) else 410,
     )
+
+
+def _receipt_shown(session: Session, runtime: Runtime, choice: Choice) -> bool:
+    """Whether a spent link still shows its receipt: only for the policy's few minutes, since
+    the tablet passes to the next person."""
+    counsel_request = session.get(CounselRequest, choice.request_id)
+    assert counsel_request is not None
+    code = allocation.request_territory_code(session, counsel_request)
+    shown_for = timedelta(seconds=runtime.policies.for_territory(code).choice.receipt_s)
+    return utcnow() < choice.chosen_at + shown_for
 
 
 def _list(

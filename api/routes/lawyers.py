@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import RuntimeDep, UowDep, bearer_or_page, context, lawyer_of, role
 from api.responses import AUTH, BODY, errors
 from api.schemas import AcceptIn, ClosedAppointmentOut, DeclineIn
+from api.streams import StreamPlace
 from dispatcher import events, workflow
 from dispatcher.models import Lawyer
 from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut, RequestOut
@@ -74,6 +75,7 @@ def followed_lawyer(
 async def follow_invitations(
     followed: Annotated[tuple[int, Callable[[], PendingOut]], Depends(followed_lawyer)],
     runtime: RuntimeDep,
+    place: StreamPlace,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `event: invitations` with the ids of the caller's pending
     invitations, now and whenever they change. Accepts the page session cookie."""

@@ -24,6 +24,7 @@ from api.deps import (
 )
 from api.responses import AUTH, BODY, errors
 from api.schemas import ChoiceSessionOut
+from api.streams import StreamPlace
 from dispatcher import allocation, workflow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
@@ -124,6 +125,7 @@ async def follow_request(
     request_id: str,
     read: Annotated[Callable[[], RequestOut], Depends(followed_request)],
     runtime: RuntimeDep,
+    place: StreamPlace,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `event: request` with the request's JSON now and on every change.
 

@@ -216,7 +216,7 @@ def test_investigator_opens_a_request_and_hands_over_the_tablet(api: Api) -> Non
     link = re.search(r'id="tablet-link" href="([^"]+)"', handed.text)
     assert link is not None
     url = link.group(1)
-    assert url.startswith(f"{BASE}/tablet/")
+    assert url.startswith(f"{api.rt.settings.public_url}/tablet/")
     qr = segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")
     assert str(Markup(qr)) in handed.text
     token = url.rsplit("/", 1)[1]

@@ -4,6 +4,7 @@ list is kept as shown, and a tablet token is good for one choice only."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -378,3 +379,93 @@ def test_no_invitation_ever_exists_for_an_investigation_without_a_choice(
         assert session.exec(select(func.count()).select_from(Choice)).one() == len(spent)
         # The sequence did exercise choices and invitations.
         assert spent and session.exec(select(func.count()).select_from(Invitation)).one() > 0
+
+
+# --- the tablet link's address, its receipt's lifetime, and a spent link's answer --------------
+
+
+def test_the_hand_over_link_uses_the_public_url_never_the_host_header(api: Api) -> None:
+    from tests.api.test_pages import Page
+
+    request_id = investigation(api, "TAB-HOST")["id"]
+    page = Page(api, api.tokens["investigator"])
+    path = f"/investigator/requests/{request_id}"
+    page.get(path)
+    forged = "attacker.example"
+    handed = page.client.post(
+        f"{path}/choice-session", data={"csrf": page.csrf}, headers={"Host": forged}
+    )
+    assert handed.status_code == 201, handed.text
+    assert forged not in handed.text
+    link = re.search(r'id="tablet-link" href="([^"]+)"', handed.text)
+    assert link is not None
+    assert link.group(1).startswith(f"{api.rt.settings.public_url}/tablet/")
+    # The API's `url` stays relative, as the contract says.
+    opened = open_session(api, request_id)
+    assert opened["url"] == f"/tablet/{opened['token']}"
+
+
+def spend(api: Api, ref: str) -> tuple[str, str, str, str]:
+    """A tablet token spent on a choice through the pages: request id, token, licence, name."""
+    request_id = investigation(api, ref)["id"]
+    token = open_session(api, request_id)["token"]
+    first = show(api, token).json()["options"][0]
+    lawyer, name = first["lawyer"], first["name"]
+    recorded = api.client.post(
+        f"/tablet/{token}/choice", data={"lawyer": lawyer, "lang": "en"}, follow_redirects=False
+    )
+    assert recorded.status_code == 303
+    return request_id, token, lawyer, name
+
+
+def test_a_spent_link_shows_its_receipt_only_for_the_policy_s_minutes(api: Api) -> None:
+    request_id, token, _, name = spend(api, "TAB-RECEIPT")
+    receipt = api.client.get(f"/tablet/{token}", params={"lang": "en"})
+    assert receipt.status_code == 200
+    assert "Your choice is recorded" in receipt.text
+    assert name in receipt.text
+    shown_for = api.rt.policies.for_territory("CEN").choice.receipt_s
+    with unit_of_work(api.rt.engine) as session:
+        session.execute(
+            update(Choice)
+            .where(col(Choice.request_id) == request_id)
+            .values(chosen_at=utcnow() - timedelta(seconds=shown_for + 1))
+        )
+    later = api.client.get(f"/tablet/{token}", params={"lang": "en"})
+    assert later.status_code == 410
+    assert name not in later.text
+    assert "Your choice is recorded" not in later.text
+    assert "already been used" in later.text
+
+
+def test_a_post_to_a_spent_link_answers_410_like_the_api(api: Api) -> None:
+    _, token, lawyer, _ = spend(api, "TAB-410")
+    for step in ("confirm", "choice"):
+        again = api.client.post(f"/tablet/{token}/{step}", data={"lawyer": lawyer, "lang": "en"})
+        assert again.status_code == 410, step
+    assert choose(api, token, {"lawyer": lawyer}).status_code == 410
+
+
+def test_a_choice_session_is_re_opened_only_as_often_as_the_policy_allows(api: Api) -> None:
+    request_id = investigation(api, "TAB-REOPEN")["id"]
+    allowed = api.rt.policies.for_territory("CEN").choice.max_reopens
+    tokens = [open_session(api, request_id)["token"] for _ in range(1 + allowed)]
+    refused = api.post(f"{REQUESTS}/{request_id}/choice-sessions", "investigator")
+    assert refused.status_code == 409
+    assert "re-opened" in refused.json()["detail"]
+    # The refusal superseded nothing: the newest link still works.
+    assert show(api, tokens[-1]).status_code == 200
+    with unit_of_work(api.rt.engine) as session:
+        opened = session.exec(
+            select(func.count())
+            .select_from(ChoiceSession)
+            .where(ChoiceSession.request_id == request_id)
+        ).one()
+    assert opened == 1 + allowed
+    trail = api.get("/api/v1/audit", "bar", request_id=request_id).json()["events"]
+    reopens = [
+        event["payload"].get("reopen")
+        for event in trail
+        if event["action"] == "choice_session.opened"
+    ]
+    assert reopens == [None, *range(1, allowed + 1)]
