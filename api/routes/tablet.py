@@ -20,7 +20,7 @@ def tablet_cache_key(token: str) -> str:
     return events.tablet_cache_key(hash_token(token))
 
 
-@router.get("/{token}", responses=errors(404, 410, 422))
+@router.get("/{token}", responses=errors(404, 410, 422, 429))
 def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> TabletOut:
     """The stored list; served from Redis for a few seconds, since tablets reload it often.
 
@@ -54,7 +54,7 @@ def show_list(token: str, runtime: RuntimeDep, uow: UowDep) -> TabletOut:
     return shown
 
 
-@router.post("/{token}/choice", responses=errors(404, 409, 410, *BODY))
+@router.post("/{token}/choice", responses=errors(404, 409, 410, 429, *BODY))
 def choose(token: str, body: ChoiceIn, runtime: RuntimeDep, uow: UowDep) -> RequestOut:
     with uow() as session:
         request = workflow.record_choice(session, token, body, context(runtime, None, "suspect"))
