@@ -38,6 +38,7 @@ from policies.vocabulary import (
     OutboxKind,
     OutboxStatus,
     PlaceKind,
+    Refusal,
     RequestKind,
     RequestStatus,
     Role,
@@ -210,6 +211,20 @@ class Requester(SQLModel, table=True):
     # to at every token); `any_territory` lets it file anywhere (`--any-territory`).
     territories: list[str] = _json(list)
     any_territory: bool = False
+
+
+class RequestRefusal(SQLModel, table=True):
+    """A request refused before it was written: outside the requester's territories or beyond
+    its hourly limit. Kept for the bar's report; the request itself left no trace."""
+
+    __tablename__ = "request_refusal"
+    __table_args__ = (one_of("reason", Refusal),)
+    id: int | None = Field(default=None, primary_key=True)
+    requester_id: int = Field(foreign_key="requester.id")
+    # The code as the request named it (a territory the registry may not know).
+    territory: str = Field(max_length=16)
+    reason: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class ApiToken(SQLModel, table=True):

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import (
     QueryTime,
     RuntimeDep,
+    UnitOfWork,
     UowDep,
     bearer_or_page,
     context,
@@ -23,13 +25,16 @@ from api.deps import (
     role,
 )
 from api.schemas import ChoiceSessionOut
-from dispatcher import allocation, workflow
+from dispatcher import allocation, lanes, workflow
+from dispatcher.db import utcnow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
+from dispatcher.runtime import Runtime
 from dispatcher.schemas import RequestIn, RequestOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import RequestKind, RequestStatus, Role
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 Requesting = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR))]
@@ -37,12 +42,20 @@ READERS = (Role.COURT, Role.INVESTIGATOR, Role.ADMIN, Role.BAR)
 Reading = Annotated[Principal, Depends(role(*READERS))]
 
 
+# What a request refused before it was written may answer, besides the contract's usual ones.
+REFUSALS: dict[int | str, dict[str, str]] = {
+    403: {"description": "Not this requester's kind, or outside its territories"},
+    429: {"description": "The requester's hourly limit in the territory (Retry-After)"},
+}
+
+
 @router.post(
     "",
     response_model=RequestOut,
     status_code=201,
     responses={
-        200: {"model": RequestOut, "description": "An identical retry: the request already opened"}
+        200: {"model": RequestOut, "description": "An identical retry: the request already opened"},
+        **REFUSALS,
     },
 )
 def create_request(
@@ -52,14 +65,51 @@ def create_request(
         raise Forbidden("a court sends court orders")
     if principal.role == Role.INVESTIGATOR and body.kind != RequestKind.INVESTIGATION:
         raise Forbidden("an investigator sends investigation requests")
-    with uow() as session:
-        requester = session.get(Requester, principal.requester_id)
-        assert requester is not None
-        request, created = workflow.create_request(
-            session, body, requester=requester, ctx=context(runtime, principal)
-        )
-        out = workflow.request_out(session, request)
+    try:
+        out, created = file_request(body, principal, runtime, uow)
+    except lanes.Refused as refused:
+        raise HTTPException(
+            refused.status_code, refused.detail, headers=retry_after(refused)
+        ) from None
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+
+
+def file_request(
+    body: RequestIn, principal: Principal, runtime: Runtime, uow: UnitOfWork
+) -> tuple[RequestOut, bool]:
+    """Open a request in the requester's lane: every way of filing one goes through here.
+
+    A request outside the requester's territories or beyond its hourly limit writes nothing
+    and raises `lanes.Refused` (403, 429) once the refusal is kept for the bar's report.
+    """
+    ctx = context(runtime, principal)
+    try:
+        with uow() as session:
+            requester = session.get(Requester, principal.requester_id)
+            assert requester is not None
+            lanes.admit(
+                session,
+                lanes.Filing(requester, body.territory, body.external_ref),
+                policy=ctx.policy(body.territory),
+                now=utcnow(),
+            )
+            request, created = workflow.create_request(session, body, requester=requester, ctx=ctx)
+            return workflow.request_out(session, request), created
+    except lanes.Refused as refused:
+        with uow() as session:
+            lanes.record_refusal(session, refused)
+        log.warning(
+            "request.refused",
+            reason=refused.refusal.reason,
+            territory=refused.refusal.territory,
+            requester_id=refused.refusal.requester_id,
+        )
+        raise
+
+
+def retry_after(refused: lanes.Refused) -> dict[str, str] | None:
+    """The Retry-After header of a refusal beyond the hourly limit (None for the others)."""
+    return {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
 
 
 @router.get("", response_model=list[RequestOut])

@@ -1,4 +1,5 @@
-"""A requester's territories: where its requests may be filed, and whether anywhere.
+"""A requester's territories: where its requests may be filed, and whether anywhere; and the
+requests refused before they were written (outside those territories, beyond the hourly limit).
 
 Every existing requester keeps the one territory it was made with (`requester.territory_id`,
 which stays as its home) as its only allowed territory; none may file anywhere until its token
@@ -17,10 +18,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from dispatcher.db import UTCDateTime
+
 revision: str = "e3a9c4b7d215"
 down_revision: str | None = "c5d8e1a7f342"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# The words of `Refusal` as they were when this revision was made.
+REFUSALS = ("hourly_limit", "outside_territories")
 
 
 def upgrade() -> None:
@@ -43,6 +49,23 @@ def upgrade() -> None:
         conn.execute(
             sa.update(requester).where(requester.c.id == requester_id).values(territories=[code])
         )
+    reasons = ", ".join(f"'{reason}'" for reason in REFUSALS)
+    op.create_table(
+        "request_refusal",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("requester_id", sa.Integer(), nullable=False),
+        sa.Column("territory", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.CheckConstraint(f"reason IN ({reasons})", name=op.f("ck_request_refusal_reason")),
+        sa.ForeignKeyConstraint(
+            ["requester_id"],
+            ["requester.id"],
+            name=op.f("fk_request_refusal_requester_id_requester"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_request_refusal")),
+    )
+    op.create_index(op.f("ix_request_refusal_at"), "request_refusal", ["at"], unique=False)
     op.create_index(
         "ix_request_requester_territory_created",
         "request",
@@ -53,6 +76,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_request_requester_territory_created", table_name="request")
+    op.drop_index(op.f("ix_request_refusal_at"), table_name="request_refusal")
+    op.drop_table("request_refusal")
     with op.batch_alter_table("requester") as batch:
         batch.drop_column("any_territory")
         batch.drop_column("territories")
