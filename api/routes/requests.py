@@ -26,6 +26,7 @@ from api.deps import (
 )
 from api.schemas import ChoiceSessionOut
 from dispatcher import allocation, lanes, workflow
+from dispatcher.allocation import redact
 from dispatcher.db import utcnow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
@@ -206,6 +207,9 @@ def explain(request_id: str, principal: Reading, uow: UowDep) -> JSONResponse:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         explanation = workflow.explanation(session, request)
+    if requester_scope(principal) is not None:
+        # A court or investigator does not read other requests, conflicts or statuses.
+        explanation = redact.explanation_for_requester(explanation)
     # The record goes out as it is stored (the bytes the audit chain hashed, in their order);
     # the model describes it in the OpenAPI document, and a test holds every stored kind to it.
     return JSONResponse(jsonable_encoder(explanation))

@@ -165,3 +165,99 @@ def test_the_default_limit_lets_a_mass_detention_through() -> None:
 
     # A batch holds up to 500 requests and each counts: the default must leave room for one.
     assert load_policy_book().default.requests.hourly_limit_per_requester >= 500
+
+
+# --- what a requester reads of a decision ------------------------------------------------------
+
+CASE = "1(101)-77/2026"  # the small registry's case with a registered conflict (L-22)
+
+
+@pytest.fixture
+def conflicted(runtime: Runtime) -> Iterator[Api]:
+    """The small registry with its only NOR lawyer (L-31, firm F3) suspended."""
+    data = small_registry()
+    (l31,) = [lw for lw in data["lawyers"] if lw["licence"] == "L-31"]
+    l31["status"] = "suspended"
+    load_registry(runtime, data)
+    with TestClient(create_app(runtime=runtime)) as client:
+        yield Api(client, runtime, "CEN")
+
+
+def test_a_requester_reads_no_other_request_conflict_or_status_and_the_bar_reads_all(
+    conflicted: Api,
+) -> None:
+    api = conflicted
+    two = bearer(make_token(api.rt, "court", "Court Two", territory="CEN"))
+    person_a = {"name": "Person A", "language": "az", "juvenile": False}
+    person_b = {"name": "Person B", "language": "az", "juvenile": False}
+    # Court One's order for A in the case: F2 is conflicted (L-22), F3's lawyer is suspended,
+    # so F1 is invited and now defends A in this case.
+    first = api.post(REQUESTS, "court", api.order("A-1", case_number=CASE, person=person_a))
+    assert first.status_code == 201, first.text
+    a_id = first.json()["id"]
+    # Court Two's order for B in the same case: every firm is out, each for a reason it may
+    # not read; and its order for A again is a possible duplicate of Court One's.
+    b = api.client.post(
+        REQUESTS, json=api.order("B-1", case_number=CASE, person=person_b), headers=two
+    )
+    assert b.status_code == 201, b.text
+    b_id = b.json()["id"]
+    dup = api.client.post(
+        REQUESTS, json=api.order("A-2", case_number=CASE, person=person_a), headers=two
+    )
+    dup_id = dup.json()["id"]
+
+    whole = api.get(f"{REQUESTS}/{b_id}/explanation", "bar")
+    assert whole.status_code == 200
+    secrets = (a_id, "registered victim_counsel of L-22", '"suspended"', '"conflict"')
+    for item in secrets:
+        assert item in whole.text, item
+    assert api.get(f"{REQUESTS}/{b_id}/explanation", "admin").text == whole.text
+
+    shown = api.client.get(f"{REQUESTS}/{b_id}/explanation", headers=two)
+    assert shown.status_code == 200
+    for item in (*secrets, "L-22 in this case", "victim_counsel"):
+        assert item not in shown.text, item
+    assert '"withheld"' in shown.text
+    # The record still adds up: the same decisions, pools, firms and lawyers, reasons withheld.
+    body, full = shown.json(), whole.json()
+    assert [d["id"] for d in body["decisions"]] == [d["id"] for d in full["decisions"]]
+    for mine, theirs in zip(body["decisions"], full["decisions"], strict=True):
+        for pool, pool_whole in zip(mine["tried"], theirs["tried"], strict=True):
+            assert [f["firm"] for f in pool["excluded_firms"]] == [
+                f["firm"] for f in pool_whole["excluded_firms"]
+            ]
+            assert [lw["licence"] for lw in pool["excluded_lawyers"]] == [
+                lw["licence"] for lw in pool_whole["excluded_lawyers"]
+            ]
+
+    # The audit of the duplicate: the bar sees Court One's request, Court Two does not.
+    def created(who: dict[str, str] | str) -> dict[str, Any]:
+        r = (
+            api.get("/api/v1/audit", who, request_id=dup_id)
+            if isinstance(who, str)
+            else api.client.get("/api/v1/audit", params={"request_id": dup_id}, headers=who)
+        )
+        assert r.status_code == 200, r.text
+        (event,) = [e for e in r.json()["events"] if e["action"] == "request.created"]
+        return dict(event)
+
+    assert created("bar")["payload"]["possible_duplicate_of"] == [a_id]
+    assert created("bar")["redacted"] is False
+    theirs = created(two)
+    assert theirs["payload"]["possible_duplicate_of"] == []
+    assert theirs["redacted"] is True
+    audit_text = api.client.get("/api/v1/audit", params={"request_id": b_id}, headers=two).text
+    assert a_id not in audit_text and "victim_counsel" not in audit_text
+
+
+def test_a_requester_still_reads_its_own_earlier_request_as_a_possible_duplicate(
+    api: Api,
+) -> None:
+    person = {"name": "Same Person", "language": "az", "juvenile": False}
+    first = api.post(REQUESTS, "court", api.order("S-1", person=person, case_number="2/2026"))
+    again = api.post(REQUESTS, "court", api.order("S-2", person=person, case_number="2/2026"))
+    r = api.get("/api/v1/audit", "court", request_id=again.json()["id"])
+    (event,) = [e for e in r.json()["events"] if e["action"] == "request.created"]
+    assert event["payload"]["possible_duplicate_of"] == [first.json()["id"]]
+    assert event["redacted"] is False
