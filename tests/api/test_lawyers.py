@@ -368,9 +368,9 @@ def test_a_firm_defending_one_person_in_a_case_is_not_invited_for_another(api: A
     decline_until_over(api, second)
     invited_firms = {firm for _, firm, _ in invitations_of(api, second["id"])}
     assert invited_firms and defending not in invited_firms
-    home = api.get(f"{REQUESTS}/{second['id']}/explanation", "bar").json()["decisions"][0][
-        "tried"
-    ][0]
+    home = api.get(f"{REQUESTS}/{second['id']}/explanation", "bar").json()["decisions"][0]["tried"][
+        0
+    ]
     entry = next(e for e in home["excluded_firms"] if e["firm"] == defending)
     assert entry["reason"] == "conflict"
 
