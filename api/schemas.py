@@ -86,7 +86,12 @@ class TokenIn(BaseModel):
 
     role: str
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    territory: str | None = None
+    territories: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Where a court or investigator may file (as --territory, repeatable)",
+    )
+    any_territory: bool = Field(False, description="A requester that may file anywhere")
     lawyer: str | None = None
     callback_prefixes: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
         default_factory=list, max_length=20

@@ -162,8 +162,19 @@ def token_create(
     role: Annotated[str, typer.Option(help="admin, bar, court, investigator or lawyer")],
     name: Annotated[str, typer.Option(help="Who holds the token, e.g. a court's name")],
     territory: Annotated[
-        str | None, typer.Option(help="Territory code (court, investigator)")
+        list[str] | None,
+        typer.Option(
+            help="A territory code the requester may file in (court, investigator; repeatable; "
+            "added to those it already has)"
+        ),
     ] = None,
+    any_territory: Annotated[
+        bool,
+        typer.Option(
+            "--any-territory",
+            help="The requester may file in every territory (court, investigator)",
+        ),
+    ] = False,
     lawyer: Annotated[str | None, typer.Option(help="Licence (lawyer tokens)")] = None,
     callback_prefix: Annotated[
         list[str] | None,
@@ -186,7 +197,8 @@ def token_create(
                 session,
                 role=role,
                 name=name,
-                territory=territory,
+                territories=territory or (),
+                any_territory=any_territory,
                 lawyer=lawyer,
                 callback_prefixes=callback_prefix or (),
                 expires_in=lifetime,
@@ -439,7 +451,7 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
                 session,
                 role=Role.COURT,
                 name="Demo district court",
-                territory=court_territory,
+                territories=[court_territory],
                 callback_prefixes=DEMO_CALLBACK_PREFIXES,
                 actor="demo",
             ),
@@ -447,7 +459,7 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
                 session,
                 role=Role.INVESTIGATOR,
                 name="Demo investigator",
-                territory=court_territory,
+                territories=[court_territory],
                 actor="demo",
             ),
         }

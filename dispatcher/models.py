@@ -39,6 +39,7 @@ from policies.vocabulary import (
     OutboxKind,
     OutboxStatus,
     PlaceKind,
+    Refusal,
     RequestKind,
     RequestStatus,
     Role,
@@ -257,12 +258,31 @@ class Requester(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     role: str = Field(max_length=16)
     name: str = Field(max_length=200)
+    # The territory of its first token: its home (the investigator's form starts there).
     territory_id: int | None = Field(default=None, foreign_key="territory.id")
     # The Standard Webhooks secret ("whsec_...") its callbacks are signed with: made with the
     # requester, or on first use for a requester older than the column.
     webhook_secret: str | None = Field(default=None, max_length=64)
     # A request's callback_url must start with one of these; none registered: no callbacks.
     callback_prefixes: list[str] = _json(list)
+    # The codes of the territories its requests may name (`token create --territory`, added
+    # to at every token); `any_territory` lets it file anywhere (`--any-territory`).
+    territories: list[str] = _json(list)
+    any_territory: bool = False
+
+
+class RequestRefusal(SQLModel, table=True):
+    """A request refused before it was written: outside the requester's territories or beyond
+    its hourly limit. Kept for the bar's report; the request itself left no trace."""
+
+    __tablename__ = "request_refusal"
+    __table_args__ = (one_of("reason", Refusal),)
+    id: int | None = Field(default=None, primary_key=True)
+    requester_id: int = Field(foreign_key="requester.id")
+    # The code as the request named it (a territory the registry may not know).
+    territory: str = Field(max_length=16)
+    reason: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class ApiToken(SQLModel, table=True):
@@ -305,6 +325,10 @@ class Request(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("requester_id", "external_ref"),
         Index("ix_request_case_number", "case_number"),
+        # A requester's requests in a territory by time: the hourly limit counts them.
+        Index(
+            "ix_request_requester_territory_created", "requester_id", "territory_id", "created_at"
+        ),
         one_of("kind", RequestKind),
         one_of("urgency", Urgency),
         one_of("category", Category),

@@ -53,7 +53,8 @@ def create_token(
     *,
     role: str,
     name: str,
-    territory: str | None = None,
+    territories: Sequence[str] = (),
+    any_territory: bool = False,
     lawyer: str | None = None,
     callback_prefixes: Sequence[str] = (),
     expires_in: timedelta | None = None,
@@ -62,7 +63,8 @@ def create_token(
     """Create a token and return it in clear; only its hash is kept.
 
     A court's or investigator's token creates its requester on first use of the name (with a
-    callback signing secret); `callback_prefixes` are added to the requester's registered ones.
+    callback signing secret) and needs `territories` or `any_territory`: the territories and
+    `callback_prefixes` are added to the requester's, and `any_territory` lets it file anywhere.
     With `expires_in` the token is refused from then on; without, it lives until revoked.
     """
     if expires_in is not None and expires_in <= timedelta(0):
@@ -76,21 +78,15 @@ def create_token(
         raise Invalid(
             "callback_prefix", "only court and investigator tokens take callback prefixes"
         )
+    codes = list(dict.fromkeys(t.strip() for t in territories))
+    if (codes or any_territory) and role not in REQUESTER_ROLES:
+        raise Invalid("territory", "only court and investigator tokens take territories")
     requester_id: int | None = None
     lawyer_id: int | None = None
     if role in REQUESTER_ROLES:
-        if not territory:
-            raise Invalid("territory", f"a {role} token needs --territory")
-        t = session.exec(select(Territory).where(Territory.code == territory)).first()
-        if t is None:
-            raise Invalid("territory", f"unknown territory {territory}")
-        requester = session.exec(
-            select(Requester).where(Requester.role == role, Requester.name == name)
-        ).first()
-        if requester is None:
-            requester = Requester(
-                role=role, name=name, territory_id=t.id, webhook_secret=new_webhook_secret()
-            )
+        requester = _requester_for(
+            session, role=role, name=name, codes=codes, any_territory=any_territory
+        )
         added = [p for p in dict.fromkeys(prefixes) if p not in requester.callback_prefixes]
         if added:
             requester.callback_prefixes = [*requester.callback_prefixes, *added]
@@ -124,7 +120,8 @@ def create_token(
         payload={
             "role": role,
             "name": row.name,
-            "territory": territory,
+            "territories": codes,
+            **({"any_territory": True} if any_territory else {}),
             "lawyer": lawyer,
             **({"callback_prefixes": prefixes} if prefixes else {}),
             **({"expires_at": row.expires_at.isoformat()} if row.expires_at else {}),
@@ -158,6 +155,43 @@ def parse_duration(text: str, *, field: str = "expires_in") -> timedelta:
 def is_live(row: ApiToken, now: datetime) -> bool:
     """Neither revoked nor expired at `now`."""
     return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+
+
+def _requester_for(
+    session: Session, *, role: str, name: str, codes: list[str], any_territory: bool
+) -> Requester:
+    """The requester named `name`, made now if new, holding `codes` and `any_territory` too.
+
+    Territories are only ever added: a later token widens the requester's lane, never narrows
+    it (the first territory stays its home).
+    """
+    if not codes and not any_territory:
+        raise Invalid(
+            "territory", f"a {role} token needs --territory (repeatable) or --any-territory"
+        )
+    found = {
+        t.code: t
+        for t in session.exec(select(Territory).where(col(Territory.code).in_(codes))).all()
+    }
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise Invalid("territory", f"unknown territory {', '.join(unknown)}")
+    requester = session.exec(
+        select(Requester).where(Requester.role == role, Requester.name == name)
+    ).first()
+    if requester is None:
+        requester = Requester(
+            role=role,
+            name=name,
+            territory_id=found[codes[0]].id if codes else None,
+            webhook_secret=new_webhook_secret(),
+        )
+    added = [c for c in codes if c not in requester.territories]
+    if added:
+        requester.territories = [*requester.territories, *added]
+    if any_territory:
+        requester.any_territory = True
+    return requester
 
 
 def resolve(session: Session, token: str) -> Principal | None:
@@ -246,9 +280,8 @@ def _scope(session: Session, row: ApiToken) -> str | None:
         return lawyer.licence if lawyer else None
     if row.requester_id is not None:
         requester = session.get(Requester, row.requester_id)
-        if requester is not None and requester.territory_id is not None:
-            territory = session.get(Territory, requester.territory_id)
-            return territory.code if territory else None
+        if requester is not None:
+            return "any territory" if requester.any_territory else " ".join(requester.territories)
     return None
 
 

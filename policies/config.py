@@ -74,6 +74,12 @@ class Notifications(_Section):
         return self.detention_give_up_s if urgency == Urgency.DETENTION else self.standard_give_up_s
 
 
+class Requests(_Section):
+    # Requests one requester may file in one territory within one clock hour (UTC); more are
+    # refused (429) and reported to the bar. Each request of a batch counts.
+    hourly_limit_per_requester: int = Field(gt=0)
+
+
 class Workload(_Section):
     # How much one open case of each category weighs in a lawyer's workload (the order within
     # a firm); the cap still counts cases.
@@ -121,6 +127,7 @@ class Policy(_Section):
     eligibility: Eligibility
     choice: Choice
     notifications: Notifications
+    requests: Requests
     workload: Workload
     retention: Retention
     rota: Rota

@@ -158,3 +158,19 @@ class AvailabilityKind(StrEnum):
     LEAVE = "leave"
     NO_NIGHTS = "no_nights"
     NO_WEEKENDS = "no_weekends"
+
+
+class Refusal(StrEnum):
+    """Why a request was refused before anything of it was written (the bar's report counts)."""
+
+    # A territory the requester was not created for (`token create --territory`).
+    OUTSIDE_TERRITORIES = "outside_territories"
+    # The requester's hourly limit in the territory (`[requests]` in the policy).
+    HOURLY_LIMIT = "hourly_limit"
+
+
+class Disclosure(StrEnum):
+    """What a court or investigator reads in place of what it may not see."""
+
+    # An exclusion reason that would tell a lawyer's status or a conflict.
+    WITHHELD = "withheld"

@@ -53,7 +53,9 @@ def main() -> None:
         with unit_of_work(rt.engine) as session:
             registry.import_registry(session, data, actor="bench")
             for t in data.territories:
-                tokens.create_token(session, role="court", name=f"Court {t.code}", territory=t.code)
+                tokens.create_token(
+                    session, role="court", name=f"Court {t.code}", territories=[t.code]
+                )
         territories = [t.code for t in data.territories]
         # Three quarters of the demand in the capital, as in the registry.
         weights = [3.0 if code.startswith("BAK") else 1.0 for code in territories]

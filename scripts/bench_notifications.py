@@ -158,7 +158,9 @@ def main() -> None:
         with unit_of_work(rt.engine) as session:
             registry.import_registry(session, data, actor="bench")
             for t in data.territories:
-                tokens.create_token(session, role="court", name=f"Court {t.code}", territory=t.code)
+                tokens.create_token(
+                    session, role="court", name=f"Court {t.code}", territories=[t.code]
+                )
         rt.start()
         if args.database_url:
             env = os.environ | {

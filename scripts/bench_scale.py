@@ -121,7 +121,7 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
     with unit_of_work(engine) as session:
         registry.import_registry(session, data, actor="bench")
         for t in data.territories:
-            tokens.create_token(session, role="court", name=f"Court {t.code}", territory=t.code)
+            tokens.create_token(session, role="court", name=f"Court {t.code}", territories=[t.code])
     import_s = time.perf_counter() - started
     past = write_past(engine, decisions=scenario.history, end=DEFAULT_START, seed=seed)
     print(

@@ -16,14 +16,15 @@ from sqlmodel import Session
 from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
-from dispatcher import registry, workflow
+from api.routes.requests import file_request, retry_after
+from dispatcher import lanes, registry, workflow
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import Requester, Territory
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import PlaceOut, RequestIn, RequestOut
 from dispatcher.tokens import Principal
-from policies.vocabulary import Category, Language, RequestKind, Role, Urgency
+from policies.vocabulary import Category, Language, Refusal, RequestKind, Role, Urgency
 
 router = APIRouter(prefix="/investigator")
 
@@ -57,6 +58,13 @@ NOT_ACCEPTED = N_("This value is not accepted.")
 # What the request's page says after an action (the query names one of these).
 DONE = {"cancelled": N_("The request is cancelled. A lawyer invited or appointed is told.")}
 REFERENCE_USED = N_("This reference was already used for a different request.")
+# A request refused before it was written (`dispatcher.lanes`), by the refusal's reason.
+REFUSED = {
+    Refusal.OUTSIDE_TERRITORIES: N_("You may not file requests in this territory."),
+    Refusal.HOURLY_LIMIT: N_(
+        "Too many requests in this territory this hour. Try again after the hour."
+    ),
+}
 # Form fields by where the request's model puts them.
 FORM_FIELDS: dict[tuple[int | str, ...], str] = {
     ("person", "name"): "person_name",
@@ -213,13 +221,8 @@ async def open_request(
                 "contact": _contact(values),
             }
         )
-        with uow() as session:
-            requester = session.get(Requester, who.requester_id)
-            assert requester is not None
-            created, _ = workflow.create_request(
-                session, body, requester=requester, ctx=context(runtime, who)
-            )
-            request_id = created.id
+        created, _ = file_request(body, who, runtime, uow)
+        request_id = created.id
     except ValidationError as error:
         errors = {
             FORM_FIELDS.get(tuple(e["loc"]), str(e["loc"][0])): FIELD_ERRORS.get(
@@ -233,6 +236,20 @@ async def open_request(
             return _render_home(
                 request, session, runtime, who, values=values, errors=errors, status_code=422
             )
+    except lanes.Refused as refused:
+        # The territory field says why; the page's other answers keep the form as typed.
+        with uow() as session:
+            page = _render_home(
+                request,
+                session,
+                runtime,
+                who,
+                values=values,
+                errors={"territory": REFUSED[Refusal(refused.refusal.reason)]},
+                status_code=refused.status_code,
+            )
+        page.headers.update(retry_after(refused) or {})
+        return page
     except Invalid as error:
         with uow() as session:
             return _render_home(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +12,7 @@ from api.deps import UowDep, requester_scope, role
 from api.responses import AUTH, errors
 from api.schemas import VerifyOut
 from dispatcher import audit, workflow
+from dispatcher.allocation import redact
 from dispatcher.audit import StoredEvent
 from dispatcher.errors import Forbidden
 from dispatcher.tokens import Principal
@@ -43,9 +45,21 @@ class AuditEventOut(BaseModel):
         description="Set when a stored value no longer parses: the row was altered "
         "(`at` is then the text as stored, `payload` empty; verification reports it)",
     )
+    redacted: bool = Field(
+        False,
+        description="The payload as a court or investigator reads it: other requests, "
+        "conflicts and statuses withheld (the hash covers the whole payload the bar reads)",
+    )
 
     @classmethod
-    def of(cls, event: StoredEvent) -> AuditEventOut:
+    def of(cls, event: StoredEvent, own_requests: Collection[str] | None = None) -> AuditEventOut:
+        """The event; with `own_requests` (a requester's), its payload redacted."""
+        payload = event.payload
+        shown = (
+            payload
+            if own_requests is None
+            else redact.audit_payload_for_requester(payload, own_requests)
+        )
         return cls(
             seq=event.seq,
             at=event.at.isoformat() if event.at is not None else event.stored_at,
@@ -54,10 +68,11 @@ class AuditEventOut(BaseModel):
             entity_type=event.entity_type,
             entity_id=event.entity_id,
             request_id=event.request_id,
-            payload=event.payload,
+            payload=shown,
             prev_hash=event.prev_hash,
             hash=event.hash,
             damaged=event.damaged,
+            redacted=shown != payload,
         )
 
 
@@ -84,8 +99,12 @@ def audit_events(
                 raise Forbidden("a requester reads the audit of one of its requests")
             workflow.get_request(session, request_id, requester_id=scope)
         rows = audit.trail(session, request_id=request_id, after=after, limit=limit)
+        own: set[str] | None = None
+        if scope is not None:
+            named = redact.mentioned_requests([e.payload for e in rows])
+            own = redact.own_requests(session, scope, named)
         return AuditPage(
-            events=[AuditEventOut.of(e) for e in rows],
+            events=[AuditEventOut.of(e, own) for e in rows],
             next_after=rows[-1].seq if rows else None,
         )
 

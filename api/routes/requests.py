@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import (
     QueryTime,
     RuntimeDep,
+    UnitOfWork,
     UowDep,
     bearer_or_page,
     context,
@@ -25,13 +27,17 @@ from api.deps import (
 from api.responses import AUTH, BODY, errors
 from api.schemas import ChoiceSessionOut
 from api.streams import StreamPlace
-from dispatcher import allocation, workflow
+from dispatcher import allocation, lanes, workflow
+from dispatcher.allocation import redact
+from dispatcher.db import utcnow
 from dispatcher.errors import Forbidden
 from dispatcher.models import Requester
+from dispatcher.runtime import Runtime
 from dispatcher.schemas import RequestIn, RequestOut
 from dispatcher.tokens import Principal
 from policies.vocabulary import RequestKind, RequestStatus, Role
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 Requesting = Annotated[Principal, Depends(role(Role.COURT, Role.INVESTIGATOR))]
@@ -55,14 +61,51 @@ def create_request(
         raise Forbidden("a court sends court orders")
     if principal.role == Role.INVESTIGATOR and body.kind != RequestKind.INVESTIGATION:
         raise Forbidden("an investigator sends investigation requests")
-    with uow() as session:
-        requester = session.get(Requester, principal.requester_id)
-        assert requester is not None
-        request, created = workflow.create_request(
-            session, body, requester=requester, ctx=context(runtime, principal)
-        )
-        out = workflow.request_out(session, request)
+    try:
+        out, created = file_request(body, principal, runtime, uow)
+    except lanes.Refused as refused:
+        raise HTTPException(
+            refused.status_code, refused.detail, headers=retry_after(refused)
+        ) from None
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+
+
+def file_request(
+    body: RequestIn, principal: Principal, runtime: Runtime, uow: UnitOfWork
+) -> tuple[RequestOut, bool]:
+    """Open a request in the requester's lane: every way of filing one goes through here.
+
+    A request outside the requester's territories or beyond its hourly limit writes nothing
+    and raises `lanes.Refused` (403, 429) once the refusal is kept for the bar's report.
+    """
+    ctx = context(runtime, principal)
+    try:
+        with uow() as session:
+            requester = session.get(Requester, principal.requester_id)
+            assert requester is not None
+            lanes.admit(
+                session,
+                lanes.Filing(requester, body.territory, body.external_ref),
+                policy=ctx.policy(body.territory),
+                now=utcnow(),
+            )
+            request, created = workflow.create_request(session, body, requester=requester, ctx=ctx)
+            return workflow.request_out(session, request), created
+    except lanes.Refused as refused:
+        with uow() as session:
+            lanes.record_refusal(session, refused)
+        log.warning(
+            "request.refused",
+            reason=refused.refusal.reason,
+            territory=refused.refusal.territory,
+            requester_id=refused.refusal.requester_id,
+        )
+        raise
+
+
+def retry_after(refused: lanes.Refused) -> dict[str, str] | None:
+    """The Retry-After header of a refusal beyond the hourly limit (None for the others)."""
+    return {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
 
 
 @router.get("", response_model=list[RequestOut], responses=errors(*AUTH, 422))
@@ -170,6 +213,9 @@ def explain(request_id: str, principal: Reading, uow: UowDep) -> JSONResponse:
     with uow() as session:
         request = workflow.get_request(session, request_id, requester_id=requester_scope(principal))
         explanation = workflow.explanation(session, request)
+    if requester_scope(principal) is not None:
+        # A court or investigator does not read other requests, conflicts or statuses.
+        explanation = redact.explanation_for_requester(explanation)
     # The record goes out as it is stored (the bytes the audit chain hashed, in their order);
     # the model describes it in the OpenAPI document, and a test holds every stored kind to it.
     return JSONResponse(jsonable_encoder(explanation))

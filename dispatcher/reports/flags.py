@@ -1,4 +1,5 @@
-"""The pocket-lawyer detector: requesters whose requests go to one lawyer far too often.
+"""The pocket-lawyer detector: requesters whose requests go to one lawyer far too often; and
+the requests refused before they were written (a requester outside its lane or flooding one).
 
 For each requester R and lawyer L the trials are R's requests that reached a lawyer:
 
@@ -23,12 +24,22 @@ from datetime import datetime
 import structlog
 from scipy import stats
 from sqlalchemy import ColumnElement, Float, cast
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from dispatcher.models import Appointment, Choice, Decision, Invitation, Lawyer, Request, Requester
+from dispatcher.models import (
+    Appointment,
+    Choice,
+    Decision,
+    Invitation,
+    Lawyer,
+    Request,
+    Requester,
+    RequestRefusal,
+)
 from dispatcher.registry import get_territory
 from dispatcher.reports.queries import list_entries, list_length, period
-from dispatcher.reports.rows import Flag, PairTest
+from dispatcher.reports.rows import Flag, PairTest, RefusalAlert
 from policies.vocabulary import ChoiceKind, DecisionKind
 
 log = structlog.get_logger(__name__)
@@ -198,3 +209,51 @@ def requests_of_pair(
     )
     found = set(session.exec(by_choice).all()) | set(session.exec(by_appointment).all())
     return sorted(found)[:limit]
+
+
+def refusals(
+    session: Session,
+    *,
+    territory: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[RefusalAlert]:
+    """Requests refused before they were written (`dispatcher.lanes`), per requester, territory
+    and reason, the most refused first: the report's alert lines."""
+    query = (
+        sa_select(
+            col(Requester.name),
+            col(Requester.role),
+            col(RequestRefusal.territory),
+            col(RequestRefusal.reason),
+            func.count(),
+            func.min(col(RequestRefusal.at)),
+            func.max(col(RequestRefusal.at)),
+        )
+        .join(Requester, col(Requester.id) == RequestRefusal.requester_id)
+        .where(*period(col(RequestRefusal.at), start, end))
+        .group_by(
+            col(Requester.name),
+            col(Requester.role),
+            col(RequestRefusal.territory),
+            col(RequestRefusal.reason),
+        )
+    )
+    if territory is not None:
+        query = query.where(col(RequestRefusal.territory) == territory)
+    alerts: list[RefusalAlert] = [
+        {
+            "requester": name,
+            "role": role,
+            "territory": code,
+            "reason": reason,
+            "refused": int(n),
+            "first_at": first.isoformat(),
+            "last_at": last.isoformat(),
+        }
+        for name, role, code, reason, n, first, last in session.execute(query).all()
+    ]
+    alerts.sort(key=lambda a: (-a["refused"], a["requester"], a["territory"], a["reason"]))
+    if alerts:
+        log.warning("flags.refusals", territory=territory, alerts=len(alerts))
+    return alerts

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from dispatcher.registry import get_territory
 from dispatcher.reports import fairness, flags
 from dispatcher.reports.fairness import URGENCIES, FirmSeries, Histogram
-from dispatcher.reports.rows import FairnessReport, Flag, TerritoryFigures
+from dispatcher.reports.rows import FairnessReport, Flag, RefusalAlert, TerritoryFigures
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 environment = Environment(
@@ -48,6 +48,7 @@ class FullReport:
     series: FirmSeries
     counsel: dict[str, Histogram]
     flagged: list[Flag]
+    refused: list[RefusalAlert]
     overview: list[TerritoryFigures]
     generated_at: str
     plots: dict[str, str] = field(default_factory=dict)
@@ -63,6 +64,7 @@ def gather(
         series=fairness.firm_series(session, territory, start, end),
         counsel=fairness.counsel_histogram(session, t.id, start, end),
         flagged=flags.pocket_lawyers(session, territory=territory, start=start, end=end),
+        refused=flags.refusals(session, territory=territory, start=start, end=end),
         overview=fairness.territories_overview(session, start, end),
         generated_at=now.isoformat(timespec="seconds"),
     )

@@ -156,3 +156,16 @@ class PairTest(Flag):
 
     requester_id: int
     flagged: bool
+
+
+class RefusalAlert(TypedDict):
+    """A requester's requests refused before they were written in one territory, by reason:
+    outside its territories, or beyond its hourly limit (a flood)."""
+
+    requester: str
+    role: str
+    territory: str
+    reason: str
+    refused: Annotated[int, Field(description="Requests refused in the period")]
+    first_at: str
+    last_at: str

@@ -99,7 +99,7 @@ def ensure_requesters(engine: Engine, data: registry.RegistryFile) -> dict[str, 
             for role, name in wanted:
                 if name not in known:
                     tokens.create_token(
-                        session, role=role, name=name, territory=t.code, actor="simulation"
+                        session, role=role, name=name, territories=[t.code], actor="simulation"
                     )
         return {r.name: r.id for r in session.exec(select(Requester)).all() if r.id is not None}
 

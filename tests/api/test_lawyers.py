@@ -338,7 +338,7 @@ def test_a_registered_conflict_excludes_the_whole_firm_even_after_every_decline(
     invited = invitations_of(api, created.json()["id"])
     assert "F2" not in {firm for _, firm, _ in invited}
     assert sorted(lic for lic, _, _ in invited) == ["L-11", "L-12", "L-13", "L-31"]
-    decisions = api.get(f"{REQUESTS}/{final['id']}/explanation", "court").json()["decisions"]
+    decisions = api.get(f"{REQUESTS}/{final['id']}/explanation", "bar").json()["decisions"]
     assert len(decisions) == 5
     for decision in decisions:
         home = decision["tried"][0]
@@ -368,9 +368,9 @@ def test_a_firm_defending_one_person_in_a_case_is_not_invited_for_another(api: A
     decline_until_over(api, second)
     invited_firms = {firm for _, firm, _ in invitations_of(api, second["id"])}
     assert invited_firms and defending not in invited_firms
-    home = api.get(f"{REQUESTS}/{second['id']}/explanation", "court").json()["decisions"][0][
-        "tried"
-    ][0]
+    home = api.get(f"{REQUESTS}/{second['id']}/explanation", "bar").json()["decisions"][0]["tried"][
+        0
+    ]
     entry = next(e for e in home["excluded_firms"] if e["firm"] == defending)
     assert entry["reason"] == "conflict"
 

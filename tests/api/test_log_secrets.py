@@ -41,7 +41,7 @@ def prepare(database_url: str) -> dict[str, str]:
         load_registry(rt, small_registry())
         with unit_of_work(rt.engine) as session:
             investigator = tokens.create_token(
-                session, role="investigator", name="Police One", territory="CEN"
+                session, role="investigator", name="Police One", territories=["CEN"]
             )
     finally:
         rt.stop()

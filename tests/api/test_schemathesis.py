@@ -149,10 +149,10 @@ def prepare(database_url: str) -> dict[str, str]:
                 "admin": tokens.create_token(session, role="admin", name="Fuzz admin"),
                 "bar": tokens.create_token(session, role="bar", name="Fuzz bar"),
                 "court": tokens.create_token(
-                    session, role="court", name="Fuzz court", territory=territory
+                    session, role="court", name="Fuzz court", territories=[territory]
                 ),
                 "investigator": tokens.create_token(
-                    session, role="investigator", name="Fuzz police", territory=territory
+                    session, role="investigator", name="Fuzz police", territories=[territory]
                 ),
                 "lawyer": tokens.create_token(
                     session, role="lawyer", name="Fuzz lawyer", lawyer=licence

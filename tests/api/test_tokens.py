@@ -46,7 +46,7 @@ def test_the_admin_creates_a_token_that_is_shown_once_and_works(api: Api) -> Non
     made = api.post(
         "/api/v1/tokens",
         "admin",
-        {"role": "court", "name": "Court Two", "territory": "CEN", "expires_in": "90d"},
+        {"role": "court", "name": "Court Two", "territories": ["CEN"], "expires_in": "90d"},
     )
     assert made.status_code == 201, made.text
     assert made.headers["cache-control"] == "no-store"

@@ -16,8 +16,13 @@ from dispatcher.runtime import Runtime
 COURT_HOOKS = "https://court.example/hooks/"
 
 
-def make_token(rt: Runtime, role: str, name: str | None = None, **kw: Any) -> str:
-    """A new token of `role` (named after the role unless `name` is given); `kw` as create_token."""
+def make_token(
+    rt: Runtime, role: str, name: str | None = None, territory: str | None = None, **kw: Any
+) -> str:
+    """A new token of `role` (named after the role unless `name` is given); `kw` as create_token,
+    and `territory` the requester's one territory (`territories=[territory]`)."""
+    if territory is not None:
+        kw["territories"] = [territory]
     with unit_of_work(rt.engine) as session:
         return tokens.create_token(session, role=role, name=name or f"{role} one", **kw)
 

@@ -93,7 +93,7 @@ def prepare(database_url: str) -> Credentials:
         with unit_of_work(rt.engine) as session:
             registry.import_registry(session, data, actor="load")
             court = tokens.create_token(
-                session, role="court", name="Load court", territory=TERRITORY
+                session, role="court", name="Load court", territories=[TERRITORY]
             )
             lawyers = {
                 lw.licence: tokens.create_token(
