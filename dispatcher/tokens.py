@@ -410,9 +410,12 @@ def normalize_prefix(prefix: str) -> str:
     "https://court.example.attacker.net/" through.
     """
     try:
-        return str(_URL.validate_python(prefix.strip()))
+        url = _URL.validate_python(prefix.strip())
     except ValidationError as exc:
-        raise Invalid("callback_prefix", f"{prefix!r} is not an http(s) URL") from exc
+        raise Invalid("callback_prefix", f"{prefix[:200]!r} is not an http(s) URL") from exc
+    if url.username or url.password:
+        raise Invalid("callback_prefix", "must not carry credentials (user:password@)")
+    return str(url)
 
 
 def check_callback_url(requester: Requester, callback_url: AnyHttpUrl | None) -> None:
@@ -422,6 +425,8 @@ def check_callback_url(requester: Requester, callback_url: AnyHttpUrl | None) ->
     """
     if callback_url is None:
         return
+    if callback_url.username or callback_url.password:
+        raise Invalid("callback_url", "must not carry credentials (user:password@)")
     url = str(callback_url)
     registered = requester.callback_prefixes
     if not registered:

@@ -24,9 +24,16 @@ from matplotlib.figure import Figure
 from sqlmodel import Session
 
 from dispatcher.registry import get_territory
-from dispatcher.reports import fairness, flags
+from dispatcher.reports import delivery, fairness, flags
 from dispatcher.reports.fairness import URGENCIES, FirmSeries, Histogram
-from dispatcher.reports.rows import FairnessReport, Flag, RefusalAlert, TerritoryFigures
+from dispatcher.reports.rows import (
+    CallbackAlert,
+    FairnessReport,
+    Flag,
+    RefusalAlert,
+    ReopenFigures,
+    TerritoryFigures,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 environment = Environment(
@@ -49,6 +56,8 @@ class FullReport:
     counsel: dict[str, Histogram]
     flagged: list[Flag]
     refused: list[RefusalAlert]
+    callbacks_failed: list[CallbackAlert]
+    reopened: list[ReopenFigures]
     overview: list[TerritoryFigures]
     generated_at: str
     plots: dict[str, str] = field(default_factory=dict)
@@ -65,6 +74,10 @@ def gather(
         counsel=fairness.counsel_histogram(session, t.id, start, end),
         flagged=flags.pocket_lawyers(session, territory=territory, start=start, end=end),
         refused=flags.refusals(session, territory=territory, start=start, end=end),
+        callbacks_failed=delivery.failed_callbacks(
+            session, territory=territory, start=start, end=end
+        ),
+        reopened=delivery.reopened_sessions(session, territory=territory, start=start, end=end),
         overview=fairness.territories_overview(session, start, end),
         generated_at=now.isoformat(timespec="seconds"),
     )

@@ -169,3 +169,25 @@ class RefusalAlert(TypedDict):
     refused: Annotated[int, Field(description="Requests refused in the period")]
     first_at: str
     last_at: str
+
+
+class CallbackAlert(TypedDict):
+    """A requester's callbacks that failed for good in the period: the court was never told."""
+
+    requester: str
+    role: str
+    failed: Annotated[int, Field(description="Callbacks given up in the period")]
+    refused: Annotated[int, Field(description="Of them, refused at once (destination not allowed)")]
+    last_at: str
+    last_error: str
+
+
+class ReopenFigures(TypedDict):
+    """A requester's re-opened choice sessions in the period (a lost tablet, or fishing for a
+    list: the policy's `[choice] max_reopens` bounds them per request)."""
+
+    requester: str
+    role: str
+    requests: Annotated[int, Field(description="Requests whose choice session was re-opened")]
+    reopens: Annotated[int, Field(description="Re-opens in all (sessions after each first)")]
+    most: Annotated[int, Field(description="The most re-opens of one request")]
