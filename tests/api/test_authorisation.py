@@ -93,8 +93,9 @@ def operations(client: TestClient) -> set[tuple[str, str]]:
 def call(api: Api, method: str, path: str, headers: dict[str, str]) -> int:
     url = re.sub(r"\{[^}]+\}", "999999", path)
     params = {"request_id": "999999"} if path == "/api/v1/audit" else None
-    body = {} if method in {"POST", "PUT"} else None
-    return api.client.request(method, url, headers=headers, json=body, params=params).status_code
+    body: dict[str, str] | None = {} if method in {"POST", "PUT"} else None
+    response = api.client.request(method, url, headers=headers, json=body, params=params)
+    return int(response.status_code)
 
 
 def test_every_operation_is_in_the_table(api: Api) -> None:
