@@ -120,8 +120,25 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _engine(settings: Settings | None = None) -> Any:
-    engine = make_engine((settings or get_settings()).database_url)
+def _engine(settings: Settings | None = None, *, create: bool = False, say: str = "") -> Any:
+    """The database of the settings (DISPATCHER_DATABASE_URL), schema made ready.
+
+    An SQLite file that does not exist is made only when `create` is given: a command run
+    outside the service's environment (a mistyped path, a missing `. ./dispatcher-demo.env`)
+    would otherwise write into a new, empty database beside the real one. With `say`, the
+    command names the database it works on, on stderr.
+    """
+    url = (settings or get_settings()).database_url
+    engine = make_engine(url)
+    if say:
+        typer.echo(f"{say}: database {engine.url.render_as_string(hide_password=True)}", err=True)
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database not in (None, "", ":memory:") and not Path(str(database)).exists() and not create:
+        engine.dispose()
+        _fail(
+            f"no database at {Path(str(database)).resolve()}: set DISPATCHER_DATABASE_URL to the "
+            "service's (the demo's: . ./dispatcher-demo.env), or pass --create to make a new one"
+        )
     try:
         create_schema(engine)
     except SchemaNotReady as exc:
@@ -188,11 +205,15 @@ def token_create(
         str | None,
         typer.Option(help="Refuse the token after this long: days or hours, e.g. 90d or 12h"),
     ] = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="Make the SQLite database if it does not exist")
+    ] = False,
 ) -> None:
-    """Create a token and print it alone on stdout (only its hash is stored)."""
+    """Create a token and print it alone on stdout (only its hash is stored); the database it
+    goes into is named on stderr."""
     try:
         lifetime = tokens.parse_duration(expires_in) if expires_in is not None else None
-        with unit_of_work(_engine()) as session:
+        with unit_of_work(_engine(create=create, say="token create")) as session:
             token = tokens.create_token(
                 session,
                 role=role,
@@ -312,11 +333,16 @@ def load_registry_file(path: Path) -> registry.RegistryFile:
 
 
 @registry_app.command("import")
-def registry_import(file: Annotated[Path, typer.Argument(help="Registry JSON file")]) -> None:
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="Registry JSON file")],
+    create: Annotated[
+        bool, typer.Option("--create", help="Make the SQLite database if it does not exist")
+    ] = False,
+) -> None:
     """Import a registry file: all or nothing; importing it again changes nothing."""
     data = load_registry_file(file)
     try:
-        with unit_of_work(_engine()) as session:
+        with unit_of_work(_engine(create=create, say="registry import")) as session:
             summary = registry.import_registry(session, data, actor="cli")
     except DomainError as exc:
         _fail(_describe(exc))
@@ -434,7 +460,7 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = _engine(settings)
+    engine = _engine(settings, create=True)
     data = load_registry_file(Path(settings.demo_registry or DEMO_REGISTRY))
     with unit_of_work(engine) as session:
         registry.import_registry(session, data, actor="demo")
@@ -480,6 +506,11 @@ def prepare_demo(settings: Settings) -> dict[str, str]:
         made["court_webhook_secret"] = tokens.requester_secret(
             session, name="Demo district court", role=Role.COURT, actor="demo"
         )
+    # Yesterday's report into the audit chain now, as the scheduler would do moments after
+    # the start: a fresh demo then answers the same however quickly one starts using it.
+    from dispatcher.reports import snapshots
+
+    snapshots.snapshot_previous_day(engine)
     engine.dispose()
     return {**made, "territory": court_territory}
 
@@ -510,6 +541,14 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if _port_taken(host, port):
+        # Checked before anything is written: a second demo must not wipe the first one's
+        # database and token file and then fail on the port.
+        _fail(
+            f"something already listens on {host}:{port}: a demo already running? (its tokens "
+            f"are in {DEMO_ENV_FILE}; its pages at http://{host}:{port}/). Stop it, or choose "
+            "another --port. Nothing was changed."
+        )
     if demo:
         if "DISPATCHER_DATABASE_URL" not in os.environ:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
@@ -534,6 +573,24 @@ def serve(
     )
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """Whether a server already listens on the address (binding it as uvicorn will fails)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
 def demo_history(settings: Settings, days: int) -> dict[str, Any]:
     """Fill the demo database with `days` of past activity, ending today."""
     from dispatcher.simulation import fill_history
@@ -548,11 +605,19 @@ def demo_history(settings: Settings, days: int) -> dict[str, Any]:
     )
 
 
+def _absolute(url: str) -> str:
+    """An SQLite URL with its file's absolute path, so the env file works from anywhere."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
+
+
 def _announce_demo(settings: Settings, made: dict[str, str], base: str) -> None:
     typer.echo(f"Demo database: {settings.database_url}")
     typer.echo(f"Demo territory for the court and investigator: {made['territory']}")
     lines = [
-        f"export DISPATCHER_DATABASE_URL={settings.database_url}",
+        f"export DISPATCHER_DATABASE_URL={_absolute(settings.database_url)}",
         f"export DISPATCHER_URL={base}",
     ]
     for role in Role:

@@ -34,10 +34,10 @@ def test_registry_import_is_idempotent_and_tokens_print_alone(
 ) -> None:
     file = tmp_path / "registry.json"
     file.write_text(json.dumps(small_registry()), encoding="utf-8")
-    first = runner.invoke(cli.app, ["registry", "import", str(file)])
+    first = runner.invoke(cli.app, ["registry", "import", "--create", str(file)])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["changed"] is True
-    again = runner.invoke(cli.app, ["registry", "import", str(file)])
+    again = runner.invoke(cli.app, ["registry", "import", "--create", str(file)])
     assert json.loads(again.stdout)["changed"] is False
 
     made = runner.invoke(
@@ -62,7 +62,7 @@ def test_a_bad_registry_file_is_refused_naming_the_entry(database: str, tmp_path
     data["lawyers"][2]["firm"] = "F9"
     file = tmp_path / "bad.json"
     file.write_text(json.dumps(data), encoding="utf-8")
-    result = runner.invoke(cli.app, ["registry", "import", str(file)])
+    result = runner.invoke(cli.app, ["registry", "import", "--create", str(file)])
     assert result.exit_code == 2
     assert "lawyers.2.firm" in result.stderr
 
@@ -149,7 +149,7 @@ def test_the_demo_can_start_with_past_activity(tmp_path: Path) -> None:
 def _small_registry_in(database: str, tmp_path: Path) -> None:
     file = tmp_path / "registry.json"
     file.write_text(json.dumps(small_registry()), encoding="utf-8")
-    assert runner.invoke(cli.app, ["registry", "import", str(file)]).exit_code == 0
+    assert runner.invoke(cli.app, ["registry", "import", "--create", str(file)]).exit_code == 0
 
 
 def test_token_list_shows_no_secret_and_revoke_refuses_an_ambiguous_name(

@@ -26,7 +26,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
     file = tmp_path / "registry.json"
     file.write_text(json.dumps(small_registry()), encoding="utf-8")
-    assert runner.invoke(cli.app, ["registry", "import", str(file)]).exit_code == 0
+    assert runner.invoke(cli.app, ["registry", "import", "--create", str(file)]).exit_code == 0
     yield url
     get_settings.cache_clear()
 

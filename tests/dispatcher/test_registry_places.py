@@ -31,11 +31,11 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_the_demo_registry_brings_places_and_contacts_once(database: str) -> None:
-    first = runner.invoke(cli.app, ["registry", "import", str(DEMO_REGISTRY)])
+    first = runner.invoke(cli.app, ["registry", "import", "--create", str(DEMO_REGISTRY)])
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
     assert summary["created"]["places"] == len(demo_registry()["places"])
-    again = runner.invoke(cli.app, ["registry", "import", str(DEMO_REGISTRY)])
+    again = runner.invoke(cli.app, ["registry", "import", "--create", str(DEMO_REGISTRY)])
     assert json.loads(again.stdout) == {"created": {}, "updated": {}, "changed": False}
     with unit_of_work(make_engine(database)) as session:
         territories = session.exec(select(Territory)).all()
@@ -60,7 +60,7 @@ def test_a_file_with_a_bad_place_writes_nothing(database: str, tmp_path: Path) -
     data["places"][-1]["territory"] = "NOPE"
     file = tmp_path / "registry.json"
     file.write_text(json.dumps(data), encoding="utf-8")
-    refused = runner.invoke(cli.app, ["registry", "import", str(file)])
+    refused = runner.invoke(cli.app, ["registry", "import", "--create", str(file)])
     assert refused.exit_code == 2
     assert f"places.{len(data['places']) - 1}.territory" in refused.stderr
     with unit_of_work(make_engine(database)) as session:
