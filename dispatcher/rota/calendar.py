@@ -7,6 +7,7 @@ hashed, a new link revokes the old one, and it never reaches a log.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -78,12 +79,12 @@ def feed(
     *,
     lawyer: Lawyer,
     policies: PolicyBook,
-    summary: str,
+    summary: Callable[[str], str],
     calendar_name: str,
     now: datetime,
 ) -> bytes:
     """The lawyer's approved duties (from a month back) as an iCalendar document, each in its
-    territory's time zone. `summary` is the events' title with `{territory}` in it."""
+    territory's time zone. `summary` gives an event's title from its territory's code."""
     rows = session.execute(
         select(
             col(RotaAssignment.id),
@@ -113,7 +114,7 @@ def feed(
         event.add("dtstamp", now)
         event.add("dtstart", starts_at.astimezone(zone))
         event.add("dtend", ends_at.astimezone(zone))
-        event.add("summary", summary.format(territory=territory))
+        event.add("summary", summary(territory))
         calendar.add_component(event)
     calendar.add_missing_timezones()
     document: bytes = calendar.to_ical()
