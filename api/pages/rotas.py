@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request, Response
@@ -64,7 +65,8 @@ class LawyerFigure:
 
 def _reader(request: Request, principal: Principal | None) -> Principal | Response:
     if principal is None:
-        return see_other(f"/login?next={request.url.path}")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return see_other(f"/login?next={quote(target, safe='')}")
     if principal.role not in READERS:
         return render_staff(request, "forbidden.html", principal=principal, status_code=403)
     return principal
