@@ -45,6 +45,8 @@ from policies.vocabulary import (
     Role,
     RotaOutcome,
     RotaStatus,
+    SwapProblem,
+    SwapStatus,
     Urgency,
 )
 
@@ -246,6 +248,38 @@ class RotaAssignment(SQLModel, table=True):
     lawyer_id: int = Field(foreign_key="lawyer.id")
     starts_at: datetime = Field(sa_type=UTCDateTime)
     ends_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DutySwap(SQLModel, table=True):
+    """A lawyer's approved duty offered to a colleague; it moves only when the colleague
+    accepts and the rota's rules still hold (else refused, with the rule that would break)."""
+
+    __tablename__ = "duty_swap"
+    __table_args__ = (
+        one_of("status", SwapStatus),
+        one_of("problem", SwapProblem),
+        Index("ix_duty_swap_to_lawyer_status", "to_lawyer_id", "status"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    assignment_id: int = Field(foreign_key="rota_assignment.id", index=True, ondelete="CASCADE")
+    from_lawyer_id: int = Field(foreign_key="lawyer.id", index=True)
+    to_lawyer_id: int = Field(foreign_key="lawyer.id")
+    status: str = Field(default=SwapStatus.OFFERED, max_length=16)
+    problem: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answered_at: datetime | None = _when(nullable=True)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A lawyer's calendar subscription: a random token in the feed's link, stored hashed; a
+    new link revokes the old one."""
+
+    __tablename__ = "calendar_feed"
+    id: int | None = Field(default=None, primary_key=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = _when(nullable=True)
 
 
 # --- clients ------------------------------------------------------------------------------

@@ -174,3 +174,28 @@ class Disclosure(StrEnum):
 
     # An exclusion reason that would tell a lawyer's status or a conflict.
     WITHHELD = "withheld"
+
+
+class SwapStatus(StrEnum):
+    """A duty offered to a colleague: waiting for the answer, taken over, declined, withdrawn by
+    the one who offered it, or refused because the rota's rules would no longer hold."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    REFUSED = "refused"
+
+
+class SwapProblem(StrEnum):
+    """Why a duty cannot pass to a colleague (the pages say each in the reader's language)."""
+
+    NOT_APPROVED = "not_approved"
+    PAST = "past"
+    TERRITORY = "territory"
+    AVAILABILITY = "availability"
+    OVERLAP = "overlap"
+    REST = "rest"
+    WEEKLY_CAP = "weekly_cap"
+    LANGUAGE = "language"
+    JUVENILE = "juvenile"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import auth, investigator, lawyer, tablet
+from api.pages import auth, investigator, lawyer, rotas, tablet
 from api.pages.rendering import STATIC
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, tablet, investigator, lawyer):
+for module in (auth, tablet, investigator, lawyer, rotas):
     router.include_router(module.router)
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
 

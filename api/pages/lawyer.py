@@ -1,27 +1,32 @@
 """The lawyer's page: pending invitations against their deadlines, with where to go and whom
-to call, and open appointments."""
+to call, open appointments; coming duties (offered to a colleague, or taken over from one), the
+lawyer's own availability for the next rotas, and the duties' calendar feed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlmodel import Session
 
 from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context, lawyer_of
 from api.pages.investigator import CATEGORIES
-from api.pages.rendering import N_, local_time
+from api.pages.rendering import N_, gettext, local_time, pick_language
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from api.schemas import AcceptIn, DeclineIn
 from dispatcher import workflow
-from dispatcher.errors import DomainError
-from dispatcher.models import Lawyer
+from dispatcher.db import utcnow
+from dispatcher.errors import DomainError, Invalid
+from dispatcher.models import Lawyer, Territory
+from dispatcher.rota import availability, calendar, swap
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import LawyerAppointmentOut, LawyerInvitationOut
 from dispatcher.tokens import Principal
-from policies.vocabulary import InvitationStatus, Role
+from policies.vocabulary import AvailabilityKind, InvitationStatus, Role, SwapProblem
 
 router = APIRouter(prefix="/lawyer")
 
@@ -45,7 +50,37 @@ DONE = {
     ),
     InvitationStatus.DECLINED: N_("You declined the invitation. The next lawyer is being invited."),
     "closed": N_("The appointment is closed."),
+    "offered": N_("Your duty is offered. It stays yours until your colleague accepts."),
+    "withdrawn": N_("You took the offer back. The duty stays yours."),
+    "swap_accepted": N_("The duty is now yours. It is in your duties and your calendar."),
+    "swap_declined": N_("You declined the offered duty."),
+    "swap_refused": N_("The duty could not pass to you: the rota's rules would not hold."),
+    "leave": N_("Your leave is recorded. The next rotas will not put you on duty then."),
+    "leave_removed": N_("The leave is removed."),
+    "availability": N_("Your choice is recorded. The next rotas respect it."),
 }
+# Why a duty could not pass to a colleague (the query names one of these, nothing else).
+SWAP_PROBLEMS = {
+    SwapProblem.NOT_APPROVED: N_("The duty is no longer part of an approved rota in your name."),
+    SwapProblem.PAST: N_("The duty has already begun."),
+    SwapProblem.TERRITORY: N_("You do not serve the duty's territory."),
+    SwapProblem.AVAILABILITY: N_("Your own leave or opt-outs cover that time."),
+    SwapProblem.OVERLAP: N_("You are on duty at that time already."),
+    SwapProblem.REST: N_("You would not have the rest required between duties."),
+    SwapProblem.WEEKLY_CAP: N_("You would have more duties that week than the rota allows."),
+    SwapProblem.LANGUAGE: N_("The night would be left without a speaker of a required language."),
+    SwapProblem.JUVENILE: N_("The slot would be left without a juvenile specialist."),
+}
+CLASHES = {
+    AvailabilityKind.LEAVE: N_("On your leave"),
+    AvailabilityKind.NO_NIGHTS: N_("A night duty"),
+    AvailabilityKind.NO_WEEKENDS: N_("A weekend duty"),
+}
+BAD_LEAVE = N_("Give the first and last day of the leave; the last may not come before the first.")
+# The calendar feed's name and its events' title.
+FEED_NAME = N_("Duties")
+FEED_SUMMARY = N_("On duty: %(territory)s")
+BAD_COLLEAGUE = N_("Choose a colleague who serves the duty's territory and is free then.")
 REFUSED = {
     404: N_("That invitation or appointment is not yours, or does not exist."),
     409: N_("That can no longer be done: the deadline has passed or it was already answered."),
@@ -64,11 +99,15 @@ def _render(
     lawyer: Lawyer,
     *,
     done: str | None = None,
+    problem: str | None = None,
     refused: str | None = None,
+    feed_url: str | None = None,
     status_code: int = 200,
 ) -> Response:
     language = staff_language(request)
     timezone = runtime.policies.default.timezone
+    now = utcnow()
+    duties = availability.coming_duties(session, lawyer=lawyer, policies=runtime.policies, now=now)
     invitations = [
         ShownInvitation(
             **invitation.model_dump(),
@@ -92,7 +131,30 @@ def _render(
         appointments=appointments,
         categories=CATEGORIES,
         done=DONE.get(done or ""),
+        problem=SWAP_PROBLEMS.get(SwapProblem(problem)) if problem in set(SwapProblem) else None,
         refused=refused,
+        duties=duties,
+        colleagues={
+            d.assignment_id: swap.colleagues(
+                session, lawyer=lawyer, assignment_id=d.assignment_id, policies=runtime.policies
+            )
+            for d in duties
+            if d.offered_to is None and d.start > now
+        },
+        clashes=CLASHES,
+        offers_to_me=swap.open_offers(
+            session, lawyer=lawyer, policies=runtime.policies, to_me=True
+        ),
+        my_offers={
+            o.assignment_id: o
+            for o in swap.open_offers(
+                session, lawyer=lawyer, policies=runtime.policies, to_me=False
+            )
+        },
+        availability=availability.read(session, lawyer=lawyer, timezone=timezone),
+        has_feed=calendar.has_link(session, lawyer=lawyer),
+        feed_url=feed_url,
+        when=lambda moment: local_time(moment, language, timezone),
         # Server-sent events cross processes only through Redis; without it the page polls.
         live_events=bool(runtime.settings.redis_url),
     )
@@ -105,8 +167,9 @@ def home(
     runtime: RuntimeDep,
     uow: UowDep,
     done: str | None = None,
+    problem: str | None = None,
 ) -> Response:
-    """Pending invitations with their deadlines, and open appointments."""
+    """Pending invitations with their deadlines, open appointments, duties and availability."""
     who = guard(request, principal, Role.LAWYER)
     if isinstance(who, Response):
         return who
@@ -115,7 +178,7 @@ def home(
             lawyer = lawyer_of(session, who)
         except HTTPException:
             return render_staff(request, "forbidden.html", principal=who, status_code=403)
-        return _render(request, session, runtime, who, lawyer, done=done)
+        return _render(request, session, runtime, who, lawyer, done=done, problem=problem)
 
 
 def _answer(
@@ -125,7 +188,7 @@ def _answer(
     uow: UnitOfWork,
     csrf: str | None,
     act: Callable[[Session, Lawyer, Principal], object],
-    done: str,
+    done: str | Callable[[object], str],
     invalid: str = REFUSED[422],
 ) -> Response:
     """Run one answer in its own unit of work; on refusal show the page with the reason
@@ -137,7 +200,8 @@ def _answer(
         return render_staff(request, "forbidden.html", principal=who, status_code=403)
     try:
         with uow() as session:
-            act(session, lawyer_of(session, who), who)
+            result = act(session, lawyer_of(session, who), who)
+            then = done(result) if callable(done) else f"done={done}"
     except HTTPException:
         return render_staff(request, "forbidden.html", principal=who, status_code=403)
     except (DomainError, ValidationError) as error:
@@ -152,7 +216,7 @@ def _answer(
                 refused=invalid if code == 422 else REFUSED.get(code, REFUSED[409]),
                 status_code=code,
             )
-    return see_other(f"/lawyer?done={done}")
+    return see_other(f"/lawyer?{then}")
 
 
 @router.post("/invitations/{invitation_id}/accept")
@@ -207,3 +271,226 @@ def close(
         return workflow.close_appointment(session, appointment_id, lawyer, context(runtime, who))
 
     return _answer(request, principal, runtime, uow, csrf, act, "closed")
+
+
+# --- duties, swaps, availability, the calendar feed --------------------------------------
+
+
+@router.post("/duties/{assignment_id}/offer")
+def offer_duty(
+    assignment_id: int,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+    colleague: Annotated[str, Form()] = "",
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        return swap.offer(
+            session,
+            lawyer=lawyer,
+            assignment_id=assignment_id,
+            colleague=colleague,
+            policies=runtime.policies,
+            now=utcnow(),
+            actor=who.actor,
+        )
+
+    return _answer(request, principal, runtime, uow, csrf, act, "offered", invalid=BAD_COLLEAGUE)
+
+
+def _swap_answer(
+    swap_id: str,
+    accept: bool,
+    request: Request,
+    principal: Principal | None,
+    runtime: Runtime,
+    uow: UnitOfWork,
+    csrf: str | None,
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        return swap.answer(
+            session,
+            lawyer=lawyer,
+            swap_id=swap_id,
+            accept=accept,
+            policies=runtime.policies,
+            now=utcnow(),
+            actor=who.actor,
+        )
+
+    def then(result: object) -> str:
+        problem = getattr(result, "problem", None)
+        if problem:
+            return f"done=swap_refused&problem={problem}"
+        return "done=swap_accepted" if accept else "done=swap_declined"
+
+    return _answer(request, principal, runtime, uow, csrf, act, then)
+
+
+@router.post("/swaps/{swap_id}/accept")
+def accept_swap(
+    swap_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    return _swap_answer(swap_id, True, request, principal, runtime, uow, csrf)
+
+
+@router.post("/swaps/{swap_id}/decline")
+def decline_swap(
+    swap_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    return _swap_answer(swap_id, False, request, principal, runtime, uow, csrf)
+
+
+@router.post("/swaps/{swap_id}/withdraw")
+def withdraw_swap(
+    swap_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        swap.withdraw(session, lawyer=lawyer, swap_id=swap_id, now=utcnow(), actor=who.actor)
+        return None
+
+    return _answer(request, principal, runtime, uow, csrf, act, "withdrawn")
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(field, "a date (YYYY-MM-DD) is needed") from None
+
+
+@router.post("/leave")
+def add_leave(
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+    first: Annotated[str, Form()] = "",
+    last: Annotated[str, Form()] = "",
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        return availability.add_leave(
+            session,
+            lawyer=lawyer,
+            first=_day(first, "first"),
+            last=_day(last or first, "last"),
+            timezone=runtime.policies.default.timezone,
+            actor=who.actor,
+        )
+
+    return _answer(request, principal, runtime, uow, csrf, act, "leave", invalid=BAD_LEAVE)
+
+
+@router.post("/leave/{leave_id}/remove")
+def remove_leave(
+    leave_id: int,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        availability.remove_leave(session, lawyer=lawyer, leave_id=leave_id, actor=who.actor)
+        return None
+
+    return _answer(request, principal, runtime, uow, csrf, act, "leave_removed")
+
+
+@router.post("/availability")
+def set_availability(
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+    no_nights: Annotated[str, Form()] = "",
+    no_weekends: Annotated[str, Form()] = "",
+) -> Response:
+    def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
+        availability.set_opt_outs(
+            session,
+            lawyer=lawyer,
+            no_nights=bool(no_nights),
+            no_weekends=bool(no_weekends),
+            actor=who.actor,
+        )
+        return None
+
+    return _answer(request, principal, runtime, uow, csrf, act, "availability")
+
+
+@router.post("/calendar")
+def new_calendar_link(
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+    csrf: CsrfField = None,
+) -> Response:
+    """A new calendar link (the old one stops working), shown once: only its hash is kept."""
+    who = guard(request, principal, Role.LAWYER)
+    if isinstance(who, Response):
+        return who
+    if not form_allowed(request, csrf):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    with uow() as session:
+        try:
+            lawyer = lawyer_of(session, who)
+        except HTTPException:
+            return render_staff(request, "forbidden.html", principal=who, status_code=403)
+        token = calendar.new_link(session, lawyer=lawyer, now=utcnow(), actor=who.actor)
+    language = staff_language(request)
+    url = str(request.base_url).rstrip("/") + f"/lawyer/calendar/{token}.ics?lang={language}"
+    with uow() as session:
+        return _render(request, session, runtime, who, lawyer_of(session, who), feed_url=url)
+
+
+@router.get("/calendar/{token}.ics")
+def calendar_feed(
+    token: str, uow: UowDep, runtime: RuntimeDep, lang: str | None = None
+) -> Response:
+    """The lawyer's duties as iCalendar, for calendar programs: the link's token is the only
+    credential (no sign-in); an unknown or revoked one is 404."""
+    language = pick_language(lang)
+    with uow() as session:
+        lawyer = calendar.owner(session, token)
+        if lawyer is None:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        names = {
+            t.code: str(getattr(t, f"name_{language}"))
+            for t in session.execute(select(Territory)).scalars()
+        }
+        body = calendar.feed(
+            session,
+            lawyer=lawyer,
+            policies=runtime.policies,
+            summary=lambda code: (
+                gettext(language, FEED_SUMMARY) % {"territory": names.get(code, code)}
+            ),
+            calendar_name=gettext(language, FEED_NAME),
+            now=utcnow(),
+        )
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

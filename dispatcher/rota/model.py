@@ -126,23 +126,26 @@ def _clock(text: str) -> tuple[int, int]:
     return int(hours), int(minutes)
 
 
+def is_night(begins: datetime, policy: RotaPolicy) -> bool:
+    """Whether a slot starting at `begins` (local time) is a night slot."""
+    night_from = _clock(policy.night_from)
+    night_until = _clock(policy.night_until)
+    at = (begins.hour, begins.minute)
+    if night_from > night_until:
+        return at >= night_from or at < night_until
+    return night_from <= at < night_until
+
+
 def make_slots(first_day: date, days: int, timezone: str, policy: RotaPolicy) -> tuple[Slot, ...]:
     """The period's slots: back to back from `first_slot` local time on `first_day`."""
     zone = ZoneInfo(timezone)
     hour, minute = _clock(policy.first_slot)
     start = datetime(first_day.year, first_day.month, first_day.day, hour, minute, tzinfo=zone)
-    night_from = _clock(policy.night_from)
-    night_until = _clock(policy.night_until)
     length = timedelta(hours=policy.slot_hours)
     slots = []
     for i in range(days * 24 // policy.slot_hours):
         begins = (start.astimezone(ZoneInfo("UTC")) + i * length).astimezone(zone)
-        at = (begins.hour, begins.minute)
-        night = (
-            (at >= night_from or at < night_until)
-            if night_from > night_until
-            else (night_from <= at < night_until)
-        )
+        night = is_night(begins, policy)
         slots.append(
             Slot(
                 index=i,

@@ -357,3 +357,53 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
     )
     session.flush()
     return read(session, rota_id=rota.id, policies=policies)
+
+
+class RotaListed(BaseModel):
+    """A rota as a list shows it (times in UTC)."""
+
+    id: str
+    territory: str
+    status: RotaOutcome
+    approval: RotaStatus
+    start: datetime
+    end: datetime
+    created_at: datetime
+
+
+def recent(session: Session, *, limit: int = 50) -> list[RotaListed]:
+    """The latest rotas, newest first."""
+    rows = session.execute(
+        select(Rota, col(Territory.code))
+        .join(Territory, col(Territory.id) == Rota.territory_id)
+        .order_by(col(Rota.created_at).desc())
+        .limit(limit)
+    ).all()
+    return [
+        RotaListed(
+            id=rota.id,
+            territory=code,
+            status=RotaOutcome(rota.outcome),
+            approval=RotaStatus(rota.status),
+            start=rota.starts_at,
+            end=rota.ends_at,
+            created_at=rota.created_at,
+        )
+        for rota, code in rows
+    ]
+
+
+class RotaLawyerShown(BaseModel):
+    licence: str
+    name: str
+    firm: str
+
+
+def lawyers_of(session: Session, licences: list[str]) -> dict[str, RotaLawyerShown]:
+    """The named lawyers with their firms' names, by licence."""
+    rows = session.execute(
+        select(col(Lawyer.licence), col(Lawyer.name), col(Firm.name))
+        .join(Firm, col(Firm.id) == Lawyer.firm_id)
+        .where(col(Lawyer.licence).in_(licences))
+    ).all()
+    return {lic: RotaLawyerShown(licence=lic, name=name, firm=firm) for lic, name, firm in rows}

@@ -1,7 +1,8 @@
 """No credential and no personal data reaches the log of a real server process.
 
 A tablet token in the path is a credential (whoever holds it chooses the lawyer), and so are a
-lawyer's answer link and a bearer token; a person's name is personal data. The server is started
+lawyer's answer link, a calendar feed's link and a bearer token; a person's name is personal
+data. The server is started
 as an operator starts it (`dispatcher serve`, with one or several workers) and its whole output
 is searched.
 """
@@ -24,8 +25,9 @@ from sqlmodel import Session, select
 
 from dispatcher import tokens
 from dispatcher.config import Settings
-from dispatcher.db import unit_of_work
-from dispatcher.models import OutboxMessage
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.models import Lawyer, OutboxMessage
+from dispatcher.rota import calendar
 from dispatcher.runtime import Runtime
 from policies.vocabulary import OutboxKind
 from tests.support.registries import load_registry, small_registry
@@ -43,9 +45,11 @@ def prepare(database_url: str) -> dict[str, str]:
             investigator = tokens.create_token(
                 session, role="investigator", name="Police One", territories=["CEN"]
             )
+            lawyer = session.exec(select(Lawyer).where(Lawyer.licence == "L-11")).one()
+            feed = calendar.new_link(session, lawyer=lawyer, now=utcnow(), actor="test")
     finally:
         rt.stop()
-    return {"investigator": investigator}
+    return {"investigator": investigator, "feed": feed}
 
 
 def answer_token(database_url: str, request_id: str) -> str:
@@ -124,13 +128,26 @@ def test_the_server_log_carries_route_templates_never_tokens_or_names(
         assert client.get(f"/answer/{answer}").status_code == 200
         assert client.post(f"/answer/{answer}/decline", data={"reason": "busy"}).status_code == 303
         assert client.get(f"/answer/{unknown_tablet}").status_code == 404
+        # The calendar feed's link: its token is the feed's only credential.
+        feed = made["feed"]
+        assert client.get(f"/lawyer/calendar/{feed}.ics", params={"lang": "ru"}).status_code == 200
+        assert client.get(f"/lawyer/calendar/{unknown_tablet}.ics").status_code == 404
         assert client.get("/healthz", params={"access_token": in_query}).status_code == 200
         listed = client.get("/api/v1/requests", params={"q": in_query}, headers=police)
         assert listed.status_code == 200
         assert client.get(f"/api/v1/nowhere/{in_missing_path}").status_code == 404
     text = log.read_text(encoding="utf-8", errors="replace")
     bearer = made["investigator"]
-    secrets_ = (tablet, answer, bearer, in_query, in_missing_path, unknown_tablet, SECRET_NAME)
+    secrets_ = (
+        tablet,
+        answer,
+        bearer,
+        feed,
+        in_query,
+        in_missing_path,
+        unknown_tablet,
+        SECRET_NAME,
+    )
     for secret in secrets_:
         assert secret not in text, f"{secret[:6]}… found in the server log"
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -144,6 +161,7 @@ def test_the_server_log_carries_route_templates_never_tokens_or_names(
         "/api/v1/tablet/{token}/choice",
         "/answer/{token}",
         "/answer/{token}/decline",
+        "/lawyer/calendar/{token}.ics",
         "unmatched",
     } <= routes, routes
     # Each request is logged once, by the application, with its request id.
