@@ -20,6 +20,7 @@ from api import pages
 from api.bar import router as bar_router
 from api.bodies import Utf8JsonBody
 from api.pages import answer as answer_pages
+from api.pages import public as public_pages
 from api.pages.rendering import STATIC, gettext, pick_language
 from api.routes import accountability, lawyers, registry, requests, rotas, tablet, tokens
 from dispatcher.config import Settings, get_settings
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)
     app.include_router(bar_router)
+    app.include_router(public_pages.router)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
     def manifest(lang: str | None = None) -> JSONResponse:
