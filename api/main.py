@@ -26,6 +26,7 @@ from api.bar import router as bar_router
 from api.bodies import Utf8JsonBody
 from api.limits import LINK_PATHS, LOGIN_PATH, TooManyRequests, client_address
 from api.pages import answer as answer_pages
+from api.pages import public as public_pages
 from api.pages.rendering import STATIC, gettext, pick_language, render
 from api.pages.session import LANGUAGE_COOKIE
 from api.routes import accountability, lawyers, registry, requests, rotas, tablet, tokens
@@ -405,6 +406,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def docs() -> HTMLResponse:
         """The interactive API documentation, with nothing loaded from another host."""
         return HTMLResponse(DOCS_PAGE, headers=DOCS_HEADERS)
+
+    app.include_router(public_pages.router)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
     def manifest(lang: str | None = None) -> JSONResponse:

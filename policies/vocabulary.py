@@ -199,3 +199,12 @@ class SwapProblem(StrEnum):
     WEEKLY_CAP = "weekly_cap"
     LANGUAGE = "language"
     JUVENILE = "juvenile"
+
+
+class Attention(StrEnum):
+    """How much a territory needs the bar: the overview's colours, most urgent first."""
+
+    ACT = "act"  # a rule is broken or a pair is flagged: someone must look now
+    WATCH = "watch"  # drifting or slow: look again soon
+    GOOD = "good"  # decisions were taken and every figure is within the rules
+    QUIET = "quiet"  # no decision in the period

@@ -13,17 +13,20 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from api.bar import view
 from api.deps import PagePrincipal, ScopeFormPeriod, TerritoryFormPeriod, UowDep
+from api.pages.rendering import N_, gettext
+from api.pages.session import render_staff, staff_language
 from api.routes.reports import csv_response
 from dispatcher import audit, workflow
 from dispatcher.db import utcnow
-from dispatcher.reports import fairness, flags, render
+from dispatcher.reports import flags, overview, render
 from dispatcher.reports.tables import table_text
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role
+from policies.vocabulary import Role, Urgency
 
 router = APIRouter(prefix="/bar", include_in_schema=False)
 
@@ -101,21 +104,99 @@ def _query(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k in ("from", "to", "window") and v}
 
 
+def _bar_page(request: Request, principal: Principal | None) -> Principal | Response:
+    """The signed-in reviewer; else a redirect to sign in, or the 403 page in their language."""
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(login_url(target), status_code=303)
+    if principal.role not in BAR_ROLES:
+        return render_staff(request, "forbidden.html", principal=principal, status_code=403)
+    return principal
+
+
+def _words(language: str) -> dict[str, str]:
+    """The plots' words in the reader's language."""
+    return {key: gettext(language, text) for key, text in PLOT_WORDS.items()}
+
+
+PLOT_WORDS = {
+    "others": N_("all other firms"),
+    "deviation": N_("cases above (+) or below (−) the fair share"),
+    "none": N_("No decisions in this period."),
+    "minutes": N_("minutes from request to a lawyer's acceptance"),
+    "median": N_("half within"),
+    "p90": N_("nine in ten within"),
+    "assigned": N_("got a lawyer"),
+}
+URGENCY_WORDS = {Urgency.DETENTION: N_("Detention"), Urgency.STANDARD: N_("Standard")}
+
+
+def _plots(full: render.FullReport, names: overview.Names, language: str) -> dict[str, str]:
+    words = _words(language)
+    titles = {str(u): gettext(language, t) for u, t in URGENCY_WORDS.items()}
+    return {
+        "counts": render.svg_data(render.figure_counts(full, words, names["firms"])),
+        "counsel": render.svg_data(render.figure_counsel(full, words, titles)),
+    }
+
+
 @router.get("", response_class=HTMLResponse)
 def dashboard(
-    request: Request, principal: Reviewer, uow: UowDep, period: ScopeFormPeriod
-) -> HTMLResponse:
-    """The dashboard of one territory (the first one unless chosen)."""
+    request: Request, principal: PagePrincipal, uow: UowDep, period: ScopeFormPeriod
+) -> Response:
+    """The national overview, or one territory's figures in plain words."""
+    allowed = _bar_page(request, principal)
+    if isinstance(allowed, Response):
+        return allowed
+    language = staff_language(request)
+    start, end, code = period.start, period.end, period.territory
+    cache = overview.cache
     with uow() as session:
-        codes = fairness.territory_list(session)
-        if not codes:
-            return page("<!doctype html><title>Bar</title><p>The registry is empty.</p>")
-        code = period.territory or codes[0]
-        full = render.gather(session, code, period.start, period.end, utcnow())
-    links = Links(code, _query(request))
-    dashboard = environment.get_template("dashboard.html")
-    return page(
-        render.html(full, template=dashboard, links=links, territories=codes, query=links.query)
+        names = cache.get(session, ("names",), lambda: overview.names(session))
+        if code is None:
+            rows = cache.get(
+                session, ("national", start, end), lambda: overview.national(session, start, end)
+            )
+            listed = view.overview(rows, names, language)
+            full = None
+        else:
+            full = cache.get(
+                session,
+                ("full", code, start, end),
+                lambda: render.gather(session, code, start, end, utcnow()),
+            )
+            plots = cache.get(
+                session,
+                ("plots", code, start, end, language),
+                lambda: _plots(full, names, language),
+            )
+    territories = sorted(
+        (view.territory_name(names, c, language) for c in names["territories"]),
+        key=lambda t: t.name,
+    )
+    links = Links(code or "", _query(request))
+    if full is None:
+        return render_staff(
+            request,
+            "bar/overview.html",
+            principal=allowed,
+            rows=listed,
+            links=links,
+            territories=territories,
+            query=links.query,
+            chosen=code,
+        )
+    return render_staff(
+        request,
+        "bar/territory.html",
+        principal=allowed,
+        t=view.territory(full, names, language),
+        plots=plots,
+        generated_at=full.generated_at,
+        links=links,
+        territories=territories,
+        query=links.query,
+        chosen=code,
     )
 
 
@@ -124,8 +205,13 @@ def export(
     principal: Reviewer, uow: UowDep, fmt: Literal["html", "pdf"], period: TerritoryFormPeriod
 ) -> Response:
     """The whole report as one self-contained HTML file or as PDF."""
+    code, start, end = period.territory, period.start, period.end
     with uow() as session:
-        full = render.gather(session, period.territory, period.start, period.end, utcnow())
+        full = overview.cache.get(
+            session,
+            ("full", code, start, end),
+            lambda: render.gather(session, code, start, end, utcnow()),
+        )
     name = f"fairness-{period.territory}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "pdf":
@@ -145,8 +231,13 @@ def table(
 
 @router.get("/pairs", response_class=HTMLResponse)
 def pair(
-    principal: Reviewer, uow: UowDep, requester: str, lawyer: str, period: ScopeFormPeriod
-) -> HTMLResponse:
+    request: Request,
+    principal: Reviewer,
+    uow: UowDep,
+    requester: str,
+    lawyer: str,
+    period: ScopeFormPeriod,
+) -> Response:
     """The requests behind a flagged pair, each linking to its audit events."""
     with uow() as session:
         found = flags.requests_of_pair(
@@ -157,37 +248,46 @@ def pair(
             start=period.start,
             end=period.end,
         )
-    return page(
-        environment.get_template("audit.html").render(
-            title=f"{requester} → {lawyer}", requests=found, requester=requester, lawyer=lawyer
-        )
+    return render_staff(
+        request,
+        "bar/audit.html",
+        principal=principal,
+        title=f"{requester} → {lawyer}",
+        requests=found,
+        requester=requester,
+        lawyer=lawyer,
     )
 
 
 @router.get("/verify", response_class=HTMLResponse)
-def verify(principal: Reviewer, uow: UowDep) -> HTMLResponse:
+def verify(request: Request, principal: Reviewer, uow: UowDep) -> Response:
     """The audit chain walked end to end, as a page."""
     with uow() as session:
         result = audit.verify(session)
-    return page(
-        environment.get_template("audit.html").render(
-            title="Audit chain verification", verification=result.as_dict()
-        )
+    title = gettext(staff_language(request), VERIFY_TITLE)
+    return render_staff(
+        request, "bar/audit.html", principal=principal, title=title, verification=result.as_dict()
     )
 
 
+VERIFY_TITLE = N_("Verifying the audit record")
+EVENTS_TITLE = N_("The audit record of request %(id)s")
+
+
 @router.get("/requests/{request_id}/audit", response_class=HTMLResponse)
-def request_audit(principal: Reviewer, uow: UowDep, request_id: str) -> HTMLResponse:
+def request_audit(request: Request, principal: Reviewer, uow: UowDep, request_id: str) -> Response:
     """Every audit event of one request, in chain order."""
     with uow() as session:
         found = workflow.get_request(session, request_id)
         explained = json.dumps(workflow.explanation(session, found), indent=2, ensure_ascii=False)
         events = audit.trail(session, request_id=request_id)
-    return page(
-        environment.get_template("audit.html").render(
-            title=f"Audit events of request {request_id}",
-            events=events,
-            request_id=request_id,
-            explanation=explained,
-        )
+    title = gettext(staff_language(request), EVENTS_TITLE) % {"id": request_id}
+    return render_staff(
+        request,
+        "bar/audit.html",
+        principal=principal,
+        title=title,
+        events=events,
+        request_id=request_id,
+        explanation=explained,
     )

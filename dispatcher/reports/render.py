@@ -7,6 +7,7 @@ dashboard at /bar extends it from the HTTP face, through an overlay of `environm
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a server; must precede pyplot
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup
@@ -86,55 +88,120 @@ def gather(
 # --- plots ------------------------------------------------------------------------------------
 
 
-def figure_counts(full: FullReport) -> Figure:
-    """Each firm's cumulative count against its entitlement, and the deviation, per day."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-    firms = sorted(full.series)
-    colours = plt.get_cmap("tab20")
-    for i, firm in enumerate(firms):
+# At most this many firms are drawn on their own; the rest are summed as "others".
+SERIES = 5
+# The words of the plots, in English unless the page gives its own language's.
+WORDS = {
+    "others": "others",
+    "deviation": "cases above (+) or below (−) the firm's fair share",
+    "none": "no charged decisions in this period",
+    "minutes": "minutes from request to a lawyer's acceptance",
+    "median": "half got counsel within",
+    "p90": "nine in ten within",
+    "assigned": "got counsel",
+}
+
+
+def _series(full: FullReport) -> list[tuple[str, list[datetime], list[float]]]:
+    """The firms furthest from their share (at most `SERIES`), then the rest summed."""
+    ends = {firm: points[-1][2] - points[-1][1] for firm, points in full.series.items() if points}
+    ranked = sorted(ends, key=lambda firm: (-abs(ends[firm]), firm))
+    shown, rest = ranked[:SERIES], ranked[SERIES:]
+    out: list[tuple[str, list[datetime], list[float]]] = []
+    for firm in shown:
         points = full.series[firm]
-        days = [datetime.fromisoformat(d) for d, _, _ in points]
-        colour = colours(i % 20)
-        top.step(days, [o for _, _, o in points], where="post", color=colour, label=firm)
-        top.plot(days, [e for _, e, _ in points], linestyle="--", color=colour, linewidth=0.8)
-        bottom.step(days, [o - e for _, e, o in points], where="post", color=colour)
-    top.set_ylabel("offers (solid) / entitlement (dashed)")
-    bottom.axhspan(-1, 1, color="#e6f2e6", zorder=0)
-    bottom.axhline(0, color="grey", linewidth=0.6)
-    bottom.set_ylabel("count − entitlement")
-    if firms and len(firms) <= 20:
-        top.legend(fontsize="x-small", ncol=min(len(firms), 6), loc="upper left")
-    if not firms:
-        top.text(0.5, 0.5, "no charged decisions in this period", ha="center", va="center")
+        out.append(
+            (
+                firm,
+                [datetime.fromisoformat(d) for d, _, _ in points],
+                [o - e for _, e, o in points],
+            )
+        )
+    if rest:
+        # The others' deviations summed day by day (each carried forward between its days).
+        days = sorted({d for firm in rest for d, _, _ in full.series[firm]})
+        total: dict[str, float] = dict.fromkeys(days, 0.0)
+        for firm in rest:
+            last = 0.0
+            by_day = {d: o - e for d, e, o in full.series[firm]}
+            for d in days:
+                last = by_day.get(d, last)
+                total[d] += last
+        out.append(("", [datetime.fromisoformat(d) for d in days], [total[d] for d in days]))
+    return out
+
+
+def figure_counts(
+    full: FullReport, words: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> Figure:
+    """How far each firm is from its fair share over time: the five furthest, the rest summed.
+
+    Each line is labelled at its end (no legend to decode); the band of ±1 is the rule's bound.
+    """
+    said = {**WORDS, **(words or {})}
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    colours = ["#0b3d91", "#b03030", "#00703c", "#8a4b00", "#6a1b9a"]
+    ax.axhspan(-1, 1, color="#e6f2e6", zorder=0)
+    ax.axhline(0, color="grey", linewidth=0.6)
+    drawn = _series(full)
+    for i, (firm, days, values) in enumerate(drawn):
+        label = (names or {}).get(firm, firm) if firm else said["others"]
+        colour = colours[i] if firm else "#767676"
+        xs = mdates.date2num(days)  # type: ignore[no-untyped-call]
+        ax.step(xs, values, where="post", color=colour, linewidth=1.6 if firm else 1.0)
+        ax.annotate(
+            f"{label} ({values[-1]:+.1f})",
+            (xs[-1], values[-1]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+            color=colour,
+        )
+    ax.xaxis_date()
+    if not drawn:
+        ax.text(0.5, 0.5, said["none"], ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel(said["deviation"], fontsize="small")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.subplots_adjust(right=0.72)
     return fig
 
 
-def figure_counsel(full: FullReport) -> Figure:
-    """Time to counsel by urgency, with p50/p90/p99 marked."""
+def figure_counsel(
+    full: FullReport, words: dict[str, str] | None = None, titles: dict[str, str] | None = None
+) -> Figure:
+    """Time to counsel by urgency in minutes, with the median and the nine-in-ten marked."""
+    said = {**WORDS, **(words or {})}
     fig, axes = plt.subplots(1, len(URGENCIES), figsize=(9, 3.2))
     for ax, urgency in zip(axes, URGENCIES, strict=True):
         histogram = full.counsel.get(urgency, [])
         figures = full.report["time_to_counsel"].get(urgency)
-        ax.set_title(f"{urgency} ({sum(n for _, n in histogram)} assigned)", fontsize="small")
+        title = (titles or {}).get(urgency, urgency)
+        ax.set_title(
+            f"{title}: {sum(n for _, n in histogram)} {said['assigned']}", fontsize="small"
+        )
         if histogram:
             minutes = [v / 60 for v, _ in histogram]
             ax.hist(minutes, bins=40, weights=[n for _, n in histogram], color="#4a78a8")
             marks = (
-                [
-                    ("p50_s", figures["p50_s"], "-"),
-                    ("p90_s", figures["p90_s"], "--"),
-                    ("p99_s", figures["p99_s"], ":"),
-                ]
+                [(said["median"], figures["p50_s"], "-"), (said["p90"], figures["p90_s"], "--")]
                 if figures is not None
                 else []
             )
             for key, seconds, style in marks:
                 if seconds is not None:
-                    ax.axvline(seconds / 60, color="#b03030", linestyle=style, label=key)
-            ax.legend(fontsize="x-small")
-        ax.set_xlabel("minutes from request to accepted invitation")
+                    ax.axvline(
+                        seconds / 60,
+                        color="#b03030",
+                        linestyle=style,
+                        label=f"{key} {seconds / 60:.0f} min",
+                    )
+            ax.legend(fontsize="small", frameon=False)
+        ax.set_xlabel(said["minutes"], fontsize="small")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
     fig.tight_layout()
     return fig
 
@@ -160,7 +227,7 @@ def figure_choices(full: FullReport) -> Figure:
     xs = list(range(len(rows)))
     ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label="chosen")
     ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label="uniform")
-    ax.set_xticks(xs, [r["firm"] for r in rows], rotation=90, fontsize="x-small")
+    ax.set_xticks(xs, [r["firm"] for r in rows], rotation=90, fontsize="small")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
@@ -172,6 +239,14 @@ FIGURES = {
     "positions": ("Position bias on the tablet lists", figure_positions),
     "choices": ("Suspects' choices per firm", figure_choices),
 }
+
+
+def svg_data(fig: Figure) -> str:
+    """The figure as a data: URI of its SVG, for an <img> under a strict style policy."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def svg(fig: Figure) -> str:

@@ -145,3 +145,31 @@ def compare_with_now(session: Session, day: date, territory: str) -> Comparison:
         "same": digest(then) == digest(now),
         "changed": sorted(k for k, v in now.items() if v != then.get(k)),
     }
+
+
+class LatestSnapshot(TypedDict):
+    """The newest daily snapshot in the audit chain: anyone may keep its digest to check later."""
+
+    day: str
+    sha256: str
+    audit_seq: int
+    audit_hash: str
+
+
+def latest(session: Session) -> LatestSnapshot | None:
+    """The newest daily snapshot's day, its digest of every territory's report, its link."""
+    event = session.exec(
+        select(AuditEvent)
+        .where(col(AuditEvent.action) == ACTION)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if event is None:
+        return None
+    payload = json.loads(event.payload)
+    return {
+        "day": str(payload["day"]),
+        "sha256": str(payload["sha256"]),
+        "audit_seq": event.seq,
+        "audit_hash": event.hash,
+    }

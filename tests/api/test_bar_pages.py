@@ -1,0 +1,109 @@
+"""The bar's overview and territory pages in plain words, and the public page (no sign-in)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from sqlmodel import select
+
+from dispatcher.db import unit_of_work
+from dispatcher.models import Lawyer, Request
+from dispatcher.reports import overview
+from tests.api.test_reports import signed_in
+from tests.dispatcher.test_flags import STEERED_LAWYER, history
+from tests.support.clients import Api
+
+
+def test_the_overview_names_territories_and_puts_the_flagged_one_first(api: Api) -> None:
+    history(api.rt, steer=True)
+    signed_in(api, "bar")
+    for lang in ("az", "ru", "en"):
+        page = api.client.get("/bar", params={"lang": lang})
+        assert page.status_code == 200, page.text
+        assert f'<html lang="{lang}">' in page.text
+        assert "/logout" in page.text  # the staff header with its sign-out
+    order = re.findall(r'data-territory="(\w+)" data-attention="(\w+)"', page.text)
+    assert order[0] == ("CEN", "act")  # the steered pair is flagged there
+    ranks = {"act": 0, "watch": 1, "good": 2, "quiet": 3}
+    assert [ranks[a] for _, a in order] == sorted(ranks[a] for _, a in order)
+    with unit_of_work(api.rt.engine) as session:
+        names = overview.names(session)
+    assert names["territories"]["CEN"]["en"] in page.text
+
+
+def test_a_territory_says_what_its_figures_mean_and_names_the_flagged_lawyer(api: Api) -> None:
+    history(api.rt, steer=True)
+    signed_in(api, "bar")
+    page = api.client.get("/bar", params={"territory": "CEN", "lang": "en"})
+    assert page.status_code == 200
+    with unit_of_work(api.rt.engine) as session:
+        lawyer = session.exec(select(Lawyer).where(Lawyer.licence == STEERED_LAWYER)).one()
+    flagged = re.search(r'data-finding="flags">(.*?)</li>', page.text, re.S)
+    assert flagged is not None and "What to do:" in flagged.group(1)
+    assert lawyer.name in flagged.group(1)
+    assert " s<" not in page.text and " min" in page.text  # times in minutes, not seconds
+    russian = api.client.get("/bar", params={"territory": "CEN", "lang": "ru"})
+    assert "Что делать:" in russian.text
+
+
+def test_the_dashboard_is_computed_once_per_version_of_the_record(api: Api) -> None:
+    history(api.rt, steer=False)
+    signed_in(api, "bar")
+    overview.cache.clear()
+    api.client.get("/bar", params={"territory": "CEN"})
+    misses = overview.cache.misses
+    api.client.get("/bar", params={"territory": "CEN"})
+    assert overview.cache.misses == misses  # nothing changed: nothing computed again
+
+
+def test_an_investigator_gets_the_bar_as_a_page_that_refuses(api: Api) -> None:
+    signed_in(api, "investigator")
+    refused = api.client.get("/bar", follow_redirects=False)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+
+
+def test_the_public_page_shows_counts_withholds_small_ones_and_no_person(api: Api) -> None:
+    history(api.rt, steer=True)
+    page = api.client.get("/public", params={"lang": "en"})
+    assert page.status_code == 200
+    figures = api.client.get("/public.json").json()
+    assert figures == {
+        **api.client.get("/api/v1/public").json(),
+        "generated_at": figures["generated_at"],
+    }
+    rows = figures["rows"]
+    assert rows and all(
+        r["requests"] is None or r["requests"] >= overview.SUPPRESS_BELOW for r in rows
+    )
+    assert any(r["requests"] is None for r in rows) or all(r["requests"] != 0 for r in rows)
+    # The page, the JSON and the CSV say the same.
+    table = list(csv.DictReader(io.StringIO(api.client.get("/public.csv").text)))
+    assert [(r["territory"], r["month"]) for r in table] == [
+        (r["territory"], r["month"]) for r in rows
+    ]
+    for row, line in zip(rows, table, strict=True):
+        for key in ("requests", "served", "flags"):
+            assert line[key] == ("<5" if row[key] is None else str(row[key]))
+    shown = [r for r in rows if r["month"] == max(x["month"] for x in rows)]
+    for row in shown:
+        cell = re.search(
+            rf'data-territory="{row["territory"]}">.*?</th>\s*<td>([^<]+)</td>', page.text, re.S
+        )
+        assert cell is not None
+        assert cell.group(1) == ("&lt;5" if row["requests"] is None else str(row["requests"]))
+    # No personal data: no lawyer's, person's or requester's name anywhere.
+    with unit_of_work(api.rt.engine) as session:
+        people = list(session.exec(select(Request.person_name)).all())
+        lawyers = [
+            n for row in session.exec(select(Lawyer.name, Lawyer.licence)).all() for n in row
+        ]
+    everything = page.text + api.client.get("/public.csv").text + str(figures)
+    for name in {*people, *lawyers, "Police A", "Police B", STEERED_LAWYER}:
+        assert name not in everything, name
+
+
+def test_withheld_counts() -> None:
+    assert [overview.withheld(n) for n in (0, 1, 4, 5, 9)] == [0, None, None, 5, 9]
