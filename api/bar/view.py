@@ -8,7 +8,7 @@ values the plain-language sentences of the templates need. A figure the report g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dispatcher.reports.overview import (
@@ -19,7 +19,7 @@ from dispatcher.reports.overview import (
     TerritoryStanding,
 )
 from dispatcher.reports.render import FullReport
-from policies.vocabulary import Urgency
+from policies.vocabulary import Refusal, Urgency
 
 # Below this p-value a choice pattern is too unlikely to be chance.
 SIGNIFICANT = 0.01
@@ -278,4 +278,42 @@ def findings(
             [f.lawyer for f in flags[:NAMED]],
         )
     )
+    out += passing_on(full)
     return out
+
+
+def _who(rows: Sequence[Mapping[str, object]]) -> str:
+    """The requesters of the rows, named once each, the first few."""
+    names = list(dict.fromkeys(str(row["requester"]) for row in rows))
+    return ", ".join(names[:NAMED]) + (f" (+{len(names) - NAMED})" if len(names) > NAMED else "")
+
+
+def passing_on(full: FullReport) -> list[Finding]:
+    """What requesters asked that the service refused or could not pass on: requests refused
+    (outside a requester's territories, or a flood), callbacks that never reached their court,
+    choice sessions re-opened."""
+    refused = sum(a["refused"] for a in full.refused)
+    flooded = sum(a["refused"] for a in full.refused if a["reason"] == Refusal.HOURLY_LIMIT)
+    failed = sum(a["failed"] for a in full.callbacks_failed)
+    reopens = sum(r["reopens"] for r in full.reopened)
+    return [
+        Finding(
+            "refused",
+            "bad" if refused else "ok",
+            {"n": refused, "flood": flooded, "who": _who(full.refused)},
+        ),
+        Finding(
+            "callbacks",
+            "bad" if failed else "ok",
+            {"n": failed, "who": _who(full.callbacks_failed)},
+        ),
+        Finding(
+            "reopens",
+            "warn" if reopens else "ok",
+            {
+                "n": reopens,
+                "requests": sum(r["requests"] for r in full.reopened),
+                "who": _who(full.reopened),
+            },
+        ),
+    ]

@@ -76,6 +76,7 @@ NO_TOKEN = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/api/v1/public"),  # the transparency figures: aggregates, no personal data
 }
 
 # An event stream stays open: probed only for its refusals.

@@ -156,8 +156,9 @@ def test_beyond_the_hourly_limit_is_429_with_retry_after_and_the_bar_is_told(
     assert 'class="bad alert"' in alert
     assert "Court One (court)" in alert and "beyond its hourly limit" in alert
     assert "<td>2</td>" in alert
-    dashboard = api.client.get("/bar", params={"territory": "CEN"})
-    assert "beyond its hourly limit" in dashboard.text
+    dashboard = api.client.get("/bar", params={"territory": "CEN", "lang": "en"})
+    finding = dashboard.text.split('data-finding="refused"')[1].split("</li>")[0]
+    assert "beyond a requester's hourly limit" in finding and "Court One" in finding
 
 
 def test_the_default_limit_lets_a_mass_detention_through() -> None:
