@@ -168,7 +168,11 @@ def _solve(
         for firm, lawyers in person.eligible.items():
             if not lawyers or (person.key, firm) in banned or firm not in targets:
                 continue
-            cf = node(("case", person.case, firm))
+            cf = ids.get(("case", person.case, firm))
+            if cf is None:
+                # Two nodes and an arc of capacity 1 between them: one person of the case.
+                cf = node(("case", person.case, firm))
+                arc(cf, node(("case out", person.case, firm)))
             arc(p, cf)
             person_arcs.append((p, cf, person.key, firm))
             for place, lawyer in enumerate(lawyers):
@@ -177,7 +181,7 @@ def _solve(
     lawyer_arcs: list[tuple[int, str, str]] = []  # (arc index, firm, lawyer)
     firm_lawyers: dict[str, set[str]] = defaultdict(set)
     for (case, firm), places in case_lawyers.items():
-        cf = ids[("case", case, firm)]
+        cf = ids[("case out", case, firm)]
         for lawyer, place in places.items():
             lawyer_arcs.append((len(tails), firm, lawyer))
             arc(cf, node(("lawyer", lawyer)), place)
