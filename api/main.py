@@ -29,7 +29,16 @@ from api.pages import answer as answer_pages
 from api.pages import public as public_pages
 from api.pages.rendering import STATIC, gettext, pick_language, render
 from api.pages.session import LANGUAGE_COOKIE
-from api.routes import accountability, lawyers, registry, requests, rotas, tablet, tokens
+from api.routes import (
+    accountability,
+    batch,
+    lawyers,
+    registry,
+    requests,
+    rotas,
+    tablet,
+    tokens,
+)
 from dispatcher.config import Settings, get_settings
 from dispatcher.errors import DomainError
 from dispatcher.logging import configure
@@ -395,7 +404,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.add_middleware(ResponseHeaders)
 
-    for module in (requests, tablet, lawyers, registry, accountability, tokens, rotas):
+    for module in (batch, requests, tablet, lawyers, registry, accountability, tokens, rotas):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(answer_pages.router)

@@ -338,12 +338,18 @@ def lock_request(session: Session, request_id: str) -> Request:
 
 
 def create_request(
-    session: Session, data: RequestIn, *, requester: Requester, ctx: Context
+    session: Session,
+    data: RequestIn,
+    *,
+    requester: Requester,
+    ctx: Context,
+    allocate: bool = True,
 ) -> tuple[Request, bool]:
     """Open a request, or return the one already opened under the same reference.
 
     An identical retry returns the existing request (created False); a different payload under
-    the same reference is a 409. A court order is allocated at once.
+    the same reference is a 409. A court order is allocated at once, unless `allocate` is
+    False: a batch allocates its court orders together (`invite_batch`).
     """
     digest = payload_hash(session, data)
     assert requester.id is not None
@@ -418,9 +424,30 @@ def create_request(
     )
     if duplicates:
         log.warning("request.possible_duplicate", request_id=request.id, others=list(duplicates))
-    if request.kind == RequestKind.COURT_ORDER:
+    if request.kind == RequestKind.COURT_ORDER and allocate:
         invite_next(session, request, ctx)
     return request, True
+
+
+def invite_batch(session: Session, requests: list[Request], ctx: Context) -> None:
+    """Decide a batch's new court orders together (`allocation.decide_batch`) and invite each
+    one's lawyer; a request no territory of its chain could serve ends unfilled."""
+    outcomes = allocation.decide_batch(session, requests, ctx.policy)
+    for request in requests:
+        outcome = outcomes[request.id]
+        _record_decision(session, request, outcome.decision, ctx)
+        if outcome.lawyer is None or outcome.firm is None:
+            _move(
+                session,
+                request,
+                UNFILLED,
+                ctx,
+                reason="no eligible lawyer",
+                decision=outcome.decision.id,
+            )
+            continue
+        policy = _policy_of(session, request, ctx)
+        _invite(session, request, outcome.lawyer, outcome.firm, outcome.decision.id, policy, ctx)
 
 
 def _place_of(session: Session, code: str, territory: Territory) -> Place:

@@ -10,12 +10,14 @@ and count figures, the policy version). Its parts, in the order a decision uses 
 - `standings`: the firms' standings in the rotation, ranked and charged;
 - `decision`: the rotation's turn and the suspect's choice, with their locks;
 - `tablet_list`: the list a suspect chooses from;
+- `batch`: the court orders of one batch decided together (a min-cost flow);
 - `record`: the types of what a decision records (its explanation).
 
 Callers use the names below through the package (`allocation.decide_rotation`), which is also
 where a benchmark wraps them.
 """
 
+from dispatcher.allocation.batch import decide_batch
 from dispatcher.allocation.decision import (
     DECISION_SECONDS,
     ChoiceExcluded,
@@ -93,6 +95,7 @@ __all__ = [
     "WorkloadReader",
     "build_pool",
     "conflicted_firms",
+    "decide_batch",
     "decide_choice",
     "decide_rotation",
     "explained",

@@ -17,6 +17,7 @@ from policies.quota import RankedFirmRecord
 from policies.vocabulary import ChoiceKind, DecisionKind
 
 __all__ = [
+    "BatchRecord",
     "ChoiceExplanation",
     "ChoiceRecord",
     "ChosenLawyer",
@@ -97,6 +98,22 @@ class ListedOption(TypedDict):
     firm: str
 
 
+class BatchRecord(TypedDict):
+    """What a decision of a batch records of the batch (stored in its explanation)."""
+
+    size: int  # court orders in the batch
+    territory: str  # the territory whose flow decided this one
+    round: int  # 0: the home territory; 1, 2, ...: its fallbacks in order
+    persons: int  # persons in this territory's flow
+    assigned: int  # of them, given a lawyer by it
+    solves: int
+    repaired: int
+    arcs_dropped: int
+    solve_ms: float
+    max_deviation: float  # the largest |offers - entitlement| of the territory's firms after
+    firm_deviations: dict[str, float]
+
+
 class RotationExplanation(TypedDict):
     """A rotation turn that found a lawyer."""
 
@@ -111,6 +128,7 @@ class RotationExplanation(TypedDict):
     lawyer_queue: list[QueuedLawyer]
     chosen: ChosenLawyer
     tried: list[PoolSummary]
+    batch: NotRequired[BatchRecord]  # decided with others in one batch (`allocation.batch`)
 
 
 class UnfilledExplanation(TypedDict):
@@ -175,6 +193,7 @@ class RecordedDecision(TypedDict):
     options: NotRequired[list[ListedOption]]
     tried: list[PoolSummary]
     outcome: NotRequired[str]
+    batch: NotRequired[BatchRecord]
 
 
 class ChoiceRecord(TypedDict):

@@ -25,6 +25,7 @@ LAWYER = "L-11"
 
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/requests"): REQUESTERS,
+    ("POST", "/api/v1/requests/batch"): REQUESTERS,
     ("GET", "/api/v1/requests"): READERS | REQUESTERS,
     ("GET", "/api/v1/requests/{request_id}"): READERS | REQUESTERS,
     ("GET", "/api/v1/requests/{request_id}/events"): READERS | REQUESTERS,
