@@ -10,6 +10,7 @@ and count figures, the policy version). Its parts, in the order a decision uses 
 - `standings`: the firms' standings in the rotation, ranked and charged;
 - `decision`: the rotation's turn and the suspect's choice, with their locks;
 - `tablet_list`: the list a suspect chooses from;
+- `pause`: the bounded pause of a lawyer who lets invitations lapse;
 - `record`: the types of what a decision records (its explanation).
 
 Callers use the names below through the package (`allocation.decide_rotation`), which is also
@@ -28,6 +29,7 @@ from dispatcher.allocation.decision import (
     lock_territories,
     open_load,
 )
+from dispatcher.allocation.pause import after_lapse, current_pause
 from dispatcher.allocation.pool import (
     Pool,
     Weighed,
@@ -91,8 +93,10 @@ __all__ = [
     "UnfilledExplanation",
     "Weighed",
     "WorkloadReader",
+    "after_lapse",
     "build_pool",
     "conflicted_firms",
+    "current_pause",
     "decide_choice",
     "decide_rotation",
     "explained",

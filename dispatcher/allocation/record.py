@@ -81,7 +81,11 @@ class QueuedLawyer(TypedDict):
     load: int
     workload: float
     last_offer_at: str | None
-    expired_recently: NotRequired[int]  # only when the policy learns who answers
+    # Their own standing in the territory's rotation, this decision's share included: what
+    # ordered them first (decisions of policies before 2026.2 have none).
+    entitlement: NotRequired[float]
+    offers: NotRequired[int]
+    shortfall: NotRequired[float]
 
 
 class ChosenLawyer(TypedDict):
@@ -111,6 +115,8 @@ class RotationExplanation(TypedDict):
     lawyer_queue: list[QueuedLawyer]
     chosen: ChosenLawyer
     tried: list[PoolSummary]
+    # Why this lawyer of the firm: "A-0117 is 2.3 below their share in F046".
+    lawyer_turn: NotRequired[str]
 
 
 class UnfilledExplanation(TypedDict):
@@ -171,6 +177,7 @@ class RecordedDecision(TypedDict):
     ranking: NotRequired[list[RankedFirmRecord]]
     lawyer_queue: NotRequired[list[QueuedLawyer]]
     chosen: NotRequired[ChosenLawyer | None]
+    lawyer_turn: NotRequired[str]
     charged: NotRequired[bool]
     options: NotRequired[list[ListedOption]]
     tried: list[PoolSummary]
