@@ -9,7 +9,7 @@ the territory's rotation.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -87,6 +87,8 @@ class Pool:
     # workloads, for the same firms; a lawyer the rotation has not met yet has none).
     standing: dict[int, tuple[float, int]] = field(default_factory=dict)
     weighed_firms: set[int] = field(default_factory=set)
+    # Only paused lawyers could be invited, so the pause was set aside for this decision.
+    pause_waived: bool = False
 
     def weigh(self, firm_id: int) -> None:
         """Read the workloads, last offers and standings of a firm's eligible lawyers, once.
@@ -121,12 +123,15 @@ class Pool:
 
     def summary(self) -> PoolSummary:
         """The territory as a decision's explanation records it among those tried."""
-        return {
+        summary: PoolSummary = {
             "territory": self.territory.code,
             "eligible_firms": sorted(self.firms[f].code for f in self.eligible),
             "excluded_firms": self.excluded_firms,
             "excluded_lawyers": self.excluded_lawyers,
         }
+        if self.pause_waived:
+            summary["pause_waived"] = True
+        return summary
 
 
 def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
@@ -168,8 +173,27 @@ def build_pool(
 
     The registry's facts come kept (`Registry.facts_of`); what changes from one request to the
     next is read here: the lawyers' loads, this request's invitations and conflicts, and who
-    is paused for letting invitations lapse.
+    is paused for letting invitations lapse. A pause never leaves the territory without a
+    lawyer: when only paused lawyers could be invited, they are (`Pool.pause_waived`).
     """
+    paused = set(session.execute(PAUSED, {"now": now}).scalars())
+    pool = _pool(session, request, facts, policy, now, paused)
+    if pool.eligible or not paused:
+        return pool
+    waived = _pool(session, request, facts, policy, now, set())
+    if not waived.eligible:
+        return pool
+    return replace(waived, pause_waived=True)
+
+
+def _pool(
+    session: Session,
+    request: Request,
+    facts: TerritoryFacts,
+    policy: Policy,
+    now: datetime,
+    paused: set[int],
+) -> Pool:
     territory = facts.territory
     firms = facts.firms
     load: dict[int, int] = defaultdict(int)
@@ -177,7 +201,6 @@ def build_pool(
         load[lawyer_id] += n
     invited = set(session.execute(INVITED, {"request": request.id}).scalars())
     conflicts = conflicted_firms(session, request)
-    paused = set(session.execute(PAUSED, {"now": now}).scalars())
     need = Need(
         urgency=request.urgency,
         language=request.person_language,

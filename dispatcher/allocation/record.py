@@ -61,6 +61,8 @@ class PoolSummary(TypedDict):
     eligible_firms: list[str]
     excluded_firms: list[ExcludedFirm]
     excluded_lawyers: list[ExcludedLawyer]
+    # Only paused lawyers could be invited here: the pause was set aside (policy [pause]).
+    pause_waived: NotRequired[bool]
 
 
 class RuleRecord(TypedDict, total=False):
