@@ -470,6 +470,17 @@ def _lawyer_rows(
     return sorted(out, key=lambda r: r["lawyer"])
 
 
+def texas_test(
+    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+) -> Concentration:
+    """The Texas concentration test over the territory's appointments in [start, end)."""
+    lawyers = _lawyer_rows(session, territory_id, start, end, {})
+    appointed = {r["lawyer"] for r in lawyers if r["appointments"]}
+    return concentration(
+        [r["appointments"] for r in lawyers], _listed_lawyers(session, territory_id, appointed)
+    )
+
+
 def _listed_lawyers(session: Session, territory_id: int, appointed: set[str]) -> int:
     listed = set(
         session.exec(

@@ -142,7 +142,15 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     rows = [m.figures for m, _ in results]
     (out / "results.json").write_text(
-        json.dumps({"run": meta, "results": rows, "summaries": [s for _, s in results]}, indent=2)
+        json.dumps(
+            {
+                "run": meta,
+                "results": rows,
+                "summaries": [s for _, s in results],
+                "texas": {m.figures["policy"]: m.texas for m, _ in results},
+            },
+            indent=2,
+        )
         + "\n",
         encoding="utf-8",
     )
