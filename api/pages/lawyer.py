@@ -15,7 +15,8 @@ from api.pages.investigator import CATEGORIES
 from api.pages.rendering import N_, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from api.schemas import AcceptIn, DeclineIn
-from dispatcher import workflow
+from dispatcher import allocation, workflow
+from dispatcher.db import utcnow
 from dispatcher.errors import DomainError
 from dispatcher.models import Lawyer
 from dispatcher.runtime import Runtime
@@ -83,6 +84,8 @@ def _render(
         )
         for appointment in workflow.lawyer_appointments(session, lawyer, True)
     ]
+    assert lawyer.id is not None
+    pause = allocation.current_pause(session, lawyer_id=lawyer.id, now=utcnow())
     return render_staff(
         request,
         "lawyer/home.html",
@@ -93,6 +96,8 @@ def _render(
         categories=CATEGORIES,
         done=DONE.get(done or ""),
         refused=refused,
+        paused_until=local_time(pause.ends_at, language, timezone) if pause else None,
+        paused_lapses=pause.lapses if pause else None,
         # Server-sent events cross processes only through Redis; without it the page polls.
         live_events=bool(runtime.settings.redis_url),
     )
