@@ -508,6 +508,29 @@ class RotationState(SQLModel, table=True):
     offers: int = 0
 
 
+class LawyerRotationState(SQLModel, table=True):
+    """A lawyer's running entitlement and offer count in one territory's rotation: at every
+    charged decision each eligible firm's share is split equally among its eligible lawyers."""
+
+    __tablename__ = "lawyer_rotation_state"
+    territory_id: int = Field(foreign_key="territory.id", primary_key=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", primary_key=True)
+    entitlement: float = 0.0
+    offers: int = 0
+
+
+class LawyerPause(SQLModel, table=True):
+    """A lawyer who let `lapses` invitations expire within the policy's window gets no
+    invitation from `starts_at` to `ends_at`."""
+
+    __tablename__ = "lawyer_pause"
+    id: int | None = Field(default=None, primary_key=True)
+    lawyer_id: int = Field(foreign_key="lawyer.id", index=True, ondelete="CASCADE")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    lapses: int
+
+
 class Decision(SQLModel, table=True):
     """One allocation decision with its full explanation."""
 

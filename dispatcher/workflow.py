@@ -892,8 +892,38 @@ def expire(session: Session, invitation_id: str, ctx: Context) -> bool:
         request_id=request.id,
         payload={"deadline": invitation.deadline.isoformat()},
     )
+    _pause_after_lapse(session, request, invitation, ctx)
     _escalate(session, request, invitation, ctx)
     return True
+
+
+def _pause_after_lapse(
+    session: Session, request: Request, invitation: Invitation, ctx: Context
+) -> None:
+    """Pause the lawyer when this lapse completes the policy's count, and audit the pause."""
+    pause = allocation.after_lapse(
+        session,
+        lawyer_id=invitation.lawyer_id,
+        now=utcnow(),
+        policy=_policy_of(session, request, ctx),
+    )
+    if pause is None:
+        return
+    lawyer = session.get(Lawyer, invitation.lawyer_id)
+    assert lawyer is not None
+    audit.record(
+        session,
+        actor=ctx.actor,
+        action="lawyer.paused",
+        entity_type="lawyer",
+        entity_id=lawyer.licence,
+        request_id=request.id,
+        payload={
+            "from": pause.starts_at.isoformat(),
+            "until": pause.ends_at.isoformat(),
+            "lapses": pause.lapses,
+        },
+    )
 
 
 def undeliverable(

@@ -86,9 +86,9 @@ def turn_for_lawyer(
 
 
 def firm_queue(standings: Standings, firm: str) -> tuple[str, ...]:
-    """A firm's lawyers in the service's within-firm order (learning as the policy says)."""
-    learn = standings.settings.learn_answers_days > 0
-    return tuple(s.licence for s in order_lawyers(standings.lawyers_of(firm), learn=learn))
+    """A firm's lawyers in the service's within-firm order: furthest below their own
+    entitlement first (`order_lawyers`)."""
+    return tuple(s.licence for s in order_lawyers(standings.lawyers_of(firm)))
 
 
 @cache

@@ -39,11 +39,19 @@ class Rotation(_Section):
     # Who gets the turn: this service's quota rule, or a rule it is compared with
     # (policies/base.py). The tablet list and the eligibility filter are the same for all.
     rule: RuleName
-    # 0 turns learning who answers off (policies/quota.py order_lawyers).
-    learn_answers_days: int = Field(ge=0)
     draw_seed: int
     wheel_names: int = Field(gt=0)
     wheel_favourite_bias: float = Field(ge=0, le=1)
+
+
+class Pause(_Section):
+    """A lawyer who lets invitations lapse is paused for a bounded time, not moved down for
+    ever: after `lapses` expired invitations within `within_hours`, `pause_hours` without
+    invitations (0 lapses: never paused)."""
+
+    lapses: int = Field(ge=0)
+    within_hours: float = Field(gt=0)
+    pause_hours: float = Field(gt=0)
 
 
 class Eligibility(_Section):
@@ -124,6 +132,7 @@ class Policy(_Section):
     timezone: str
     deadlines: Deadlines
     rotation: Rotation
+    pause: Pause
     eligibility: Eligibility
     choice: Choice
     notifications: Notifications

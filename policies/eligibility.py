@@ -93,9 +93,12 @@ def request_exclusion(
     need: Need,
     policy: Policy,
     on_rota: bool | None = None,
+    paused: bool = False,
 ) -> str | None:
     """The reasons that depend on this request and the moment, checked after the standing
     ones and in this order.
+
+    `paused`: the lawyer let too many invitations lapse lately (policy `[pause]`).
 
     For a detention, an approved rota covering the moment decides who is on duty (`on_rota`);
     without one (None), the lawyer's weekly duty windows do.
@@ -107,6 +110,8 @@ def request_exclusion(
         return "conflict"
     if already_invited:
         return "already_invited"
+    if paused:
+        return "paused"
     if policy.eligibility.require_language and need.language not in languages:
         return "language"
     if need.juvenile and policy.eligibility.juvenile_specialisation not in specialisations:

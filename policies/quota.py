@@ -109,27 +109,50 @@ def rank_firms(standings: Sequence[FirmStanding]) -> list[RankedFirm]:
 
 @dataclass(frozen=True)
 class LawyerStanding:
-    """A lawyer's place within their firm's queue."""
+    """A lawyer's place within their firm's queue, and their own standing in the territory's
+    rotation (`entitlement` earned and `offers` charged, as a firm's standing is kept)."""
 
     licence: str
     workload: float  # open appointments and pending invitations, weighted by case category
     last_offer_at: datetime | None
-    expired_recently: int = 0  # invitations let expire in the policy's learning window
+    entitlement: float = 0.0  # Σ, over the decisions they were eligible for, their firm's
+    offers: int = 0  # share divided among the firm's eligible lawyers; offers charged to them
+
+    @property
+    def shortfall(self) -> float:
+        """How far below their own entitlement the lawyer stands (negative: above it)."""
+        return self.entitlement - self.offers
 
 
-def order_lawyers(
-    lawyers: Sequence[LawyerStanding], *, learn: bool = False
-) -> list[LawyerStanding]:
-    """Lightest workload first, then the longest since their last offer, then licence.
+def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
+    """The firm's lawyers, the one to invite first: the quota rule one level down.
 
-    With `learn`, the fewest recently expired invitations come before all of that: a lawyer
-    who lets invitations lapse is tried after colleagues who answer.
+    The lawyer furthest below their own entitlement first (every eligible lawyer of the firm
+    earns the same part of the firm's share at a decision, so this is also the order after
+    this decision's share), then the lightest workload, the longest since the last offer, the
+    licence. The bound it keeps is stated in `LAWYER_BOUND`.
     """
 
-    def key(lawyer: LawyerStanding) -> tuple[int, float, int, float, str]:
+    def key(lawyer: LawyerStanding) -> tuple[float, float, int, float, str]:
         never = lawyer.last_offer_at is None
         stamp = 0.0 if lawyer.last_offer_at is None else lawyer.last_offer_at.timestamp()
-        lapses = lawyer.expired_recently if learn else 0
-        return (lapses, round(lawyer.workload, 9), 0 if never else 1, stamp, lawyer.licence)
+        return (
+            -round(lawyer.shortfall, 9),
+            round(lawyer.workload, 9),
+            0 if never else 1,
+            stamp,
+            lawyer.licence,
+        )
 
     return sorted(lawyers, key=key)
+
+
+# With the same eligible firms and lawyers at every decision, every lawyer stays within 1 of
+# their own entitlement at every point: the firm's lawyers earn alike, the one furthest below
+# is charged, so their deviations never spread more than 1 apart, and they add up to the firm's
+# deviation, which the firm rule keeps within `quota_slack` < 1; so each lies within
+# (slack + n - 1) / n < 1 of the firm's mean. When a lawyer drops out for one request (a
+# decline or a lapse: the next invitation of the same request cannot go to them) the others
+# earn their part meanwhile; the bound the tests hold over random registries and answer
+# sequences (tests/policies/test_quota_lawyers.py) is then 2.
+LAWYER_BOUND = 2.0

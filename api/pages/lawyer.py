@@ -18,7 +18,7 @@ from api.pages.investigator import CATEGORIES
 from api.pages.rendering import N_, gettext, local_time, pick_language
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from api.schemas import AcceptIn, DeclineIn
-from dispatcher import workflow
+from dispatcher import allocation, workflow
 from dispatcher.db import utcnow
 from dispatcher.errors import DomainError, Invalid
 from dispatcher.models import Lawyer, Territory
@@ -122,6 +122,8 @@ def _render(
         )
         for appointment in workflow.lawyer_appointments(session, lawyer, True)
     ]
+    assert lawyer.id is not None
+    pause = allocation.current_pause(session, lawyer_id=lawyer.id, now=utcnow())
     return render_staff(
         request,
         "lawyer/home.html",
@@ -155,6 +157,8 @@ def _render(
         has_feed=calendar.has_link(session, lawyer=lawyer),
         feed_url=feed_url,
         when=lambda moment: local_time(moment, language, timezone),
+        paused_until=local_time(pause.ends_at, language, timezone) if pause else None,
+        paused_lapses=pause.lapses if pause else None,
         # Server-sent events cross processes only through Redis; without it the page polls.
         live_events=bool(runtime.settings.redis_url),
     )

@@ -11,6 +11,7 @@ and count figures, the policy version). Its parts, in the order a decision uses 
 - `decision`: the rotation's turn and the suspect's choice, with their locks;
 - `tablet_list`: the list a suspect chooses from;
 - `batch`: the court orders of one batch decided together (a min-cost flow);
+- `pause`: the bounded pause of a lawyer who lets invitations lapse;
 - `record`: the types of what a decision records (its explanation).
 
 Callers use the names below through the package (`allocation.decide_rotation`), which is also
@@ -30,6 +31,7 @@ from dispatcher.allocation.decision import (
     lock_territories,
     open_load,
 )
+from dispatcher.allocation.pause import after_lapse, current_pause
 from dispatcher.allocation.pool import (
     Pool,
     Weighed,
@@ -93,8 +95,10 @@ __all__ = [
     "UnfilledExplanation",
     "Weighed",
     "WorkloadReader",
+    "after_lapse",
     "build_pool",
     "conflicted_firms",
+    "current_pause",
     "decide_batch",
     "decide_choice",
     "decide_rotation",

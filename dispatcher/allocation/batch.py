@@ -415,19 +415,19 @@ def _queue_places(pools: Mapping[str, Pool]) -> dict[int, int]:
                 row.licence,
                 weighed.workload.get(lawyer_id, 0.0),
                 weighed.last_offer.get(lawyer_id),
-                weighed.expired.get(lawyer_id, 0),
+                *weighed.standing.get(lawyer_id, (0.0, 0)),
             )
         )
     ids = {row.licence: lawyer_id for lawyer_id, row in rows.items()}
     places: dict[int, int] = {}
     for standings in by_firm.values():
-        for place, standing in enumerate(order_lawyers(standings, learn=any_pool.learn)):
+        for place, standing in enumerate(order_lawyers(standings)):
             places[ids[standing.licence]] = place
     for pool in pools.values():
         # The record's queue shows the same figures as a single decision's.
         pool.workload.update(weighed.workload)
         pool.last_offer.update(weighed.last_offer)
-        pool.expired.update(weighed.expired)
+        pool.standing.update(weighed.standing)
         pool.weighed_firms.update(pool.eligible)
     return places
 
@@ -485,5 +485,6 @@ def _record(
     decision = new_decision(request, territory, policy, via, explanation)
     decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True
     save_decision(session, decision)
-    charge(session, decision, pool, ranking, states, firm_id)
+    assert lawyer.id is not None
+    charge(session, decision, pool, ranking, states, firm_id, lawyer.id)
     return Outcome(decision, lawyer, pool.firms[firm_id])

@@ -109,6 +109,13 @@ def open_load(session: Session, lawyer_id: int) -> int:
     return int(session.execute(OPEN_LOAD, {"lawyer": lawyer_id}).scalar_one())
 
 
+def lawyer_turn(licence: str, shortfall: float, firm: str) -> str:
+    """Why this lawyer of the firm, in the bar's words: how far from their own share."""
+    if shortfall >= 0:
+        return f"{licence} is {shortfall:.1f} below their share in {firm}"
+    return f"{licence} is {-shortfall:.1f} above their share in {firm} (the least above)"
+
+
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
@@ -180,17 +187,24 @@ def decide_rotation(
         via = None if territory.id == request.territory_id else territory.code
         # The rule's name, then its reasons in the keys each rule gives (`Turn.how`).
         rule = cast(RuleRecord, {"name": policy.rotation.rule, **turn.how})
+        # Each of the firm's eligible lawyers earns this part of the firm's share now.
+        share = next(r.share for r in turn.ranking if r.firm == turn.firm)
+        earned = share / len(pool.eligible[firm_id])
         queued: list[QueuedLawyer] = []
         for lw in queue:
-            entry: QueuedLawyer = {
-                "licence": lw.licence,
-                "load": pool.load[lw.id],
-                "workload": pool.workload[lw.id],
-                "last_offer_at": _iso(pool.last_offer.get(lw.id)),
-            }
-            if pool.learn:
-                entry["expired_recently"] = pool.expired.get(lw.id, 0)
-            queued.append(entry)
+            entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
+            queued.append(
+                {
+                    "licence": lw.licence,
+                    "load": pool.load[lw.id],
+                    "workload": pool.workload[lw.id],
+                    "last_offer_at": _iso(pool.last_offer.get(lw.id)),
+                    "entitlement": round(entitlement + earned, 9),
+                    "offers": offers,
+                    "shortfall": round(entitlement + earned - offers, 9),
+                }
+            )
+        chosen_at = next(q for q in queued if q["licence"] == lawyer.licence)
         explanation: RotationExplanation = {
             "kind": DecisionKind.ROTATION,
             "policy_version": policy.version,
@@ -205,11 +219,15 @@ def decide_rotation(
             "lawyer_queue": queued,
             "chosen": {"firm": pool.firms[firm_id].code, "lawyer": lawyer.licence},
             "tried": tried,
+            "lawyer_turn": lawyer_turn(
+                lawyer.licence, chosen_at.get("shortfall", 0.0), pool.firms[firm_id].code
+            ),
         }
         decision = new_decision(request, territory, policy, via, explanation)
         decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True
         save_decision(session, decision)
-        charge(session, decision, pool, list(turn.ranking), states, firm_id)
+        assert lawyer.id is not None
+        charge(session, decision, pool, list(turn.ranking), states, firm_id, lawyer.id)
         lawyer.last_offer_at = now
         session.add(lawyer)
         DECISION_SECONDS.labels(DecisionKind.ROTATION).observe(time.perf_counter() - started)
@@ -268,7 +286,7 @@ def decide_choice(
     decision.charged = policy.rotation.charge_choices
     save_decision(session, decision)
     if policy.rotation.charge_choices:
-        charge(session, decision, pool, ranking, states, firm.id)
+        charge(session, decision, pool, ranking, states, firm.id, lawyer_id)
     lawyer.last_offer_at = now
     session.add(lawyer)
     DECISION_SECONDS.labels(DecisionKind.CHOICE).observe(time.perf_counter() - started)

@@ -2,14 +2,15 @@
 
 The registry's facts come kept (`registry_facts`); what changes from one request to the next
 is read here: the lawyers' loads, the request's invitations and conflicts, and, only for the
-firms a rule looks into, the weighted workloads, last offers and recent expiries.
+firms a rule looks into, the weighted workloads, last offers and the lawyers' own standings in
+the territory's rotation.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -17,11 +18,12 @@ from sqlmodel import Session
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
-    EXPIRED,
     INVITED,
     LAST_OFFER,
+    LAWYER_STANDINGS,
     LOAD,
     OTHER_DEFENCE,
+    PAUSED,
     REGISTERED_CONFLICTS,
     SAME_CASE,
     WORKLOAD,
@@ -38,33 +40,33 @@ _DEFENDING = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
 
 @dataclass
 class Weighed:
-    """What `workloads` reads of some lawyers: weighted workloads, last offers, and the
-    invitations each let expire lately."""
+    """What `workloads` reads of some lawyers: weighted workloads, last offers, and their own
+    standings (entitlement, offers) in the territory's rotation."""
 
     workload: dict[int, float]
     last_offer: dict[int, datetime | None]
-    expired: dict[int, int]
+    standing: dict[int, tuple[float, int]]
 
 
 @dataclass(frozen=True)
 class WorkloadReader:
-    """Reads `workloads` for one decision: its session, its policy's weights and, when the
-    policy learns who answers, the start of the learning window."""
+    """Reads `workloads` for one decision: its session, its policy's weights, the territory
+    whose rotation the standings are of."""
 
     session: Session
     policy: Policy
-    expired_since: datetime | None
+    territory_id: int
 
     def __call__(self, lawyer_ids: list[int]) -> Weighed:
-        return workloads(self.session, lawyer_ids, self.policy, expired_since=self.expired_since)
+        return workloads(self.session, lawyer_ids, self.policy, territory_id=self.territory_id)
 
 
 @dataclass(frozen=True)
 class Pool:
     """The eligible firms and lawyers of one territory for one request, with the exclusions.
 
-    Built whole by `build_pool`; only the workloads, last offers and expiries are filled in
-    later, firm by firm, as a rule asks for them (`weigh`).
+    Built whole by `build_pool`; only the workloads, last offers and lawyers' standings are
+    filled in later, firm by firm, as a rule asks for them (`weigh`).
     """
 
     territory: TerritoryRow
@@ -76,19 +78,20 @@ class Pool:
     excluded_lawyers: list[ExcludedLawyer]
     firm_ids: dict[str, int]  # eligible firms by code
     weigher: WorkloadReader
-    learn: bool  # the policy learns who answers: order by recent expiries first
     attempt: int  # invitations already sent for this request
     # The load weighted by case category: read when a rule orders a firm's lawyers (`weigh`).
     workload: dict[int, float] = field(default_factory=lambda: defaultdict(float))
     # When each lawyer was last offered a case: read with the workloads, for the same firms.
     last_offer: dict[int, datetime | None] = field(default_factory=dict)
-    # Invitations each lawyer let expire lately, when the policy learns who answers (read
-    # with the workloads, for the same firms).
-    expired: dict[int, int] = field(default_factory=dict)
+    # Each lawyer's (entitlement, offers) in the territory's rotation (read with the
+    # workloads, for the same firms; a lawyer the rotation has not met yet has none).
+    standing: dict[int, tuple[float, int]] = field(default_factory=dict)
     weighed_firms: set[int] = field(default_factory=set)
+    # Only paused lawyers could be invited, so the pause was set aside for this decision.
+    pause_waived: bool = False
 
     def weigh(self, firm_id: int) -> None:
-        """Read the workloads, last offers and recent expiries of a firm's eligible lawyers, once.
+        """Read the workloads, last offers and standings of a firm's eligible lawyers, once.
 
         The cap needs only counts, which the indexes give without the cases; the weights by
         case category and the last offers matter only to order the lawyers of the firms a rule
@@ -102,7 +105,7 @@ class Pool:
         weighed = self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
         self.workload.update(weighed.workload)
         self.last_offer.update(weighed.last_offer)
-        self.expired.update(weighed.expired)
+        self.standing.update(weighed.standing)
         self.weighed_firms.update(wanted)
 
     def firm_id(self, code: str) -> int:
@@ -120,12 +123,15 @@ class Pool:
 
     def summary(self) -> PoolSummary:
         """The territory as a decision's explanation records it among those tried."""
-        return {
+        summary: PoolSummary = {
             "territory": self.territory.code,
             "eligible_firms": sorted(self.firms[f].code for f in self.eligible),
             "excluded_firms": self.excluded_firms,
             "excluded_lawyers": self.excluded_lawyers,
         }
+        if self.pause_waived:
+            summary["pause_waived"] = True
+        return summary
 
 
 def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
@@ -166,9 +172,28 @@ def build_pool(
     """Apply every eligibility rule to the lawyers of the firms serving the facts' territory.
 
     The registry's facts come kept (`Registry.facts_of`); what changes from one request to the
-    next is read here: the lawyers' loads, this request's invitations and conflicts, and the
-    invitations let expire in the learning window.
+    next is read here: the lawyers' loads, this request's invitations and conflicts, and who
+    is paused for letting invitations lapse. A pause never leaves the territory without a
+    lawyer: when only paused lawyers could be invited, they are (`Pool.pause_waived`).
     """
+    paused = set(session.execute(PAUSED, {"now": now}).scalars())
+    pool = _pool(session, request, facts, policy, now, paused)
+    if pool.eligible or not paused:
+        return pool
+    waived = _pool(session, request, facts, policy, now, set())
+    if not waived.eligible:
+        return pool
+    return replace(waived, pause_waived=True)
+
+
+def _pool(
+    session: Session,
+    request: Request,
+    facts: TerritoryFacts,
+    policy: Policy,
+    now: datetime,
+    paused: set[int],
+) -> Pool:
     territory = facts.territory
     firms = facts.firms
     load: dict[int, int] = defaultdict(int)
@@ -176,7 +201,6 @@ def build_pool(
         load[lawyer_id] += n
     invited = set(session.execute(INVITED, {"request": request.id}).scalars())
     conflicts = conflicted_firms(session, request)
-    learn_days = policy.rotation.learn_answers_days
     need = Need(
         urgency=request.urgency,
         language=request.person_language,
@@ -198,7 +222,7 @@ def build_pool(
             continue
         lawyer_load = load_of(lawyer.id, 0)
         conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
-        alone = conflicted is not None or lawyer.id in invited
+        alone = conflicted is not None or lawyer.id in invited or lawyer.id in paused
         on_rota = None if rota is None else lawyer.id in rota
         alike = (profile, lawyer_load >= lawyer.max_open, on_rota)
         reason = _UNJUDGED if alone else judged.get(alike, _UNJUDGED)
@@ -214,6 +238,7 @@ def build_pool(
                 need=need,
                 policy=policy,
                 on_rota=on_rota,
+                paused=lawyer.id in paused,
             )
             if not alone:
                 judged[alike] = reason
@@ -247,20 +272,16 @@ def build_pool(
         excluded_firms=excluded_firms,
         excluded_lawyers=excluded,
         firm_ids={firms[f].code: f for f in eligible},
-        weigher=WorkloadReader(
-            session, policy, now - timedelta(days=learn_days) if learn_days else None
-        ),
-        learn=learn_days > 0,
+        weigher=WorkloadReader(session, policy, territory.id),
         attempt=len(invited),
     )
 
 
 def workloads(
-    session: Session, lawyer_ids: list[int], policy: Policy, *, expired_since: datetime | None
+    session: Session, lawyer_ids: list[int], policy: Policy, *, territory_id: int
 ) -> Weighed:
     """Open appointments and pending invitations of these lawyers, weighted by case category,
-    when each was last offered a case, and (when the policy learns who answers) how many
-    invitations each let expire since `expired_since`."""
+    when each was last offered a case, and their standings in the territory's rotation."""
     found: dict[int, float] = defaultdict(float)
     if not lawyer_ids:
         return Weighed(found, {}, {})
@@ -270,15 +291,13 @@ def workloads(
         lawyer_id: at
         for lawyer_id, at in session.execute(LAST_OFFER, {"lawyers": lawyer_ids}).all()
     }
-    expired: dict[int, int] = {}
-    if expired_since is not None:
-        expired = {
-            lawyer_id: int(n)
-            for lawyer_id, n in session.execute(
-                EXPIRED, {"lawyers": lawyer_ids, "since": expired_since}
-            )
-        }
-    return Weighed(found, last_offer, expired)
+    standing = {
+        lawyer_id: (float(entitlement), int(offers))
+        for lawyer_id, entitlement, offers in session.execute(
+            LAWYER_STANDINGS, {"territory": territory_id, "lawyers": lawyer_ids}
+        ).all()
+    }
+    return Weighed(found, last_offer, standing)
 
 
 def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
@@ -286,7 +305,10 @@ def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
     pool.weigh(firm_id)
     return [
         LawyerStanding(
-            lw.licence, pool.workload[lw.id], pool.last_offer.get(lw.id), pool.expired.get(lw.id, 0)
+            lw.licence,
+            pool.workload[lw.id],
+            pool.last_offer.get(lw.id),
+            *pool.standing.get(lw.id, (0.0, 0)),
         )
         for lw in pool.eligible[firm_id]
     ]
@@ -295,5 +317,5 @@ def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
 def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     """The firm's eligible lawyers, the one to invite first."""
     by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
-    ordered = order_lawyers(lawyer_standings(pool, firm_id), learn=pool.learn)
+    ordered = order_lawyers(lawyer_standings(pool, firm_id))
     return [by_licence[s.licence] for s in ordered]

@@ -62,6 +62,8 @@ class PoolSummary(TypedDict):
     eligible_firms: list[str]
     excluded_firms: list[ExcludedFirm]
     excluded_lawyers: list[ExcludedLawyer]
+    # Only paused lawyers could be invited here: the pause was set aside (policy [pause]).
+    pause_waived: NotRequired[bool]
 
 
 class RuleRecord(TypedDict, total=False):
@@ -82,7 +84,11 @@ class QueuedLawyer(TypedDict):
     load: int
     workload: float
     last_offer_at: str | None
-    expired_recently: NotRequired[int]  # only when the policy learns who answers
+    # Their own standing in the territory's rotation, this decision's share included: what
+    # ordered them first (decisions of policies before 2026.2 have none).
+    entitlement: NotRequired[float]
+    offers: NotRequired[int]
+    shortfall: NotRequired[float]
 
 
 class ChosenLawyer(TypedDict):
@@ -129,6 +135,8 @@ class RotationExplanation(TypedDict):
     chosen: ChosenLawyer
     tried: list[PoolSummary]
     batch: NotRequired[BatchRecord]  # decided with others in one batch (`allocation.batch`)
+    # Why this lawyer of the firm: "A-0117 is 2.3 below their share in F046".
+    lawyer_turn: NotRequired[str]
 
 
 class UnfilledExplanation(TypedDict):
@@ -189,6 +197,7 @@ class RecordedDecision(TypedDict):
     ranking: NotRequired[list[RankedFirmRecord]]
     lawyer_queue: NotRequired[list[QueuedLawyer]]
     chosen: NotRequired[ChosenLawyer | None]
+    lawyer_turn: NotRequired[str]
     charged: NotRequired[bool]
     options: NotRequired[list[ListedOption]]
     tried: list[PoolSummary]

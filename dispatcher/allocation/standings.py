@@ -1,8 +1,12 @@
-"""The firms' standings in a territory's rotation: read once per decision, ranked, charged.
+"""The firms' and lawyers' standings in a territory's rotation: read, ranked, charged.
 
 A firm's standing (its running entitlement and offers, a rotation_state row) is read and
 written as plain values: the territory's lock (`decision.lock_territories`) serialises its
-decisions, so what one decision reads no other changes before it charges.
+decisions, so what one decision reads no other changes before it charges. A lawyer's standing
+(a lawyer_rotation_state row) is kept the same way one level down: at every charged decision
+each eligible firm's share is split equally among its eligible lawyers, and the lawyer
+invited (or chosen) is charged the offer. The turn firm's lawyers' standings are read with
+their workloads (`pool.weigh`); every eligible lawyer's is charged by increment.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dispatcher.allocation.pool import Pool, lawyer_standings
 from dispatcher.allocation.registry_facts import LawyerRow
 from dispatcher.allocation.statements import (
     CHARGE,
+    LAWYER_CHARGE,
     NEW_SHARES,
     ROTATION_STATE,
     STANDINGS,
@@ -104,6 +109,13 @@ class _StandingRow(TypedDict):
     new_offers: int
 
 
+class _LawyerChargeRow(TypedDict):
+    territory: int
+    lawyer: int
+    earned: float
+    charged: int
+
+
 class _ShareRow(TypedDict):
     decision_id: int
     firm_id: int
@@ -118,11 +130,14 @@ def charge(
     ranking: list[RankedFirm],
     states: dict[int, Standing],
     chosen_firm_id: int,
+    chosen_lawyer_id: int,
 ) -> None:
-    """Every ranked firm earns its share of the decision; the chosen firm is charged an offer."""
+    """Every ranked firm earns its share of the decision, split equally among its eligible
+    lawyers; the chosen firm and lawyer are charged an offer."""
     assert decision.id is not None
     shares: list[_ShareRow] = []
     standing: list[_StandingRow] = []
+    lawyers: list[_LawyerChargeRow] = []
     territory_id = pool.territory.id
     for r in ranking:
         firm_id = pool.firm_ids[r.firm]
@@ -141,6 +156,18 @@ def charge(
         shares.append(
             {"decision_id": decision.id, "firm_id": firm_id, "share": r.share, "charged": charged}
         )
-    # Every eligible firm's standing and share in one statement each (executemany).
+        eligible = pool.eligible[firm_id]
+        earned = r.share / len(eligible)
+        lawyers.extend(
+            {
+                "territory": territory_id,
+                "lawyer": lw.id,
+                "earned": earned,
+                "charged": 1 if lw.id == chosen_lawyer_id else 0,
+            }
+            for lw in eligible
+        )
+    # Every eligible firm's and lawyer's standing and share in one statement each.
     executemany(session, CHARGE, standing)
     executemany(session, NEW_SHARES, shares)
+    executemany(session, LAWYER_CHARGE, lawyers)

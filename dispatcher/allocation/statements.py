@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import String, bindparam, literal_column, union_all, update
+from sqlalchemy import String, TextClause, bindparam, literal_column, text, union_all, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import Session, func
@@ -18,6 +18,8 @@ from dispatcher.db import metadata
 from policies.vocabulary import InvitationStatus
 
 ROTATION_STATE = metadata.tables["rotation_state"]
+LAWYER_ROTATION_STATE = metadata.tables["lawyer_rotation_state"]
+LAWYER_PAUSE = metadata.tables["lawyer_pause"]
 APPOINTMENT = metadata.tables["appointment"]
 INVITATION = metadata.tables["invitation"]
 LAWYER = metadata.tables["lawyer"]
@@ -50,8 +52,8 @@ LOAD = union_all(
     .group_by(INVITATION.c.lawyer_id),
 )
 # Invitations these lawyers let expire since a time: through the lawyer's own index, so the
-# cost follows the few lawyers asked about (a firm's), not the nation's expiries (SQLite takes
-# that index once it has statistics: `db.refresh_statistics`).
+# cost follows the few lawyers asked about, not the nation's expiries (SQLite takes that index
+# once it has statistics: `db.refresh_statistics`).
 EXPIRED = (
     sa_select(INVITATION.c.lawyer_id, func.count())
     .where(
@@ -60,6 +62,10 @@ EXPIRED = (
         INVITATION.c.deadline >= bindparam("since"),
     )
     .group_by(INVITATION.c.lawyer_id)
+)
+# Lawyers paused at a moment (`dispatcher/allocation/pause.py`): few rows, found by their end.
+PAUSED = sa_select(LAWYER_PAUSE.c.lawyer_id).where(
+    LAWYER_PAUSE.c.ends_at > bindparam("now"), LAWYER_PAUSE.c.starts_at <= bindparam("now")
 )
 INVITED = sa_select(INVITATION.c.lawyer_id).where(INVITATION.c.request_id == bindparam("request"))
 REGISTERED_CONFLICTS = (
@@ -87,6 +93,25 @@ CHARGE = (
     .values(entitlement=bindparam("new_entitlement"), offers=bindparam("new_offers"))
 )
 NEW_SHARES = DECISION_SHARE.insert()
+# Lawyers' standings in a territory's rotation: read for the turn firm's lawyers, and charged
+# by increments (every eligible lawyer earns, a lawyer the rotation has not met yet starts at
+# nothing), so a decision writes without reading the standings of every eligible lawyer.
+LAWYER_STANDINGS = sa_select(
+    LAWYER_ROTATION_STATE.c.lawyer_id,
+    LAWYER_ROTATION_STATE.c.entitlement,
+    LAWYER_ROTATION_STATE.c.offers,
+).where(
+    LAWYER_ROTATION_STATE.c.territory_id == bindparam("territory"),
+    LAWYER_ROTATION_STATE.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
+)
+# The same text on SQLite and PostgreSQL (both take ON CONFLICT ... DO UPDATE).
+LAWYER_CHARGE = text(
+    "INSERT INTO lawyer_rotation_state (territory_id, lawyer_id, entitlement, offers) "
+    "VALUES (:territory, :lawyer, :earned, :charged) "
+    "ON CONFLICT (territory_id, lawyer_id) DO UPDATE SET "
+    "entitlement = lawyer_rotation_state.entitlement + excluded.entitlement, "
+    "offers = lawyer_rotation_state.offers + excluded.offers"
+)
 NEW_DECISION = DECISION.insert().returning(DECISION.c.id)
 WORKLOAD = union_all(
     sa_select(APPOINTMENT.c.lawyer_id, REQUEST.c.category, func.count())
@@ -130,7 +155,7 @@ _DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
 
 
 def executemany(
-    session: Session, statement: UpdateBase, rows: Sequence[Mapping[str, object]]
+    session: Session, statement: UpdateBase | TextClause, rows: Sequence[Mapping[str, object]]
 ) -> None:
     """Run `statement` for every row through the driver's executemany.
 

@@ -12,6 +12,12 @@ Definitions (the report's keys):
   `deviation = offers - entitlement`, `max_abs_deviation` its largest absolute value. The
   same figures for the rotation's offers and for the suspects' charged choices separately
   are under each firm's `stages`.
+- per lawyer (`lawyers`): `entitlement`, the sum over the period's charged decisions of their
+  firm's share split equally among the firm's lawyers eligible at that decision (the
+  decision's recorded exclusions say who was not); `offers`, the charged decisions that went to
+  them; `deviation = offers - entitlement`; `lawyer_max_abs_deviation` its largest absolute
+  value. The rotation keeps the same standing (`lawyer_rotation_state`) to order a firm's
+  lawyers (`policies.quota.order_lawyers`).
 - `loosemore_hanby`: ½ Σ |offers share − entitlement share| over the firms (0: proportional).
 - `gini`: Gini coefficient of offers per unit of entitlement, each firm weighted by its
   entitlement (0: every firm got work exactly in proportion to its entitlement).
@@ -187,7 +193,7 @@ def fairness(
     ]
     firms, entitled = _firm_rows(session, t.id, charged, _declines_by_reason(session, charged))
     decisions = session.exec(select(func.count()).select_from(Decision).where(*charged)).one()
-    lawyers = _lawyer_rows(session, t.id, start, end)
+    lawyers = _lawyer_rows(session, t.id, start, end, _lawyer_standings(session, charged))
     appointed = [r["appointments"] for r in lawyers]
     listed = _listed_lawyers(session, t.id, {r["lawyer"] for r in lawyers if r["appointments"]})
     top = concentration(appointed, listed)
@@ -209,6 +215,9 @@ def fairness(
         "top10_share": round(top["top10_share"], 6),
         "top10_limit": round(top["top10_limit"], 6),
         "top10_exceeds": top["top10_share"] > top["top10_limit"],
+        "lawyer_max_abs_deviation": round(
+            max((abs(r["deviation"]) for r in lawyers), default=0.0), 4
+        ),
         "time_to_counsel": time_to_counsel(session, t.id, start, end),
         "choice_stage": _choice_stage(session, t.id, start, end),
         "position_choice_counts": _positions(session, t.id, start, end),
@@ -342,10 +351,59 @@ def _declines_by_reason(
     return dict(out)
 
 
+def _lawyer_standings(
+    session: Session, charged: list[ColumnElement[bool]]
+) -> dict[str, tuple[str, float, int]]:
+    """Each lawyer's firm, entitlement and offers over the charged decisions, by licence."""
+    lawyers_of: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for licence, firm_id, code in session.execute(
+        sa_select(col(Lawyer.licence), col(Lawyer.firm_id), col(Firm.code)).join(
+            Firm, col(Firm.id) == Lawyer.firm_id
+        )
+    ).all():
+        lawyers_of[firm_id].append((licence, code))
+    shares: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for decision_id, firm_id, share in session.execute(
+        sa_select(
+            col(DecisionShare.decision_id), col(DecisionShare.firm_id), col(DecisionShare.share)
+        )
+        .join(Decision, col(Decision.id) == DecisionShare.decision_id)
+        .where(*charged)
+    ).all():
+        shares[decision_id].append((firm_id, share))
+    entitled: dict[str, float] = defaultdict(float)
+    offers: dict[str, int] = defaultdict(int)
+    firm_of: dict[str, str] = {}
+    for decision_id, licence, explanation in session.execute(
+        sa_select(col(Decision.id), col(Lawyer.licence), col(Decision.explanation))
+        .outerjoin(Lawyer, col(Lawyer.id) == Decision.lawyer_id)
+        .where(*charged)
+    ).all():
+        # A decision written without its pool (a bulk-written past) excluded no one.
+        tried = explanation.get("tried") or [{"excluded_lawyers": []}]
+        excluded = {e["licence"] for e in tried[-1]["excluded_lawyers"]}
+        for firm_id, share in shares[decision_id]:
+            eligible = [(lw, code) for lw, code in lawyers_of[firm_id] if lw not in excluded]
+            for lw, code in eligible:
+                entitled[lw] += share / len(eligible)
+                firm_of[lw] = code
+        if licence is not None:
+            offers[licence] += 1
+    return {
+        lw: (firm_of.get(lw, ""), entitled.get(lw, 0.0), offers.get(lw, 0))
+        for lw in set(entitled) | set(offers)
+    }
+
+
 def _lawyer_rows(
-    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+    session: Session,
+    territory_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    standings: dict[str, tuple[str, float, int]],
 ) -> list[LawyerFigures]:
-    """Every invitation of the territory's decisions (rotation and choice), per lawyer."""
+    """Every invitation of the territory's decisions (rotation and choice), per lawyer, with
+    each lawyer's entitlement and offers (`standings`); an entitled lawyer never invited too."""
     rows = session.execute(
         sa_select(
             col(Lawyer.licence),
@@ -369,6 +427,7 @@ def _lawyer_rows(
     out: list[LawyerFigures] = []
     for licence, firm, invitations, chosen, accepted, declined, expired in rows:
         invitations, accepted = int(invitations), int(accepted or 0)
+        _firm, entitlement, offers = standings.get(licence, (firm, 0.0, 0))
         out.append(
             {
                 "lawyer": licence,
@@ -382,9 +441,44 @@ def _lawyer_rows(
                 "appointments": accepted,
                 "acceptance_rate": _rate(accepted, invitations),
                 "decline_rate": _rate(int(declined or 0), invitations),
+                "entitlement": round(entitlement, 4),
+                "offers": offers,
+                "deviation": round(offers - entitlement, 4),
             }
         )
-    return out
+    invited = {r["lawyer"] for r in out}
+    for licence, (firm, entitlement, offers) in standings.items():
+        if licence in invited:
+            continue
+        out.append(
+            {
+                "lawyer": licence,
+                "firm": firm,
+                "invitations": 0,
+                "chosen": 0,
+                "accepted": 0,
+                "declined": 0,
+                "expired": 0,
+                "appointments": 0,
+                "acceptance_rate": None,
+                "decline_rate": None,
+                "entitlement": round(entitlement, 4),
+                "offers": offers,
+                "deviation": round(offers - entitlement, 4),
+            }
+        )
+    return sorted(out, key=lambda r: r["lawyer"])
+
+
+def texas_test(
+    session: Session, territory_id: int, start: datetime | None, end: datetime | None
+) -> Concentration:
+    """The Texas concentration test over the territory's appointments in [start, end)."""
+    lawyers = _lawyer_rows(session, territory_id, start, end, {})
+    appointed = {r["lawyer"] for r in lawyers if r["appointments"]}
+    return concentration(
+        [r["appointments"] for r in lawyers], _listed_lawyers(session, territory_id, appointed)
+    )
 
 
 def _listed_lawyers(session: Session, territory_id: int, appointed: set[str]) -> int:

@@ -54,6 +54,12 @@ class LawyerFigures(TypedDict):
     appointments: int
     acceptance_rate: float | None
     decline_rate: float | None
+    # The lawyer's own entitlement over the period's charged decisions (each eligible firm's
+    # share split equally among its eligible lawyers), the offers charged to them, and
+    # `deviation = offers - entitlement`.
+    entitlement: float
+    offers: int
+    deviation: float
 
 
 class CounselTimes(TypedDict):
@@ -126,6 +132,9 @@ class FairnessReport(_Period):
     top10_share: Annotated[float, Field(description="Appointments taken by the top 10% of lawyers")]
     top10_limit: Annotated[float, Field(description="Three times their represented share")]
     top10_exceeds: bool
+    lawyer_max_abs_deviation: Annotated[
+        float, Field(description="Largest |offers − entitlement| of a lawyer (`lawyers`)")
+    ]
     time_to_counsel: dict[str, CounselTimes]
     choice_stage: ChoiceStage
     position_choice_counts: PositionCounts

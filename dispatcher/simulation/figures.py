@@ -31,7 +31,9 @@ from dispatcher.models import (
     Lawyer,
     Request,
     Requester,
+    Territory,
 )
+from dispatcher.reports.fairness import texas_test
 from policies.vocabulary import RequestStatus, Role, Urgency
 
 
@@ -53,6 +55,7 @@ class Figures(TypedDict):
     unfilled_rate: float
     invitations_per_appointment: float
     max_requester_lawyer_share: float
+    texas_failing: int  # territories whose top 10% of lawyers took more than 3x their share
 
 
 # The figures' keys, in their order (the columns of the tables and the CSV).
@@ -68,6 +71,37 @@ class Measured:
     figures: Figures
     deviation_by_day: list[float] = field(default_factory=list)
     ttc_detention_s: list[float] = field(default_factory=list)
+    texas: list[TexasRow] = field(default_factory=list)
+
+
+class TexasRow(TypedDict):
+    """The Texas test of one territory over the run (`reports.fairness.texas_test`)."""
+
+    territory: str
+    listed: int
+    top10_lawyers: int
+    top10_share: float
+    top10_limit: float
+    passes: bool
+
+
+def texas_by_territory(session: Session) -> list[TexasRow]:
+    """The Texas top-10% test in every territory over the whole run."""
+    rows: list[TexasRow] = []
+    for territory in session.exec(select(Territory).order_by(col(Territory.code))).all():
+        assert territory.id is not None
+        top = texas_test(session, territory.id, None, None)
+        rows.append(
+            {
+                "territory": territory.code,
+                "listed": top["listed"],
+                "top10_lawyers": top["top10_lawyers"],
+                "top10_share": round(top["top10_share"], 4),
+                "top10_limit": round(top["top10_limit"], 4),
+                "passes": top["top10_share"] <= top["top10_limit"],
+            }
+        )
+    return rows
 
 
 def gini(values: np.ndarray) -> float:
@@ -192,6 +226,7 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
     with Session(engine) as session:
         worst, mean, lh, by_day = _firm_deviation(session, start, days)
         lawyer_worst, lawyer_mean, gini_index = _lawyer_deviation(session)
+        texas = texas_by_territory(session)
         statuses = dict(
             session.exec(select(Request.status, func.count()).group_by(Request.status)).all()
         )
@@ -250,5 +285,6 @@ def measure(engine: Engine, *, policy: str, start: datetime, days: int) -> Measu
             round(invitations / appointments, 3) if appointments else math.inf
         ),
         "max_requester_lawyer_share": round(max(shares), 4) if shares else 0.0,
+        "texas_failing": sum(1 for row in texas if not row["passes"]),
     }
-    return Measured(figures, by_day, ttc)
+    return Measured(figures, by_day, ttc, texas)

@@ -1,7 +1,7 @@
 """Runs: one rule over a period, or every rule over the same demand, with table, files, plots.
 
 Each rule gets its own database and the same registry, seed and demand; the comparison rules
-run with one fixed answer deadline and no learning, as the rosters they stand for do, while
+run with one fixed answer deadline and no lapse pause, as the rosters they stand for do, while
 `quota` runs with the policy file as it is.
 """
 
@@ -49,7 +49,7 @@ def policy_book(rule: str, *, seed: int, policy_file: str | None = None) -> Poli
     if rule != RuleName.QUOTA:
         fixed = round_robin.FIXED_DEADLINE_S
         raw["deadlines"] = {"detention_s": fixed, "standard_s": fixed}
-        rotation["learn_answers_days"] = 0
+        raw.setdefault("pause", {})["lapses"] = 0
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
     return PolicyBook(raw, digest)
 
@@ -142,7 +142,15 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     rows = [m.figures for m, _ in results]
     (out / "results.json").write_text(
-        json.dumps({"run": meta, "results": rows, "summaries": [s for _, s in results]}, indent=2)
+        json.dumps(
+            {
+                "run": meta,
+                "results": rows,
+                "summaries": [s for _, s in results],
+                "texas": {m.figures["policy"]: m.texas for m, _ in results},
+            },
+            indent=2,
+        )
         + "\n",
         encoding="utf-8",
     )

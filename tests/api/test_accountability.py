@@ -73,11 +73,12 @@ def test_the_explanation_names_policy_ranking_exclusions_and_choice(api: Api) ->
     assert explanation["request_id"] == created["id"]
     [decision] = explanation["decisions"]
     assert decision["kind"] == "rotation"
-    assert decision["policy_version"].startswith("2026.1")
+    assert decision["policy_version"].startswith("2026.2")
     assert decision["chosen"] == {
         "firm": created["invitation"]["firm"],
         "lawyer": created["invitation"]["lawyer"],
     }
+    assert decision["lawyer_turn"].startswith(f"{created['invitation']['lawyer']} is ")
     ranking = decision["ranking"]
     assert {e["firm"] for e in ranking} == {"F1", "F2", "F3"}
     assert ranking[0]["firm"] == decision["chosen"]["firm"]

@@ -498,3 +498,35 @@ def test_tablet_pages_log_neither_token_nor_names(
     assert {"/tablet/{token}", "/tablet/{token}/confirm", "/tablet/{token}/choice"} <= routes
     assert token not in logged
     assert "Secret Counselname" not in logged
+
+
+PAUSED_LINE = (
+    "Paused until %(time)s: %(lapses)s invitations lapsed unanswered, so no invitation "
+    "reaches you until then."
+)
+
+
+def test_a_paused_lawyer_sees_the_pause_on_the_page_in_each_language(api: Api) -> None:
+    from dispatcher.models import Lawyer, LawyerPause
+
+    with unit_of_work(api.rt.engine) as session:
+        lawyer = session.exec(select(Lawyer).where(Lawyer.licence == "L-11")).one()
+        assert lawyer.id is not None
+        session.add(
+            LawyerPause(
+                lawyer_id=lawyer.id,
+                starts_at=utcnow() - timedelta(hours=1),
+                ends_at=utcnow() + timedelta(hours=71),
+                lapses=2,
+            )
+        )
+    page = Page(api, api.auth("L-11")["Authorization"][7:])
+    for lang in LANGUAGES:
+        shown = page.get("/lawyer", lang=lang).text
+        line = gettext(lang, PAUSED_LINE)
+        assert line != PAUSED_LINE or lang == "en"
+        after = line.partition("%(lapses)s")[2]
+        assert 'id="paused"' in shown
+        assert after.strip()[:20] in shown
+    other = Page(api, api.auth("L-12")["Authorization"][7:])
+    assert 'id="paused"' not in other.get("/lawyer", lang="en").text

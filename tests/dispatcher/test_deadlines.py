@@ -129,7 +129,7 @@ def test_armed_timer_escalates_without_a_sweep(tmp_path: Path) -> None:
     rt = _first_runtime(
         tmp_path,
         scheduler=True,
-        policy_text=policy_text(version="fast", detention_s=1, standard_s=60, learn_answers_days=0),
+        policy_text=policy_text(version="fast", detention_s=1, standard_s=60, lapses=0),
         deadline_sweep_s=3600.0,
     )
     rt.start()

@@ -24,11 +24,11 @@ from tests.support.registries import load_registry, small_registry
 
 
 def _runtime(tmp_path: Path, **settings: str | bool | int | float) -> Runtime:
-    """A service on the small registry whose policy changes `settings` (no learning)."""
+    """A service on the small registry whose policy changes `settings` (no pauses)."""
     rt = runtime_at(
         tmp_path / "l.db",
         policy_text=policy_text(
-            version="t", detention_s=600, standard_s=3600, learn_answers_days=0, **settings
+            version="t", detention_s=600, standard_s=3600, lapses=0, **settings
         ),
     )
     load_registry(rt, small_registry())

@@ -264,7 +264,17 @@ def test_concentration_lawyers_and_times_match_the_hand_example(report: dict[str
     assert report["top10_limit"] == pytest.approx(0.5)
     assert report["top10_exceeds"] is True
     lawyers = {r["lawyer"]: r for r in report["lawyers"]}
-    assert set(lawyers) == {"L-11", "L-21", "L-31"}
+    # Every lawyer invited, and (since the per-lawyer figures) every lawyer entitled.
+    assert {lw for lw, r in lawyers.items() if r["invitations"]} == {"L-11", "L-21", "L-31"}
+    firms = {r["firm"]: r for r in report["firms"]}
+    for firm, row in firms.items():
+        own = [r for r in lawyers.values() if r["firm"] == firm]
+        # The firm's share split among its lawyers: their entitlements and offers add up.
+        assert sum(r["entitlement"] for r in own) == pytest.approx(row["entitlement"], abs=1e-3)
+        assert sum(r["offers"] for r in own) == row["offers"]
+    for r in lawyers.values():
+        assert r["deviation"] == pytest.approx(r["offers"] - r["entitlement"], abs=1e-3)
+    assert report["lawyer_max_abs_deviation"] == max(abs(r["deviation"]) for r in lawyers.values())
     assert (lawyers["L-21"]["invitations"], lawyers["L-21"]["chosen"]) == (3, 1)
     assert lawyers["L-21"]["appointments"] == 3
     assert lawyers["L-31"]["declined"] == 1 and lawyers["L-31"]["acceptance_rate"] == 0.0

@@ -186,7 +186,7 @@ def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None
             version="free",
             detention_s=600,
             standard_s=3600,
-            learn_answers_days=0,
+            lapses=0,
             charge_choices=False,
         ),
     )

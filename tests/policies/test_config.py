@@ -57,7 +57,7 @@ def _is_set(table: dict[str, object], dotted: str) -> bool:
 def test_the_default_file_sets_every_setting_and_the_model_defaults_none() -> None:
     raw = tomllib.loads(DEFAULT_TEXT)
     names = _settings(Policy)
-    assert "rotation.learn_answers_days" in names
+    assert "pause.lapses" in names
     assert [n for n in names if not _is_set(raw, n)] == []
     # No value is written in the model, where it could disagree with the file.
     sections = [Policy, *(f.annotation for f in Policy.model_fields.values())]
@@ -71,9 +71,7 @@ def test_the_default_file_sets_every_setting_and_the_model_defaults_none() -> No
     assert defaulted == []
 
 
-@pytest.mark.parametrize(
-    "setting", ["learn_answers_days", "session_ttl_s", "timezone", "draw_seed"]
-)
+@pytest.mark.parametrize("setting", ["pause_hours", "session_ttl_s", "timezone", "draw_seed"])
 def test_a_file_missing_a_setting_is_refused(tmp_path: Path, setting: str) -> None:
     lines = [ln for ln in DEFAULT_TEXT.splitlines() if not ln.startswith(f"{setting} = ")]
     assert len(lines) == len(DEFAULT_TEXT.splitlines()) - 1
@@ -84,7 +82,7 @@ def test_a_file_missing_a_setting_is_refused(tmp_path: Path, setting: str) -> No
 def test_the_default_values_the_service_runs_with() -> None:
     policy = load_policy_book().default
     assert policy.rotation.rule == RuleName.QUOTA
-    assert policy.rotation.learn_answers_days == 30
+    assert policy.pause.lapses == 2
     assert policy.choice.session_ttl_s == 1800
     assert policy.deadline_s("detention") == 420
 

@@ -26,7 +26,7 @@ def policy_text(**values: str | bool | int | float) -> str:
     """The default policy file with each `name = value` line named in `values` replaced.
 
     Every name must be set exactly once in the default file (`version`, `detention_s`,
-    `learn_answers_days`, ...), so a renamed setting fails here instead of being ignored.
+    `lapses`, ...), so a renamed setting fails here instead of being ignored.
     """
     text = DEFAULT_TEXT
     for name, value in values.items():

@@ -44,5 +44,9 @@ def standings(
 def lawyer(licence: str, minutes_ago: int | None = None, **kw: float) -> LawyerStanding:
     offered = None if minutes_ago is None else T0 - timedelta(minutes=minutes_ago)
     return LawyerStanding(
-        licence, float(kw.get("workload", 0.0)), offered, int(kw.get("expired", 0))
+        licence,
+        float(kw.get("workload", 0.0)),
+        offered,
+        float(kw.get("entitlement", 0.0)),
+        int(kw.get("offers", 0)),
     )
