@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -77,6 +78,13 @@ def language_names(language: str, codes: Iterable[str]) -> list[str]:
     return [names.get(code, code) for code in codes]
 
 
+def language_href(request: Request, code: str) -> str:
+    """The same page in language `code`: its other query parameters (a territory, a month, a
+    period) kept, so that switching language stays on the same view."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return "?" + urlencode([*kept, ("lang", code)])
+
+
 def own_name(language: str) -> str:
     """A language's name in that language, as a switch offers it to its readers."""
     name = Locale.parse(language).display_name or language
@@ -102,6 +110,7 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(TRANSLATIONS[language], newstyle=True)  # type: ignore[attr-defined]
     env.globals["languages"] = LANGUAGES
     env.globals["own_name"] = own_name
+    env.globals["language_href"] = language_href
     env.globals["speech_tag"] = SPEECH_TAGS[language]
     env.filters["language_names"] = lambda codes: ", ".join(language_names(language, codes))
     return env

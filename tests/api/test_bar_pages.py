@@ -107,3 +107,14 @@ def test_the_public_page_shows_counts_withholds_small_ones_and_no_person(api: Ap
 
 def test_withheld_counts() -> None:
     assert [overview.withheld(n) for n in (0, 1, 4, 5, 9)] == [0, None, None, 5, 9]
+
+
+def test_switching_language_stays_on_the_territory_and_period(api: Api) -> None:
+    signed_in(api, "bar")
+    page = api.client.get("/bar", params={"territory": "CEN", "window": "30", "lang": "en"})
+    assert page.status_code == 200
+    links = dict(re.findall(r'<a href="([^"]+)" lang="(az|ru|en)"', page.text))
+    by_language = {lang: href.replace("&amp;", "&") for href, lang in links.items()}
+    assert by_language["ru"] == "?territory=CEN&window=30&lang=ru"
+    russian = api.client.get("/bar" + by_language["ru"])
+    assert '<html lang="ru">' in russian.text and "CEN" in russian.text
