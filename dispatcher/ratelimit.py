@@ -37,9 +37,12 @@ class RateLimiter:
     number per minute, so that a token's pages and its exports are counted apart.
     """
 
-    def __init__(self, per_minute: int, link: RedisLink | None = None) -> None:
+    def __init__(self, per_minute: int, link: RedisLink | None = None, namespace: str = "") -> None:
         self.item = RateLimitItemPerMinute(per_minute)
         self.link = link
+        # Counts in Redis are kept per deployment (its database): two services sharing a Redis
+        # server, each with its own database, count apart; one service's workers together.
+        self.namespace = namespace
         self.local = FixedWindowRateLimiter(MemoryStorage())
         self.shared = (
             FixedWindowRateLimiter(
@@ -70,6 +73,7 @@ class RateLimiter:
 
     def _count(self, scope: str, key: str, per_minute: int | None, *, count: bool) -> Verdict:
         item = self._item(per_minute)
+        key = f"{self.namespace}:{key}" if self.namespace else key
         if self.shared is not None and self.link is not None and self.link.usable():
             try:
                 verdict = _ask(self.shared, item, scope, key, count=count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 from dataclasses import dataclass, field
 
@@ -73,7 +74,8 @@ class Runtime:
         link = RedisLink(settings.redis_url) if settings.redis_url else None
         broker = events.Broker(link)
         events.attach(engine, broker)
-        limiter = RateLimiter(settings.rate_limit_per_minute, link)
+        deployment = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+        limiter = RateLimiter(settings.rate_limit_per_minute, link, namespace=deployment)
         runtime = cls(settings, engine, policies, courier, broker, limiter, link)
         courier.follow_up = InvitationFollowUp(lambda: runtime.context(OUTBOX_ACTOR))
         if settings.scheduler if scheduler is None else scheduler:
