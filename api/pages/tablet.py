@@ -95,7 +95,7 @@ def _receipt(
         choice=choice,
         chosen=chosen,
         firm_name=firm_names.get(chosen["firm"], chosen["firm"]) if chosen else "",
-        case_reference=counsel_request.external_ref,
+        case_reference=counsel_request.case_number,
         minutes=_answer_minutes(policy, counsel_request),
         recorded_at=local_time(choice.chosen_at, language, policy.timezone),
     )
