@@ -15,7 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sqlmodel import Session
 
 from dispatcher import audit, registry
@@ -68,9 +68,11 @@ def encode(content: bytes, kind: PhotoType, *, max_bytes: int) -> bytes:
             with Image.open(io.BytesIO(content)) as image:
                 image.load()
                 picture = image.convert("RGBA" if kind is PhotoType.PNG else "RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning) as exc:
-        if isinstance(exc, Invalid):
-            raise
+    except Invalid:
+        raise
+    except Exception:
+        # Whatever a damaged or hostile file makes the decoder raise (a truncated stream, a
+        # decompression bomb, a broken header): the upload is at fault, not the service.
         raise Invalid("photo", "the file is not a readable image") from None
     picture.thumbnail((EDGE, EDGE))
     out = io.BytesIO()
