@@ -53,6 +53,7 @@ DESCRIPTIONS: Final[dict[int, str]] = {
     409: "The state does not allow it (e.g. the request is already final)",
     410: "Gone: the link was used, has expired or its choice is closed",
     413: "The request body is larger than the service accepts",
+    415: "The body's media type is not one the operation takes",
     422: "Invalid input: the fields at fault, each with the reason",
     429: "Too many requests: `Retry-After` says in how many seconds to try again",
 }

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     prime_registry: bool = True
     max_body_bytes: int = 1_000_000
     max_import_bytes: int = 50_000_000
+    # Files the service keeps beside its database: the lawyers' photos (under `photos/`).
+    data_dir: str = "uploads"
+    # The largest photo an administrator may upload (within `max_body_bytes`).
+    max_photo_bytes: int = Field(default=1_000_000, gt=0)
     # Where invitations go: apprise URLs (https://github.com/caronc/apprise/wiki) with an
     # `{email}` / `{phone}` placeholder, each used for the lawyers who have that contact; a
     # lawyer's own `notify` list replaces both. With neither set and no list of the lawyer's,

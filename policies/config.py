@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
-from policies.vocabulary import RuleName, Urgency
+from policies.vocabulary import Language, RuleName, Urgency
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default.toml")
 
@@ -59,6 +59,20 @@ class Eligibility(_Section):
     juvenile_specialisation: str
 
 
+class Rights(_Section):
+    """The notice of a person's rights to free counsel that the tablet shows, in each page
+    language: the bar's words, so the bar changes them here, not in the code."""
+
+    az: str = Field(min_length=1, max_length=1000)
+    ru: str = Field(min_length=1, max_length=1000)
+    en: str = Field(min_length=1, max_length=1000)
+
+    def text(self, language: str) -> str:
+        """The notice in `language` (a page language: az, ru or en)."""
+        texts: dict[str, str] = {Language.RU: self.ru, Language.EN: self.en}
+        return texts.get(language, self.az)
+
+
 class Choice(_Section):
     list_size: int = Field(gt=0, le=50)
     lawyers_per_firm: int = Field(gt=0)
@@ -67,6 +81,7 @@ class Choice(_Section):
     reoffer_on_decline: bool
     receipt_s: int = Field(gt=0)
     max_reopens: int = Field(ge=0)
+    rights: Rights
 
 
 class Notifications(_Section):

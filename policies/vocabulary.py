@@ -208,3 +208,10 @@ class Attention(StrEnum):
     WATCH = "watch"  # drifting or slow: look again soon
     GOOD = "good"  # decisions were taken and every figure is within the rules
     QUIET = "quiet"  # no decision in the period
+
+
+class PhotoType(StrEnum):
+    """The kinds of image a lawyer's photo may be uploaded as (their media types)."""
+
+    PNG = "image/png"
+    JPEG = "image/jpeg"

@@ -39,6 +39,7 @@ def settings(tmp_path: Path) -> Settings:
         redis_url=backends.REDIS_URL,
         scheduler=False,
         log_level="WARNING",
+        data_dir=str(tmp_path / "uploads"),
     )
 
 

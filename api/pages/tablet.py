@@ -5,12 +5,13 @@ Never log the token or a name here: the access log names the route template only
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from api.deps import RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import LANGUAGES, N_, gettext, local_time, pick_language, render
@@ -18,10 +19,12 @@ from api.pages.session import same_origin, see_other
 from dispatcher import allocation, registry, workflow
 from dispatcher.db import utcnow
 from dispatcher.errors import Conflict, Gone, Invalid, NotFound
-from dispatcher.models import Choice, ChoiceSession, TabletOption
+from dispatcher.models import Choice, ChoiceSession, Lawyer, TabletOption
 from dispatcher.models import Request as CounselRequest
+from dispatcher.photos import photo_file
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import ChoiceIn
+from policies.config import Policy
 from policies.vocabulary import ChoiceKind
 
 router = APIRouter(prefix="/tablet")
@@ -43,11 +46,39 @@ def _firm_names(session: Session, options: list[TabletOption]) -> dict[str, str]
     return {firm.code: firm.name for firm in firms if firm is not None}
 
 
-def _timezone(session: Session, runtime: Runtime, request_id: str) -> str:
+def _request_and_policy(
+    session: Session, runtime: Runtime, request_id: str
+) -> tuple[CounselRequest, Policy]:
+    """The request behind a list or a choice, and the rules of its territory."""
     counsel_request = session.get(CounselRequest, request_id)
     assert counsel_request is not None
     code = allocation.request_territory_code(session, counsel_request)
-    return runtime.policies.for_territory(code).timezone
+    return counsel_request, runtime.policies.for_territory(code)
+
+
+def _answer_minutes(policy: Policy, counsel_request: CounselRequest) -> int:
+    """Whole minutes an invited lawyer has to answer (what "next" tells the person)."""
+    return max(1, policy.deadline_s(counsel_request.urgency) // 60)
+
+
+def _photographed(session: Session, options: list[TabletOption]) -> set[str]:
+    """The licences on the list whose lawyer has a photo in the registry."""
+    licences = [option["lawyer"] for option in options]
+    found = session.exec(
+        select(Lawyer.licence).where(
+            col(Lawyer.licence).in_(licences), col(Lawyer.photo).is_not(None)
+        )
+    ).all()
+    return set(found)
+
+
+def _time_left(expires_at: datetime) -> str:
+    """The link's time left as the countdown writes it (m:ss, or h:mm:ss), for a page without
+    scripts; tablet.js's countdown takes over in the browser."""
+    left = max(0, int((expires_at - utcnow()).total_seconds()))
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def _receipt(
@@ -55,15 +86,18 @@ def _receipt(
 ) -> Response:
     language = pick_language(lang, choice.language)
     chosen = next((o for o in choice.options if o["position"] == choice.position), None)
+    counsel_request, policy = _request_and_policy(session, runtime, choice.request_id)
+    firm_names = _firm_names(session, [chosen] if chosen else [])
     return render(
         request,
         "tablet/receipt.html",
         language=language,
         choice=choice,
         chosen=chosen,
-        recorded_at=local_time(
-            choice.chosen_at, language, _timezone(session, runtime, choice.request_id)
-        ),
+        firm_name=firm_names.get(chosen["firm"], chosen["firm"]) if chosen else "",
+        case_reference=counsel_request.case_number,
+        minutes=_answer_minutes(policy, counsel_request),
+        recorded_at=local_time(choice.chosen_at, language, policy.timezone),
     )
 
 
@@ -110,6 +144,7 @@ def _receipt_shown(session: Session, runtime: Runtime, choice: Choice) -> bool:
 def _list(
     request: Request,
     session: Session,
+    runtime: Runtime,
     token: str,
     choice_session: ChoiceSession,
     lang: str | None,
@@ -118,13 +153,20 @@ def _list(
     own_counsel: str = "",
     status_code: int = 200,
 ) -> Response:
+    language = pick_language(lang, choice_session.language)
+    counsel_request, policy = _request_and_policy(session, runtime, choice_session.request_id)
     return render(
         request,
         "tablet/list.html",
-        language=pick_language(lang, choice_session.language),
+        language=language,
         token_path=f"/tablet/{token}",
         options=_options(choice_session),
         firm_names=_firm_names(session, choice_session.options),
+        photographed=_photographed(session, choice_session.options),
+        rights=policy.choice.rights.text(language),
+        minutes=_answer_minutes(policy, counsel_request),
+        expires_at=choice_session.expires_at,
+        time_left=_time_left(choice_session.expires_at),
         error=error,
         own_counsel=own_counsel,
         status_code=status_code,
@@ -147,7 +189,14 @@ def _refused(
             return _closed_or_receipt(request, session, runtime, token, lang, dead)
         if isinstance(error, Invalid):
             return _list(
-                request, session, token, choice_session, lang, error=error.field, status_code=422
+                request,
+                session,
+                runtime,
+                token,
+                choice_session,
+                lang,
+                error=error.field,
+                status_code=422,
             )
         return _closed_or_receipt(request, session, runtime, token, lang, error)
 
@@ -162,7 +211,26 @@ def show(
             choice_session = workflow.tablet_session(session, token)
         except (NotFound, Gone) as error:
             return _closed_or_receipt(request, session, runtime, token, lang, error)
-        return _list(request, session, token, choice_session, lang)
+        return _list(request, session, runtime, token, choice_session, lang)
+
+
+@router.get("/{token}/photos/{licence}")
+def photo(token: str, licence: str, runtime: RuntimeDep, uow: UowDep) -> Response:
+    """A listed lawyer's photo, to the live list that shows it only: 404 for anyone else's."""
+    with uow() as session:
+        try:
+            choice_session = workflow.tablet_session(session, token)
+        except (NotFound, Gone):
+            return Response(status_code=404)
+        if licence not in {option["lawyer"] for option in choice_session.options}:
+            return Response(status_code=404)
+        lawyer = registry.lawyer_by_licence(session, licence)
+        stored = lawyer.photo if lawyer is not None else None
+    found = photo_file(runtime.settings.data_dir, stored) if stored else None
+    if found is None:
+        return Response(status_code=404)
+    path, media_type = found
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{token}/confirm")
@@ -188,14 +256,30 @@ def confirm(
         name = (own_counsel or "").strip()
         if lawyer is not None and chosen is None:
             return _list(
-                request, session, token, choice_session, lang, error="lawyer", status_code=422
+                request,
+                session,
+                runtime,
+                token,
+                choice_session,
+                lang,
+                error="lawyer",
+                status_code=422,
             )
         if lawyer is None and not delegate and not name:
             return _list(
-                request, session, token, choice_session, lang, error="own_counsel", status_code=422
+                request,
+                session,
+                runtime,
+                token,
+                choice_session,
+                lang,
+                error="own_counsel",
+                status_code=422,
             )
         language = pick_language(lang, choice_session.language)
         firm_names = _firm_names(session, [chosen] if chosen else [])
+        counsel_request, policy = _request_and_policy(session, runtime, choice_session.request_id)
+        minutes = _answer_minutes(policy, counsel_request)
     kind = (
         ChoiceKind.LAWYER
         if chosen
@@ -210,6 +294,7 @@ def confirm(
         chosen=chosen,
         firm_name=firm_names.get(chosen["firm"], chosen["firm"]) if chosen else "",
         own_counsel=name[:200],
+        minutes=minutes,
     )
 
 

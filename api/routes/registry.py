@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends, Header
 
-from api.deps import UowDep, role
+from api.deps import RuntimeDep, UowDep, role
 from api.responses import AUTH, BODY, errors
 from api.schemas import ConflictAddedOut, ConflictRemovedOut
-from dispatcher import registry
-from dispatcher.errors import Invalid
+from dispatcher import photos, registry
+from dispatcher.errors import Invalid, NotFound
 from dispatcher.schemas import (
     ConflictOut,
     FirmOut,
@@ -20,7 +20,7 @@ from dispatcher.schemas import (
     TerritoryOut,
 )
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role
+from policies.vocabulary import PhotoType, Role
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -99,6 +99,38 @@ def put_lawyer(licence: str, body: registry.LawyerIn, principal: Admin, uow: Uow
     _same_key(licence, body.licence, "licence")
     with uow() as session:
         registry.save_lawyer(session, body, actor=principal.actor)
+        return registry.read_lawyer(session, licence)
+
+
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.put(
+    "/lawyers/{licence}/photo",
+    responses=errors(*AUTH, *BODY, 404, 415),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {kind.value: _IMAGE for kind in PhotoType}}
+    },
+)
+def put_lawyer_photo(
+    licence: str,
+    content: Annotated[bytes, Body(media_type=PhotoType.JPEG)],
+    principal: Admin,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    content_type: Annotated[str | None, Header()] = None,
+) -> LawyerOut:
+    """Upload the lawyer's photo (PNG or JPEG, at most `DISPATCHER_MAX_PHOTO_BYTES`): kept
+    re-encoded, without its metadata, and shown beside the name on the tablet's list."""
+    kind = photos.media_type(content_type)
+    settings = runtime.settings
+    encoded = photos.encode(content, kind, max_bytes=settings.max_photo_bytes)
+    with uow() as session:
+        if registry.lawyer_by_licence(session, licence) is None:
+            raise NotFound(f"unknown lawyer {licence}")
+        stored = photos.store(settings.data_dir, licence, encoded, kind)
+        photos.set_photo(session, licence=licence, photo=stored, actor=principal.actor)
+        session.flush()
         return registry.read_lawyer(session, licence)
 
 

@@ -1,3 +1,17 @@
+// The receipt's print button (the investigator prints it; the page's print rules leave the
+// receipt alone). Hidden without scripts, like the reading aloud below.
+(function () {
+  "use strict";
+  var button = document.getElementById("print");
+  if (!button || typeof window.print !== "function") {
+    return;
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    window.print();
+  });
+})();
+
 // Read the tablet's list aloud where the browser can speak; the button stays hidden elsewhere.
 (function () {
   "use strict";
@@ -10,7 +24,7 @@
 
   function text() {
     var parts = [];
-    ["list-title", "list-intro"].forEach(function (id) {
+    ["lawyers-title", "list-intro"].forEach(function (id) {
       var el = document.getElementById(id);
       if (el) parts.push(el.textContent.trim());
     });

@@ -48,6 +48,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/registry/lawyers"): READERS,
     ("GET", "/api/v1/registry/lawyers/{licence}"): READERS,
     ("PUT", "/api/v1/registry/lawyers/{licence}"): frozenset({"admin"}),
+    ("PUT", "/api/v1/registry/lawyers/{licence}/photo"): frozenset({"admin"}),
     ("GET", "/api/v1/registry/places"): READERS,
     ("GET", "/api/v1/registry/places/{code}"): READERS,
     ("PUT", "/api/v1/registry/places/{code}"): frozenset({"admin"}),
