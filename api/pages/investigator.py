@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import segno
@@ -11,19 +14,19 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 from markupsafe import Markup
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from api.deps import PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
+from api.deps import PAGE_COOKIE, PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
 from api.routes.requests import file_request, retry_after
 from dispatcher import lanes, registry, workflow
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
-from dispatcher.models import Requester, Territory
+from dispatcher.models import ChoiceSession, Requester, Territory
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import PlaceOut, RequestIn, RequestOut
-from dispatcher.tokens import Principal
+from dispatcher.tokens import Principal, hash_token
 from policies.vocabulary import Category, Language, Refusal, RequestKind, Role, Urgency
 
 router = APIRouter(prefix="/investigator")
@@ -88,8 +91,59 @@ _FIELDS = (
 
 def _home_territory(session: Session, principal: Principal) -> str:
     requester = session.get(Requester, principal.requester_id)
-    territory = session.get(Territory, requester.territory_id) if requester else None
+    home = requester.territory_id if requester else None
+    territory = session.get(Territory, home) if home is not None else None
     return territory.code if territory else ""
+
+
+@dataclass(frozen=True)
+class OfferedTerritory:
+    """A territory the form offers: its code (the value sent), its name in the reader's
+    language, and its registry places."""
+
+    code: str
+    name: str
+    places: list[PlaceOut]
+
+
+def _territory_name(territory: Territory, language: str) -> str:
+    names = {Language.AZ: territory.name_az, Language.RU: territory.name_ru}
+    return names.get(Language(language), territory.name_en) or territory.code
+
+
+def _place_name(place: PlaceOut, language: str) -> str:
+    return {Language.AZ: place.name.az, Language.RU: place.name.ru}.get(
+        Language(language), place.name.en
+    )
+
+
+def _offered_territories(
+    session: Session, principal: Principal, language: str
+) -> list[OfferedTerritory]:
+    """The requester's own territories (every one for a requester that may file anywhere),
+    by name, each with its places: what the form's lists offer."""
+    requester = session.get(Requester, principal.requester_id)
+    if requester is None:
+        return []
+    query = select(Territory)
+    if not requester.any_territory:
+        query = query.where(col(Territory.code).in_(requester.territories))
+    territories = sorted(
+        session.exec(query).all(), key=lambda t: _territory_name(t, language).casefold()
+    )
+    by_territory: dict[str, list[PlaceOut]] = {}
+    for place in registry.list_places(session):
+        by_territory.setdefault(place.territory, []).append(place)
+    return [
+        OfferedTerritory(
+            code=t.code,
+            name=_territory_name(t, language),
+            places=sorted(
+                by_territory.get(t.code, []), key=lambda p: _place_name(p, language).casefold()
+            ),
+        )
+        for t in territories
+    ]
 
 
 # What the form shows in its fields: the typed text, and the juvenile box.
@@ -119,6 +173,7 @@ def _render_home(
     values: FormValues | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    extra: dict[str, object] | None = None,
 ) -> Response:
     language = staff_language(request)
     assert principal.requester_id is not None
@@ -161,15 +216,9 @@ def _render_home(
         person_languages=list(
             zip(PERSON_LANGUAGES, language_names(language, PERSON_LANGUAGES), strict=True)
         ),
-        places=_places(session, str(defaults["territory"])),
+        territories=_offered_territories(session, principal, language),
+        **(extra or {}),
     )
-
-
-def _places(session: Session, territory: str) -> list[PlaceOut]:
-    """The places of the investigator's territory, for the form's list (none if it has none)."""
-    if not territory:
-        return []
-    return registry.list_places(session, territory=territory)
 
 
 def _contact(values: FormValues) -> dict[str, str] | None:
@@ -288,6 +337,8 @@ def _render_request(
 ) -> Response:
     with unit_of_work(runtime.engine) as session:
         place, contact = workflow.where_and_whom(session, shown.id)
+        territory = registry.territory_by_code(session, shown.territory or "")
+        territory_name = _territory_name(territory, staff_language(request)) if territory else None
     return render_staff(
         request,
         "investigator/request.html",
@@ -296,6 +347,7 @@ def _render_request(
         shown=shown,
         place=place,
         contact=contact,
+        territory_name=territory_name,
         tablet=tablet,
         error=error,
         done=done if done in DONE else None,
@@ -381,6 +433,57 @@ def status(request_id: str, principal: PagePrincipal, uow: UowDep) -> JSONRespon
     return JSONResponse(shown.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
+# The hand-over page's link lives in a cookie of the investigator's browser, limited to that
+# page's address, until the link expires: the database keeps only the token's hash, and the
+# page must show the link again after a reload. The cookie is bound to the page session (a
+# copy is useless after signing out) and is checked against the live tablet session.
+TABLET_COOKIE = "dispatcher_tablet"
+NO_LINK = "no_link"
+
+
+def _tablet_path(request_id: str) -> str:
+    return f"/investigator/requests/{request_id}/tablet"
+
+
+def _binding(request: Request, token: str) -> str:
+    raw = request.cookies.get(PAGE_COOKIE, "")
+    return hashlib.sha256(f"tablet:{raw}:{token}".encode()).hexdigest()[:32]
+
+
+def _hand_over(
+    request: Request, runtime: Runtime, shown: RequestOut, token: str, expires_at: datetime
+) -> HandOver:
+    # The configured address, never the Host header: a forged one must not reach the QR code.
+    url = f"{runtime.settings.public_url.rstrip('/')}/tablet/{token}"
+    timezone = runtime.policies.for_territory(shown.territory or "").timezone
+    return HandOver(
+        url=url,
+        # Drawn here, inline: the link is a credential and goes to no outside service.
+        qr=Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")),
+        expires_at=expires_at.isoformat(),
+        expires_label=local_time(expires_at, staff_language(request), timezone),
+    )
+
+
+def _kept_token(request: Request, uow: UnitOfWork, request_id: str) -> tuple[str, datetime] | None:
+    """The tablet token this browser keeps for the request, while its session lives."""
+    kept = request.cookies.get(TABLET_COOKIE, "")
+    token, _, binding = kept.rpartition(".")
+    if not token or not hmac.compare_digest(binding, _binding(request, token)):
+        return None
+    with uow() as session:
+        live = session.exec(
+            select(ChoiceSession).where(
+                ChoiceSession.token_hash == hash_token(token),
+                ChoiceSession.request_id == request_id,
+                col(ChoiceSession.spent_at).is_(None),
+            )
+        ).first()
+        if live is None or live.expires_at <= utcnow():
+            return None
+        return token, live.expires_at
+
+
 @router.post("/requests/{request_id}/choice-session")
 def open_choice_session(
     request_id: str,
@@ -390,7 +493,8 @@ def open_choice_session(
     uow: UowDep,
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """A one-time tablet link, shown once as a link and a QR code (it is stored only hashed)."""
+    """A one-time tablet link (stored only hashed); the hand-over page shows it (POST,
+    redirect, GET), so that a reload shows the same link instead of opening another."""
     who = guard(request, principal, Role.INVESTIGATOR)
     if isinstance(who, Response):
         return who
@@ -413,15 +517,55 @@ def open_choice_session(
         return _render_request(
             request, runtime, who, shown, error="closed", status_code=error.status_code
         )
-    shown = _own_request(uow, request_id, who)
-    # The configured address, never the Host header: a forged one must not reach the QR code.
-    url = f"{runtime.settings.public_url.rstrip('/')}/tablet/{opened.token}"
-    timezone = runtime.policies.for_territory(shown.territory or "").timezone
-    tablet = HandOver(
-        url=url,
-        # Drawn here, inline: the link is a credential and goes to no outside service.
-        qr=Markup(segno.make(url, error="m").svg_inline(scale=5, dark="#000", light="#fff")),
-        expires_at=expires_at.isoformat(),
-        expires_label=local_time(expires_at, staff_language(request), timezone),
+    path = _tablet_path(request_id)
+    response = see_other(path)
+    response.set_cookie(
+        TABLET_COOKIE,
+        f"{opened.token}.{_binding(request, opened.token)}",
+        max_age=max(1, int((expires_at - utcnow()).total_seconds())),
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
     )
-    return _render_request(request, runtime, who, shown, tablet=tablet, status_code=201)
+    return response
+
+
+@router.get("/requests/{request_id}/choice-session")
+def reopened_choice_session(request_id: str) -> Response:
+    """The address the hand-over page once had (a POST's answer): its page now."""
+    return see_other(_tablet_path(request_id))
+
+
+@router.get("/requests/{request_id}/tablet")
+def hand_over(
+    request_id: str,
+    request: Request,
+    principal: PagePrincipal,
+    runtime: RuntimeDep,
+    uow: UowDep,
+) -> Response:
+    """The hand-over page: the live tablet link and its QR code, in the browser that opened
+    it; elsewhere, or once it is spent or expired, the way to open a new one."""
+    who = guard(request, principal, Role.INVESTIGATOR)
+    if isinstance(who, Response):
+        return who
+    try:
+        shown = _own_request(uow, request_id, who)
+    except DomainError as error:
+        return render_staff(request, "not_found.html", principal=who, status_code=error.status_code)
+    kept = _kept_token(request, uow, request_id)
+    if kept is None:
+        page = _render_request(
+            request,
+            runtime,
+            who,
+            shown,
+            error=NO_LINK if shown.status == workflow.AWAITING_CHOICE else None,
+        )
+        page.delete_cookie(TABLET_COOKIE, path=_tablet_path(request_id))
+        return page
+    token, expires_at = kept
+    return _render_request(
+        request, runtime, who, shown, tablet=_hand_over(request, runtime, shown, token, expires_at)
+    )
