@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Form, Request, Response
@@ -15,15 +18,19 @@ from fastapi.responses import JSONResponse
 from markupsafe import Markup
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.deps import PAGE_COOKIE, PagePrincipal, RuntimeDep, UnitOfWork, UowDep, context
 from api.pages.rendering import N_, language_names, local_time
 from api.pages.session import form_allowed, guard, render_staff, see_other, staff_language
+from api.routes.batch import MAX_BATCH, file_batch
 from api.routes.requests import file_request, retry_after
 from dispatcher import lanes, registry, workflow
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.errors import Conflict, DomainError, Invalid
 from dispatcher.models import ChoiceSession, Requester, Territory
+from dispatcher.models import Request as CounselRequest
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import PlaceOut, RequestIn, RequestOut
 from dispatcher.tokens import Principal, hash_token
@@ -568,4 +575,320 @@ def hand_over(
     token, expires_at = kept
     return _render_request(
         request, runtime, who, shown, tablet=_hand_over(request, runtime, shown, token, expires_at)
+    )
+
+
+# --- a list of detainees of one case and place (mass detentions) ------------------------------
+
+# Words a line's third column may say that the person is a minor, or is not (any case).
+JUVENILE_WORDS = {"yes", "y", "true", "1", "+", "juvenile", "minor", "bəli", "да"}
+ADULT_WORDS = {"", "no", "n", "false", "0", "-", "adult", "xeyr", "нет"}
+# The first row of a CSV file is a header when its first cell says so.
+HEADER_WORDS = {"name", "full name", "ad", "имя", "фио"}
+LIST_MISSING = N_("Give the list of detainees: pasted lines or a CSV file.")
+LIST_BOTH = N_("Give the list either pasted or as a file, not both.")
+LIST_TOO_LONG = N_("At most %(count)s people in one list.")
+LIST_NOT_TEXT = N_("The file is not a CSV text file (UTF-8).")
+LINE_NAME = N_("the name is missing or too long")
+LINE_LANGUAGE = N_("the language must be a two-letter code such as az, ru or en")
+LINE_JUVENILE = N_("the third column must say yes or no (a minor or not)")
+LINE_COLUMNS = N_("more than three columns: name; language; juvenile")
+LINE_REFERENCE = N_("its reference was already used for a different request")
+LINE_REFUSED = N_("not accepted")
+# The case's fields, shared by every line: the form's names and the request's fields.
+_CASE_FIELDS = (
+    "external_ref",
+    "case_number",
+    "territory",
+    "urgency",
+    "category",
+    "place",
+    "contact_name",
+    "contact_phone",
+)
+
+
+@dataclass(frozen=True)
+class Detainee:
+    """One line of the list: where it was (its line in the text or file) and what it says."""
+
+    line: int
+    name: str
+    language: str
+    juvenile: bool
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    problem: str
+
+
+def _rows(text: str, *, from_file: bool) -> list[tuple[int, list[str]]]:
+    """The non-empty rows of the list with their line numbers: a CSV file split by its own
+    delimiter (a comma or a semicolon), pasted lines by semicolons."""
+    lines = text.splitlines()
+    if from_file:
+        sample = "\n".join(lines[:20])
+        try:
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;")
+        except csv.Error:
+            dialect = csv.excel
+        split = [(n, row) for n, row in enumerate(csv.reader(lines, dialect), start=1)]
+    else:
+        split = [(n, line.split(";")) for n, line in enumerate(lines, start=1)]
+    rows = [(n, [cell.strip() for cell in row]) for n, row in split if any(c.strip() for c in row)]
+    if from_file and rows and rows[0][1][0].casefold() in HEADER_WORDS:
+        rows = rows[1:]
+    return rows
+
+
+def parse_detainees(text: str, *, from_file: bool) -> tuple[list[Detainee], list[LineError]]:
+    """The people of a list, or the problems of its lines (each naming its line)."""
+    people: list[Detainee] = []
+    problems: list[LineError] = []
+    for line, cells in _rows(text, from_file=from_file):
+        name, language, juvenile = [*cells, "", "", ""][:3]
+        if len(cells) > 3 and any(cells[3:]):
+            problems.append(LineError(line, LINE_COLUMNS))
+            continue
+        word = juvenile.casefold()
+        if word not in JUVENILE_WORDS | ADULT_WORDS:
+            problems.append(LineError(line, LINE_JUVENILE))
+            continue
+        people.append(Detainee(line, name, language.lower() or Language.AZ, word in JUVENILE_WORDS))
+    return people, problems
+
+
+def _line_problem(error: dict[str, object]) -> str:
+    """What a line's validation error means, by the field of the person it names."""
+    loc = error.get("loc")
+    field = loc[1] if isinstance(loc, tuple | list) and len(loc) > 1 else ""
+    return {"name": LINE_NAME, "language": LINE_LANGUAGE}.get(str(field), LINE_REFUSED)
+
+
+def _detainee_requests(
+    values: FormValues, people: list[Detainee]
+) -> tuple[list[RequestIn], list[LineError], dict[str, str]]:
+    """One request per person, the case's fields shared; the lines' problems, and the case
+    fields' own (keyed by the form's field)."""
+    items: list[RequestIn] = []
+    problems: list[LineError] = []
+    case_errors: dict[str, str] = {}
+    for number, person in enumerate(people, start=1):
+        try:
+            items.append(
+                RequestIn.model_validate(
+                    {
+                        "external_ref": f"{values['external_ref']}-{number}",
+                        "kind": RequestKind.INVESTIGATION,
+                        "case_number": values["case_number"],
+                        "territory": values["territory"],
+                        "urgency": values["urgency"],
+                        "category": values["category"],
+                        "person": {
+                            "name": person.name,
+                            "language": person.language,
+                            "juvenile": person.juvenile,
+                        },
+                        "place": values["place"] or None,
+                        "contact": _contact(values),
+                    }
+                )
+            )
+        except ValidationError as error:
+            for entry in error.errors():
+                loc = tuple(entry["loc"])
+                if loc and loc[0] == "person":
+                    problems.append(LineError(person.line, _line_problem(dict(entry))))
+                else:
+                    field = FORM_FIELDS.get(loc, str(loc[0]) if loc else "external_ref")
+                    case_errors[field] = FIELD_ERRORS.get(entry["type"], NOT_ACCEPTED)
+    if case_errors.get("contact_phone") == FIELD_ERRORS["string_pattern_mismatch"]:
+        case_errors["contact_phone"] = PHONE_ERROR
+    return items, problems, case_errors
+
+
+def _render_detainees(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    values: FormValues | None = None,
+    errors: dict[str, str] | None = None,
+    problems: list[LineError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    language = staff_language(request)
+    defaults: FormValues = {
+        "external_ref": _new_reference(),
+        "case_number": "",
+        "territory": _home_territory(session, principal),
+        "urgency": Urgency.DETENTION,
+        "category": Category.GRAVE,
+        "place": "",
+        "contact_name": "",
+        "contact_phone": "",
+        "detainees": "",
+    }
+    return render_staff(
+        request,
+        "investigator/detainees.html",
+        principal=principal,
+        status_code=status_code,
+        values=defaults | (values or {}),
+        errors=errors or {},
+        problems=sorted(problems or [], key=lambda p: p.line),
+        most=MAX_BATCH,
+        urgencies=URGENCIES,
+        categories=CATEGORIES,
+        territories=_offered_territories(session, principal, language),
+    )
+
+
+@router.get("/detainees")
+def detainees_form(request: Request, principal: PagePrincipal, uow: UowDep) -> Response:
+    """The form for several detainees of one case and place."""
+    who = guard(request, principal, Role.INVESTIGATOR)
+    if isinstance(who, Response):
+        return who
+    with uow() as session:
+        return _render_detainees(request, session, who)
+
+
+async def _list_text(form: FormData) -> tuple[str, bool] | str:
+    """The list as text, and whether it came as a file; or what is wrong with it."""
+    pasted = str(form.get("detainees", "")).strip()
+    upload = form.get("detainees_file")
+    content = b""
+    if isinstance(upload, StarletteUpload):
+        content = await upload.read()
+    if pasted and content.strip():
+        return LIST_BOTH
+    if content.strip():
+        try:
+            return content.decode("utf-8-sig"), True
+        except UnicodeDecodeError:
+            return LIST_NOT_TEXT
+    if not pasted:
+        return LIST_MISSING
+    return pasted, False
+
+
+@router.post("/detainees")
+async def file_detainees(
+    request: Request, principal: PagePrincipal, runtime: RuntimeDep, uow: UowDep
+) -> Response:
+    """File one investigation request per person of the list, all or nothing, exactly as
+    `POST /api/v1/requests/batch` does; then show each person's request."""
+    who = guard(request, principal, Role.INVESTIGATOR)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    if not form_allowed(request, form.get("csrf")):
+        return render_staff(request, "forbidden.html", principal=who, status_code=403)
+    values: FormValues = {key: str(form.get(key, "")).strip() for key in _CASE_FIELDS}
+    values["detainees"] = str(form.get("detainees", ""))
+
+    def again(
+        status_code: int,
+        errors: dict[str, str] | None = None,
+        problems: list[LineError] | None = None,
+    ) -> Response:
+        with uow() as session:
+            return _render_detainees(
+                request,
+                session,
+                who,
+                values=values,
+                errors=errors,
+                problems=problems,
+                status_code=status_code,
+            )
+
+    given = await _list_text(form)
+    if isinstance(given, str):
+        return again(422, {"detainees": given})
+    text, from_file = given
+    people, problems = parse_detainees(text, from_file=from_file)
+    if len(people) + len(problems) > MAX_BATCH:
+        return again(422, {"detainees": LIST_TOO_LONG})
+    if not people and not problems:
+        return again(422, {"detainees": LIST_MISSING})
+    items, more, case_errors = _detainee_requests(values, people)
+    problems += more
+    if problems or case_errors:
+        return again(422, case_errors, problems)
+    try:
+        file_batch(items, who, runtime, uow)
+    except lanes.Refused as refused:
+        page = again(refused.status_code, {"territory": REFUSED[Refusal(refused.refusal.reason)]})
+        page.headers.update(retry_after(refused) or {})
+        return page
+    except DomainError as error:
+        line, field = _where(error, people)
+        if line is None:
+            return again(error.status_code, {field or "territory": NOT_ACCEPTED})
+        problem = LINE_REFERENCE if isinstance(error, Conflict) else LINE_REFUSED
+        return again(error.status_code, None, [LineError(line, problem)])
+    return see_other(f"/investigator/detainees/filed?{urlencode({'ref': values['external_ref']})}")
+
+
+def _where(error: DomainError, people: list[Detainee]) -> tuple[int | None, str | None]:
+    """The line of the list a batch's error names (by its item's index), or the case's field."""
+    index: int | None = None
+    field: str | None = None
+    if isinstance(error, Invalid) and isinstance(error.detail, list) and error.detail:
+        loc = error.detail[0].get("loc", [])
+        index = loc[2] if len(loc) > 2 and isinstance(loc[2], int) else None
+        field = str(loc[3]) if len(loc) > 3 else None
+        if field in _CASE_FIELDS:
+            return None, field
+    else:
+        found = re.match(r"requests\[(\d+)\]", str(error.detail))
+        index = int(found.group(1)) if found else None
+    if index is None or index >= len(people):
+        return None, field
+    return people[index].line, None
+
+
+@dataclass(frozen=True)
+class FiledDetainee:
+    """One person of a filed list as its page shows them."""
+
+    number: int
+    name: str
+    shown: RequestOut
+
+
+@router.get("/detainees/filed")
+def filed_detainees(
+    request: Request, principal: PagePrincipal, uow: UowDep, ref: str = ""
+) -> Response:
+    """The requests of a filed list (its reference followed by each person's number)."""
+    who = guard(request, principal, Role.INVESTIGATOR)
+    if isinstance(who, Response):
+        return who
+    filed: list[FiledDetainee] = []
+    with uow() as session:
+        rows = session.exec(
+            select(CounselRequest).where(
+                CounselRequest.requester_id == who.requester_id,
+                col(CounselRequest.external_ref).startswith(f"{ref}-", autoescape=True),
+            )
+        ).all()
+        for row in rows:
+            suffix = row.external_ref[len(ref) + 1 :]
+            if suffix.isdigit():
+                filed.append(
+                    FiledDetainee(int(suffix), row.person_name, workflow.request_out(session, row))
+                )
+    if not ref or not filed:
+        return render_staff(request, "not_found.html", principal=who, status_code=404)
+    return render_staff(
+        request,
+        "investigator/filed.html",
+        principal=who,
+        reference=ref,
+        filed=sorted(filed, key=lambda f: f.number),
     )
