@@ -12,23 +12,28 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import pages
 from api.bar import router as bar_router
 from api.bodies import Utf8JsonBody
+from api.deps import page_principal
 from api.limits import LINK_PATHS, LOGIN_PATH, TooManyRequests, client_address
 from api.pages import answer as answer_pages
+from api.pages import landing
 from api.pages import public as public_pages
 from api.pages.rendering import STATIC, gettext, pick_language, render
-from api.pages.session import LANGUAGE_COOKIE
+from api.pages.session import HOME, LANGUAGE_COOKIE, render_staff
 from api.routes import (
     accountability,
     batch,
@@ -291,6 +296,41 @@ def too_many(request: Request, exc: TooManyRequests) -> Response:
     )
 
 
+# A page's error, by status: the page that says it in the reader's language. Any other
+# status (a 303 to sign in, a 401, a 413) keeps its usual answer.
+ERROR_PAGES = {
+    403: "forbidden.html",
+    404: "not_found.html",
+    405: "not_allowed.html",
+    410: "gone.html",
+}
+# Addresses that answer machines: their errors stay JSON wherever they are.
+MACHINE_PATHS = ("/api/", "/docs/", "/static/", "/metrics", "/healthz", "/readyz", "/openapi")
+MACHINE_SUFFIXES = (".json", ".csv", ".pdf", ".js", ".webmanifest", ".ics")
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error at this address is read by a person in a browser (an HTML page)."""
+    path = request.url.path
+    return not path.startswith(MACHINE_PATHS) and not path.endswith(MACHINE_SUFFIXES)
+
+
+def error_page(request: Request, status_code: int, headers: dict[str, str] | None) -> Response:
+    """A page error (403, 404, 405, 410) in the reader's language, with a way back; the reader
+    signed in keeps the staff header and is offered their own page."""
+    runtime: Runtime = request.app.state.runtime
+    principal = page_principal(runtime, request)
+    page = render_staff(
+        request,
+        ERROR_PAGES[status_code],
+        principal=principal,
+        status_code=status_code,
+        own_page=HOME.get(principal.role) if principal else None,
+    )
+    page.headers.update(headers or {})
+    return page
+
+
 async def limit_by_address(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
@@ -355,8 +395,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.streams = StreamSlots(settings.event_streams_per_token)
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if exc.status_code in ERROR_PAGES and wants_page(request):
+            return await run_in_threadpool(error_page, request, exc.status_code, None)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A page's 403, 404, 405 or 410 is a page; the API's and every other stay as they were."""
+        if exc.status_code in ERROR_PAGES and wants_page(request):
+            headers = dict(exc.headers or {})
+            return await run_in_threadpool(error_page, request, exc.status_code, headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(TooManyRequests)
     async def rate_limited(request: Request, exc: TooManyRequests) -> Response:
@@ -417,6 +467,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return HTMLResponse(DOCS_PAGE, headers=DOCS_HEADERS)
 
     app.include_router(public_pages.router)
+    app.include_router(landing.router, include_in_schema=False)
 
     @app.get("/manifest.webmanifest", include_in_schema=False, response_model=WebManifest)
     def manifest(lang: str | None = None) -> JSONResponse:

@@ -211,8 +211,11 @@ def test_investigator_opens_a_request_and_hands_over_the_tablet(api: Api) -> Non
     status = page.client.get(f"{path}/status.json")
     assert status.json() == api.get(f"/api/v1/requests/{created['id']}", "investigator").json()
 
-    handed = page.post(f"{path}/choice-session", {})
-    assert handed.status_code == 201
+    posted = page.post(f"{path}/choice-session", {})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"{path}/tablet"
+    handed = page.get(f"{path}/tablet")
+    assert handed.status_code == 200
     link = re.search(r'id="tablet-link" href="([^"]+)"', handed.text)
     assert link is not None
     url = link.group(1)
@@ -223,7 +226,7 @@ def test_investigator_opens_a_request_and_hands_over_the_tablet(api: Api) -> Non
     assert stored_licences(api, token)  # the link is a live tablet session
 
     again = page.post(f"{path}/choice-session", {})
-    assert again.status_code == 201
+    assert again.status_code == 303
     assert api.client.get(f"/api/v1/tablet/{token}").status_code == 410  # superseded
 
 
