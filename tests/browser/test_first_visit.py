@@ -40,6 +40,10 @@ def test_a_first_visit_reads_in_az_and_ru(
     page.locator("main form button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/investigator/detainees$"))
     for lang in ("az", "ru"):
+        # The form names the territory and the place by name, in the reader's language.
+        page.goto(f"/investigator?lang={lang}")
+        expect(page.locator("#territory option").first).not_to_have_text(re.compile(r"^[A-Z-]+$"))
+        assert screens.check(page, f"investigator-home-{lang}-{size}") == {}
         page.goto(f"/investigator/detainees?lang={lang}")
         reference = f"INV-LIST-{lang}-{size}".upper()
         page.locator("#external_ref").fill(reference)
