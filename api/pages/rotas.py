@@ -63,7 +63,6 @@ PROBLEMS = {
         "the planner could name which."
     ),
 }
-NO_LIMITS = N_("%(subjects)s.")
 BOTH = N_("%(first)s and %(last)s")
 PARTS = {
     RotaPart.NO_SPEAKER: N_(
@@ -137,9 +136,10 @@ def problem_words(language: str, problem: ProblemShown) -> str:
     limits = _listed(language, [_part_words(language, p) for p in problem.limits])
     conflict = (
         gettext(language, PROBLEMS[RotaProblem.RULES_CONFLICT])
+        % {"subjects": subjects, "limits": limits}
         if limits
-        else gettext(language, NO_LIMITS)
-    ) % {"subjects": subjects, "limits": limits}
+        else f"{subjects}."
+    )
     if problem.key == RotaProblem.RULES_CONFLICT:
         return _capital(conflict)
     values: dict[str, ProblemValue] = {**problem.values, "conflict": _capital(conflict[:-1])}
