@@ -230,7 +230,8 @@ class Rota(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     solve_s: float
     figures: dict[str, Any] = _json(dict)
-    problems: list[str] = _json(list)
+    # Each problem's English with its key and values (`Problem.as_json`); plain English before.
+    problems: list[str | dict[str, Any]] = _json(list)
     policy_version: str = Field(max_length=64)
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

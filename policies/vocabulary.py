@@ -215,3 +215,41 @@ class PhotoType(StrEnum):
 
     PNG = "image/png"
     JPEG = "image/jpeg"
+
+
+class RotaProblem(StrEnum):
+    """What the planner says of a rota it could not make as the rules ask (the CLI and the API
+    say it in English, the pages in the reader's language, from the problem's key and values)."""
+
+    # A sufficient set of rules that cannot all hold (its parts name the subjects and limits).
+    RULES_CONFLICT = "rules_conflict"
+    # The same, about every firm's share: the plan is made with the shares as close as possible.
+    FIRM_SHARES_RELAXED = "firm_shares_relaxed"
+    # The time limit ran out before a rota was found or proven impossible: not proven infeasible.
+    NOT_FOUND_IN_TIME = "not_found_in_time"
+    # Proven impossible, but the time ran out before the planner could name the rules at fault.
+    NOT_EXPLAINED_IN_TIME = "not_explained_in_time"
+
+
+class RotaPart(StrEnum):
+    """One phrase of a rota problem: what cannot be covered, or a limit it cannot be within."""
+
+    NO_SPEAKER = "no_speaker"
+    SPEAKERS = "speakers"
+    JUVENILE = "juvenile"
+    LAWYERS = "lawyers"
+    FIRM_SHARES = "firm_shares"
+    UNPLANNABLE = "unplannable"
+    WEEKLY_CAP = "weekly_cap"
+    REST = "rest"
+    AVAILABILITY = "availability"
+    FIRM_SHARE = "firm_share"
+
+
+class RotaRefusal(StrEnum):
+    """Why a draft rota cannot be approved (the pages say each in the reader's language)."""
+
+    ALREADY_APPROVED = "already_approved"
+    INFEASIBLE = "infeasible"
+    OVERLAPS = "overlaps"
+    ON_DUTY_ELSEWHERE = "on_duty_elsewhere"

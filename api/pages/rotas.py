@@ -16,15 +16,21 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from api.deps import PagePrincipal, RuntimeDep, UowDep
-from api.pages.rendering import N_, local_time
+from api.pages.rendering import N_, gettext, language_names, local_time
 from api.pages.session import form_allowed, render_staff, see_other, staff_language
 from dispatcher.errors import DomainError, NotFound
 from dispatcher.models import Territory
 from dispatcher.rota import service
-from dispatcher.rota.model import is_night
-from dispatcher.rota.service import RotaLawyerShown, RotaOut
+from dispatcher.rota.model import ProblemValue, is_night
+from dispatcher.rota.service import (
+    PartShown,
+    ProblemShown,
+    RotaLawyerShown,
+    RotaOut,
+    RotaRefused,
+)
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role
+from policies.vocabulary import Role, RotaPart, RotaProblem, RotaRefusal
 
 router = APIRouter(prefix="/rotas")
 
@@ -40,6 +46,48 @@ REFUSED = {
     422: N_("Choose a territory, a first day and a number of days from 1 to 366."),
 }
 CsrfField = Annotated[str | None, Form()]
+# The planner's problems and the approval refusals, from their keys and values
+# (`dispatcher/rota/model.py` Problem, `dispatcher/rota/service.py` RotaRefused).
+PROBLEMS = {
+    RotaProblem.RULES_CONFLICT: N_("%(subjects)s within %(limits)s."),
+    RotaProblem.FIRM_SHARES_RELAXED: N_(
+        "%(conflict)s: firm duties are planned as close to their shares as possible."
+    ),
+    RotaProblem.NOT_FOUND_IN_TIME: N_(
+        "No rota of %(territory)s was found within %(seconds)s s. This is not proven "
+        "infeasible: the time ran out before a rota was found or shown impossible; plan "
+        "again with a longer time limit."
+    ),
+    RotaProblem.NOT_EXPLAINED_IN_TIME: N_(
+        "The rules of the rota of %(territory)s cannot all hold, and the time ran out before "
+        "the planner could name which."
+    ),
+}
+BOTH = N_("%(first)s and %(last)s")
+PARTS = {
+    RotaPart.NO_SPEAKER: N_(
+        "no %(language)s speaker serves %(territory)s, so %(nights)s nights cannot have one"
+    ),
+    RotaPart.SPEAKERS: N_("speakers of %(language)s (%(count)s) cannot cover %(nights)s nights"),
+    RotaPart.JUVENILE: N_("juvenile specialists (%(count)s) cannot cover %(slots)s slots"),
+    RotaPart.LAWYERS: N_("lawyers (%(count)s) cannot fill %(duties)s duties in %(slots)s slots"),
+    RotaPart.FIRM_SHARES: N_("firms cannot all be within 1 duty of their shares"),
+    RotaPart.UNPLANNABLE: N_("the rota of %(territory)s cannot be planned"),
+    RotaPart.WEEKLY_CAP: N_("the weekly cap of %(cap)s duties"),
+    RotaPart.REST: N_("%(hours)s hours of rest between duties"),
+    RotaPart.AVAILABILITY: N_("their leave, opt-outs and duties in other territories"),
+    RotaPart.FIRM_SHARE: N_("every firm within 1 duty of its share"),
+}
+REFUSALS = {
+    RotaRefusal.ALREADY_APPROVED: N_("The rota is already approved."),
+    RotaRefusal.INFEASIBLE: N_(
+        "The planner found no rota that keeps every rule: see its problems."
+    ),
+    RotaRefusal.OVERLAPS: N_("Another rota of the same territory is approved for that period."),
+    RotaRefusal.ON_DUTY_ELSEWHERE: N_(
+        "Lawyer %(lawyer)s is on duty in another territory from %(start)s to %(end)s."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +109,50 @@ class LawyerFigure:
     total: int
     nights: int
     weekends: int
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _part_words(language: str, part: PartShown) -> str:
+    values: dict[str, ProblemValue] = dict(part.values)
+    if "language" in values:
+        values["language"] = language_names(language, [str(values["language"])])[0]
+    return gettext(language, PARTS[part.key]) % values
+
+
+def _listed(language: str, words: list[str]) -> str:
+    if len(words) < 2:
+        return "".join(words)
+    return gettext(language, BOTH) % {"first": ", ".join(words[:-1]), "last": words[-1]}
+
+
+def problem_words(language: str, problem: ProblemShown) -> str:
+    """A planner's problem in the reader's language (a problem kept without a key: its English)."""
+    if problem.key is None:
+        return problem.text
+    subjects = "; ".join(_part_words(language, p) for p in problem.subjects)
+    limits = _listed(language, [_part_words(language, p) for p in problem.limits])
+    conflict = (
+        gettext(language, PROBLEMS[RotaProblem.RULES_CONFLICT])
+        % {"subjects": subjects, "limits": limits}
+        if limits
+        else f"{subjects}."
+    )
+    if problem.key == RotaProblem.RULES_CONFLICT:
+        return _capital(conflict)
+    values: dict[str, ProblemValue] = {**problem.values, "conflict": _capital(conflict[:-1])}
+    return _capital(gettext(language, PROBLEMS[problem.key]) % values)
+
+
+def refusal_words(language: str, timezone: str, refused: RotaRefused) -> str:
+    """Why a draft cannot be approved, in the reader's language."""
+    values = dict(refused.values)
+    for moment in ("start", "end"):
+        if moment in values:
+            values[moment] = local_time(values[moment], language, timezone)
+    return gettext(language, REFUSALS[refused.key]) % values
 
 
 def _reader(request: Request, principal: Principal | None) -> Principal | Response:
@@ -197,6 +289,7 @@ def _show(
     try:
         with uow() as session:
             rota = service.read(session, rota_id=rota_id, policies=runtime.policies)
+            problems = service.problems_of(session, rota_id=rota_id)
             shown = service.lawyers_of(session, sorted({d.lawyer for d in rota.assignments}))
     except NotFound:
         return render_staff(request, "not_found.html", principal=who, status_code=404)
@@ -230,6 +323,7 @@ def _show(
         days=_grid(rota, shown, runtime),
         clocks=clocks,
         lawyer_figures=figures,
+        problems=[problem_words(language, p) for p in problems],
         firm_count=len(firm_names),
         can_approve=who.role == Role.ADMIN
         and rota.approval == "draft"
@@ -284,7 +378,13 @@ def approve(
             runtime,
             rota_id,
             refused=REFUSED.get(code, REFUSED[409]),
-            reason=str(error.detail) if code == 409 else None,
+            reason=(
+                refusal_words(staff_language(request), runtime.policies.default.timezone, error)
+                if isinstance(error, RotaRefused)
+                else str(error.detail)
+                if code == 409
+                else None
+            ),
             status_code=code,
         )
     return see_other(f"/rotas/{rota_id}?done=approved")

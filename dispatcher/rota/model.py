@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from ortools.sat.python import cp_model
 from typing_extensions import TypedDict
 
 from policies.config import Rota as RotaPolicy
-from policies.vocabulary import RotaOutcome
+from policies.vocabulary import RotaOutcome, RotaPart, RotaProblem
 
 LANGUAGE_NAMES = {
     "az": "Azerbaijani",
@@ -112,13 +112,123 @@ class Figures(TypedDict):
     hinted: bool
 
 
+ProblemValue = str | int | float
+
+
+@dataclass(frozen=True)
+class Part:
+    """One phrase of a problem: a subject that cannot be covered, or a limit (`RotaPart`)."""
+
+    key: RotaPart
+    values: Mapping[str, ProblemValue] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The phrase in English, as the CLI and the API say it."""
+        v = self.values
+        match self.key:
+            case RotaPart.NO_SPEAKER:
+                return (
+                    f"no {_language(v['language'])} speaker serves {v['territory']}, "
+                    f"so {v['nights']} nights cannot have one"
+                )
+            case RotaPart.SPEAKERS:
+                n = int(v["count"])
+                return (
+                    f"{n} {_language(v['language'])} speaker{'s' if n != 1 else ''} "
+                    f"cannot cover {v['nights']} nights"
+                )
+            case RotaPart.JUVENILE:
+                n = int(v["count"])
+                return (
+                    f"{n} juvenile specialist{'s' if n != 1 else ''} cannot cover "
+                    f"{v['slots']} slots"
+                )
+            case RotaPart.LAWYERS:
+                n = int(v["count"])
+                return (
+                    f"{n} lawyer{'s' if n != 1 else ''} cannot fill {v['duties']} duties "
+                    f"in {v['slots']} slots"
+                )
+            case RotaPart.FIRM_SHARES:
+                return "every firm cannot be within 1 duty of its share"
+            case RotaPart.UNPLANNABLE:
+                return f"the rota of {v['territory']} cannot be planned"
+            case RotaPart.WEEKLY_CAP:
+                return f"the weekly cap of {v['cap']} duties"
+            case RotaPart.REST:
+                return f"{v['hours']} hours' rest between duties"
+            case RotaPart.AVAILABILITY:
+                return "their leave, opt-outs and duties in other territories"
+            case RotaPart.FIRM_SHARE:
+                return "every firm within 1 duty of its share"
+
+
+def _language(code: ProblemValue) -> str:
+    return LANGUAGE_NAMES.get(str(code), str(code))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the planner says of a rota it could not make as the rules ask: a key
+    (`RotaProblem`) and values, so that a page can say it in its reader's language; `text()`
+    is the English of the CLI and the API."""
+
+    key: RotaProblem
+    values: Mapping[str, ProblemValue] = field(default_factory=dict)
+    # For a conflict of rules: what cannot be covered, and the limits it cannot be within.
+    subjects: tuple[Part, ...] = ()
+    limits: tuple[Part, ...] = ()
+
+    def conflict(self) -> str:
+        text = "; ".join(p.text() for p in self.subjects)
+        if self.limits:
+            words = [p.text() for p in self.limits]
+            text += " within " + (
+                words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+            )
+        return text[:1].upper() + text[1:]
+
+    def text(self) -> str:
+        """The problem in English, as the CLI and the API say it."""
+        v = self.values
+        match self.key:
+            case RotaProblem.RULES_CONFLICT:
+                return self.conflict()
+            case RotaProblem.FIRM_SHARES_RELAXED:
+                return (
+                    f"{self.conflict()}: firm duties are planned as close to their shares as "
+                    "possible"
+                )
+            case RotaProblem.NOT_FOUND_IN_TIME:
+                return (
+                    f"No rota of {v['territory']} was found within {v['seconds']:g} s: not "
+                    "proven infeasible, the time ran out before a rota was found or shown "
+                    "impossible (plan again with a longer time limit)"
+                )
+            case RotaProblem.NOT_EXPLAINED_IN_TIME:
+                return (
+                    f"The rules of the rota of {v['territory']} cannot all hold, and the time "
+                    "ran out before the planner could name which"
+                )
+
+    def as_json(self) -> dict[str, object]:
+        """How a rota keeps it (`Rota.problems`): the English beside the key and values."""
+        return {
+            "text": self.text(),
+            "key": str(self.key),
+            "values": dict(self.values),
+            "subjects": [{"key": str(p.key), "values": dict(p.values)} for p in self.subjects],
+            "limits": [{"key": str(p.key), "values": dict(p.values)} for p in self.limits],
+        }
+
+
 @dataclass(frozen=True)
 class RotaPlan:
     status: RotaOutcome
     solve_s: float
     assignments: tuple[tuple[str, Slot], ...]  # (licence, slot)
     figures: Figures | None
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
 
 
 def _clock(text: str) -> tuple[int, int]:
@@ -417,51 +527,48 @@ def _speakers(data: RotaInput, language: str) -> int:
     return sum(1 for lw in data.lawyers if language in lw.languages)
 
 
-def explain(data: RotaInput, core: Sequence[tuple[str, str]]) -> str:
+def explain(data: RotaInput, core: Sequence[tuple[str, str]]) -> Problem:
     """A sufficient set of rules that cannot all hold, in an administrator's words."""
     kinds = {kind for kind, _ in core}
     nights = sum(1 for s in data.slots if s.night)
-    subjects: list[str] = []
+    subjects: list[Part] = []
     for kind, detail in sorted(core):
         if kind == _Rule.LANGUAGE:
-            name = LANGUAGE_NAMES.get(detail, detail)
             n = _speakers(data, detail)
             subjects.append(
-                f"no {name} speaker serves {data.territory}, so {nights} nights cannot have one"
+                Part(
+                    RotaPart.NO_SPEAKER,
+                    {"language": detail, "territory": data.territory, "nights": nights},
+                )
                 if n == 0
-                else f"{n} {name} speaker{'s' if n != 1 else ''} cannot cover {nights} nights"
+                else Part(RotaPart.SPEAKERS, {"count": n, "language": detail, "nights": nights})
             )
     if _Rule.JUVENILE in kinds:
         n = sum(1 for lw in data.lawyers if lw.juvenile)
-        subjects.append(
-            f"{n} juvenile specialist{'s' if n != 1 else ''} cannot cover {len(data.slots)} slots"
-        )
+        subjects.append(Part(RotaPart.JUVENILE, {"count": n, "slots": len(data.slots)}))
     if _Rule.COVER in kinds and not subjects:
         duties = sum(s.need for s in data.slots)
         subjects.append(
-            f"{len(data.lawyers)} lawyer{'s' if len(data.lawyers) != 1 else ''} cannot fill "
-            f"{duties} duties in {len(data.slots)} slots"
+            Part(
+                RotaPart.LAWYERS,
+                {"count": len(data.lawyers), "duties": duties, "slots": len(data.slots)},
+            )
         )
-    limits: list[str] = []
+    limits: list[Part] = []
     if _Rule.WEEKLY_CAP in kinds:
-        limits.append(f"the weekly cap of {data.weekly_cap} duties")
+        limits.append(Part(RotaPart.WEEKLY_CAP, {"cap": data.weekly_cap}))
     if _Rule.REST in kinds:
-        limits.append(f"{data.rest_hours} hours' rest between duties")
+        limits.append(Part(RotaPart.REST, {"hours": data.rest_hours}))
     if _Rule.AVAILABILITY in kinds:
-        limits.append("their leave, opt-outs and duties in other territories")
+        limits.append(Part(RotaPart.AVAILABILITY))
     if _Rule.FIRM_SHARE in kinds:
         if subjects:
-            limits.append("every firm within 1 duty of its share")
+            limits.append(Part(RotaPart.FIRM_SHARE))
         else:
-            subjects.append("every firm cannot be within 1 duty of its share")
+            subjects.append(Part(RotaPart.FIRM_SHARES))
     if not subjects:
-        subjects.append(f"the rota of {data.territory} cannot be planned")
-    text = "; ".join(subjects)
-    if limits:
-        text += " within " + (
-            limits[0] if len(limits) == 1 else ", ".join(limits[:-1]) + " and " + limits[-1]
-        )
-    return text[0].upper() + text[1:]
+        subjects.append(Part(RotaPart.UNPLANNABLE, {"territory": data.territory}))
+    return Problem(RotaProblem.RULES_CONFLICT, subjects=tuple(subjects), limits=tuple(limits))
 
 
 def _solver(settings: SolverSettings, time_limit_s: float) -> cp_model.CpSolver:
@@ -485,7 +592,7 @@ _DROP_FIRST = (
 )
 
 
-def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s: float) -> str:
+def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s: float) -> Problem:
     """Why the rules cannot all hold: the solver's sufficient assumptions (found on one
     thread: the cores of assumptions are a single search's), then each rule of them dropped
     in turn while the rest still cannot hold, so that the words name only what matters."""
@@ -494,7 +601,7 @@ def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s
     solver = _solver(one_thread, time_limit_s)
     status = solver.solve(built.model)
     if status != cp_model.INFEASIBLE:
-        return f"The rota of {data.territory} could not be planned in time"
+        return Problem(RotaProblem.NOT_EXPLAINED_IN_TIME, {"territory": data.territory})
     by_index = {var.index: key for key, var in built.rules.items()}
     core = [by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index]
     for kind in _DROP_FIRST:
@@ -514,7 +621,7 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
     """Plan the rota: optimal or feasible within the time limit, else infeasible with the
     reasons in words."""
     started = time.perf_counter()
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not data.slots:
         raise ValueError("a rota needs at least one slot")
     hint = greedy(data)
@@ -544,14 +651,23 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
             )
         left = settings.time_limit_s - (time.perf_counter() - started)
         if status != cp_model.INFEASIBLE:
+            # Not proven: the status stays one of the three, the words say it was the time.
             problems.append(
-                f"No rota of {data.territory} was found within {settings.time_limit_s:g} s"
+                Problem(
+                    RotaProblem.NOT_FOUND_IN_TIME,
+                    {"territory": data.territory, "seconds": settings.time_limit_s},
+                )
             )
             break
         reason = _core(data, built, settings, max(left, 1.0))
-        if firm_share_hard and "within 1 duty of its share" in reason:
+        firm_share = {RotaPart.FIRM_SHARE, RotaPart.FIRM_SHARES}
+        if firm_share_hard and any(p.key in firm_share for p in reason.subjects + reason.limits):
             problems.append(
-                f"{reason}: firm duties are planned as close to their shares as possible"
+                Problem(
+                    RotaProblem.FIRM_SHARES_RELAXED,
+                    subjects=reason.subjects,
+                    limits=reason.limits,
+                )
             )
             firm_share_hard = False
             continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,7 @@ from dispatcher.models import (
 )
 from dispatcher.rota.model import (
     Figures,
+    ProblemValue,
     RotaInput,
     RotaLawyer,
     SolverSettings,
@@ -40,8 +42,65 @@ from policies.vocabulary import (
     FirmStatus,
     LawyerStatus,
     RotaOutcome,
+    RotaPart,
+    RotaProblem,
+    RotaRefusal,
     RotaStatus,
 )
+
+
+class RotaRefused(Conflict):
+    """A draft that cannot be approved: the English detail of the API and the CLI, with a key
+    and values from which a page says it in its reader's language."""
+
+    def __init__(self, key: RotaRefusal, **values: str) -> None:
+        self.key = key
+        self.values = values
+        super().__init__(refusal_text(key, values))
+
+
+def refusal_text(key: RotaRefusal, values: dict[str, str]) -> str:
+    match key:
+        case RotaRefusal.ALREADY_APPROVED:
+            return f"rota {values['rota']} is already approved"
+        case RotaRefusal.INFEASIBLE:
+            return f"rota {values['rota']} is infeasible: {values['problems']}"
+        case RotaRefusal.OVERLAPS:
+            return f"rota {values['other']} of the same territory is approved for that period"
+        case RotaRefusal.ON_DUTY_ELSEWHERE:
+            return (
+                f"lawyer {values['lawyer']} is on duty in another territory from "
+                f"{values['start']} to {values['end']}"
+            )
+
+
+class PartShown(BaseModel):
+    key: RotaPart
+    values: dict[str, ProblemValue]
+
+
+class ProblemShown(BaseModel):
+    """A rota's problem as a page says it: its key and values (`dispatcher.rota.model.Problem`);
+    a problem kept before problems had keys has only its English `text`."""
+
+    text: str
+    key: RotaProblem | None = None
+    values: dict[str, ProblemValue] = Field(default_factory=dict)
+    subjects: list[PartShown] = Field(default_factory=list)
+    limits: list[PartShown] = Field(default_factory=list)
+
+
+def _problem_texts(stored: list[str | dict[str, Any]]) -> list[str]:
+    """The English of a rota's kept problems (the CLI's and the API's `problems`)."""
+    return [item if isinstance(item, str) else str(item["text"]) for item in stored]
+
+
+def problems_shown(stored: list[str | dict[str, Any]]) -> list[ProblemShown]:
+    """A rota's kept problems with their keys and values, for the pages."""
+    return [
+        ProblemShown(text=item) if isinstance(item, str) else ProblemShown.model_validate(item)
+        for item in stored
+    ]
 
 
 class RotaPlanIn(BaseModel):
@@ -215,7 +274,7 @@ def plan(
         outcome=made.status,
         solve_s=made.solve_s,
         figures=dict(made.figures) if made.figures else {},
-        problems=list(made.problems),
+        problems=[p.as_json() for p in made.problems],
         policy_version=policy.version,
         created_by=actor,
     )
@@ -280,7 +339,7 @@ def read(session: Session, *, rota_id: str, policies: PolicyBook) -> RotaOut:
             for licence, start, end in duties
         ],
         figures=Figures(**rota.figures) if rota.figures else None,  # type: ignore[typeddict-item]
-        problems=list(rota.problems),
+        problems=_problem_texts(rota.problems),
         created_by=rota.created_by,
         created_at=rota.created_at,
         approved_by=rota.approved_by,
@@ -299,9 +358,11 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
     if rota is None:
         raise NotFound(f"no rota {rota_id}")
     if rota.status == RotaStatus.APPROVED:
-        raise Conflict(f"rota {rota_id} is already approved")
+        raise RotaRefused(RotaRefusal.ALREADY_APPROVED, rota=rota_id)
     if rota.outcome == RotaOutcome.INFEASIBLE:
-        raise Conflict(f"rota {rota_id} is infeasible: {'; '.join(rota.problems)}")
+        raise RotaRefused(
+            RotaRefusal.INFEASIBLE, rota=rota_id, problems="; ".join(_problem_texts(rota.problems))
+        )
     overlapping = session.execute(
         select(col(Rota.id)).where(
             col(Rota.territory_id) == rota.territory_id,
@@ -311,7 +372,7 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
         )
     ).first()
     if overlapping is not None:
-        raise Conflict(f"rota {overlapping[0]} of the same territory is approved for that period")
+        raise RotaRefused(RotaRefusal.OVERLAPS, rota=rota_id, other=str(overlapping[0]))
     territory = session.get(Territory, rota.territory_id)
     assert territory is not None
     rest = timedelta(hours=policies.for_territory(territory.code).rota.rest_hours)
@@ -333,9 +394,12 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
         for a, b in elsewhere.get(lawyer_id, ()):
             if start < b + rest and a < end + rest:
                 lawyer = session.get(Lawyer, lawyer_id)
-                raise Conflict(
-                    f"lawyer {lawyer.licence if lawyer else lawyer_id} is on duty in another "
-                    f"territory from {a.isoformat()} to {b.isoformat()}"
+                raise RotaRefused(
+                    RotaRefusal.ON_DUTY_ELSEWHERE,
+                    rota=rota_id,
+                    lawyer=lawyer.licence if lawyer else str(lawyer_id),
+                    start=a.isoformat(),
+                    end=b.isoformat(),
                 )
     rota.status = RotaStatus.APPROVED
     rota.approved_by = actor
@@ -407,3 +471,8 @@ def lawyers_of(session: Session, licences: list[str]) -> dict[str, RotaLawyerSho
         .where(col(Lawyer.licence).in_(licences))
     ).all()
     return {lic: RotaLawyerShown(licence=lic, name=name, firm=firm) for lic, name, firm in rows}
+
+
+def problems_of(session: Session, *, rota_id: str) -> list[ProblemShown]:
+    """A rota's problems with their keys and values (the pages say them from these)."""
+    return problems_shown(_rota(session, rota_id).problems)

@@ -126,7 +126,7 @@ def test_too_few_speakers_for_the_nights_are_named() -> None:
     )
     plan = solve(data, ONE_THREAD)
     assert plan.status == RotaOutcome.INFEASIBLE
-    assert plan.problems[-1] == (
+    assert plan.problems[-1].text() == (
         "2 English speakers cannot cover 28 nights within the weekly cap of 3 duties"
     )
     # With a cap that lets two speakers cover the nights, the same team is planned.
@@ -150,4 +150,4 @@ def test_a_territory_too_small_for_round_the_clock_cover_is_named() -> None:
     )
     plan = solve(data, ONE_THREAD)
     assert plan.status == RotaOutcome.INFEASIBLE
-    assert "Russian" in plan.problems[-1] or "cannot fill" in plan.problems[-1]
+    assert "Russian" in plan.problems[-1].text() or "cannot fill" in plan.problems[-1].text()
