@@ -1,0 +1,121 @@
+"""The smallest deviation any rotation can keep for a set of firm weights, B*, exactly.
+
+A rotation over firms of integer weights d₁…dₙ (D = Σdᵢ, gcd 1) gives firm i, after k turns,
+xᵢ(k) turns against an entitlement of k·dᵢ/D. B* is the least B such that some sequence keeps
+|xᵢ(k) − k·dᵢ/D| ≤ B for every firm at every k (Steiner & Yeomans, Management Science 39(6),
+1993; Kubiak, *Proportional Optimization and Fairness*, 2009). Since B* < 1 (Tijdeman), such
+a sequence gives every firm exactly dᵢ of the first D turns: it is a cycle of length D.
+
+For t = B·D, copy j of firm i must take a position in the window
+[⌈(jD − t)/dᵢ⌉, ⌊((j−1)D + t)/dᵢ⌋ + 1] (before it, the firm would fall more than B behind;
+at it, no more than B ahead). Unit jobs with integer release times and deadlines: the
+earliest-due-date order fills them if anything can, in O(D log n). The windows move only at
+integer t, so the least feasible t is an integer and B* = t*/D, found by bisection.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from math import gcd, lcm
+
+
+def integer_weights(weights: Sequence[float | int | Fraction]) -> tuple[int, ...]:
+    """The weights as coprime integers of the same ratios (a float is read as its decimal)."""
+    exact = [w if isinstance(w, Fraction) else Fraction(repr(w)) for w in weights]
+    if not exact or any(w <= 0 for w in exact):
+        raise ValueError("weights must be positive")
+    scale = lcm(*(w.denominator for w in exact))
+    whole = [int(w * scale) for w in exact]
+    common = gcd(*whole)
+    return tuple(w // common for w in whole)
+
+
+def window(d: int, total: int, j: int, t: int) -> tuple[int, int]:
+    """The positions (1-based) copy j of a firm of weight d may take at t = B·D."""
+    release = max(1, -((t - j * total) // d))  # ⌈(jD − t)/d⌉
+    deadline = min(total, ((j - 1) * total + t) // d + 1)
+    return release, deadline
+
+
+def edd_schedule(weights: Sequence[int], t: int) -> tuple[int, ...] | None:
+    """The earliest-due-date sequence (firm indexes, length D) keeping every firm within t/D
+    of its entitlement, or None if no sequence can. Ties go to the lower index."""
+    total = sum(weights)
+    pending: list[tuple[int, int, int]] = []  # (release, firm, copy) of each firm's next copy
+    for i, d in enumerate(weights):
+        heapq.heappush(pending, (window(d, total, 1, t)[0], i, 1))
+    ready: list[tuple[int, int, int]] = []  # (deadline, firm, copy)
+    sequence: list[int] = []
+    for position in range(1, total + 1):
+        while pending and pending[0][0] <= position:
+            _release, i, j = heapq.heappop(pending)
+            heapq.heappush(ready, (window(weights[i], total, j, t)[1], i, j))
+        if not ready:
+            return None
+        deadline, i, j = heapq.heappop(ready)
+        if deadline < position:
+            return None
+        sequence.append(i)
+        if j < weights[i]:
+            heapq.heappush(pending, (window(weights[i], total, j + 1, t)[0], i, j + 1))
+    return tuple(sequence)
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """B* of a weight vector and a cycle that keeps it."""
+
+    weights: tuple[int, ...]  # coprime integers
+    t: int  # B* · D
+    cycle: tuple[int, ...]  # firm indexes, one cycle of length D
+
+    @property
+    def total(self) -> int:
+        return sum(self.weights)
+
+    @property
+    def bound(self) -> Fraction:
+        return Fraction(self.t, self.total)
+
+
+@cache
+def _optimum(weights: tuple[int, ...]) -> Optimum:
+    total = sum(weights)
+    low, high = 0, total - 1  # B* < 1: t* ≤ D − 1 (Tijdeman's bound is feasible)
+    best = edd_schedule(weights, high)
+    if best is None:  # pragma: no cover - Tijdeman's theorem
+        raise AssertionError(f"no sequence within 1 for {weights}")
+    while low < high:
+        middle = (low + high) // 2
+        found = edd_schedule(weights, middle)
+        if found is None:
+            low = middle + 1
+        else:
+            high, best = middle, found
+    return Optimum(weights=weights, t=high, cycle=best)
+
+
+def optimum(weights: Sequence[float | int | Fraction]) -> Optimum:
+    """B* of the weights (in their order), with an earliest-due-date cycle reaching it."""
+    return _optimum(integer_weights(weights))
+
+
+def b_star(weights: Sequence[float | int | Fraction]) -> Fraction:
+    """The least deviation any rotation over these weights can keep, exactly."""
+    return optimum(weights).bound
+
+
+def deviation(weights: Sequence[int], sequence: Sequence[int]) -> Fraction:
+    """The largest |turns − entitlement| of any firm at any prefix of `sequence`, exactly."""
+    total = sum(weights)
+    counts = [0] * len(weights)
+    worst = Fraction(0)
+    for k, i in enumerate(sequence, start=1):
+        counts[i] += 1
+        for f, d in enumerate(weights):
+            worst = max(worst, abs(Fraction(counts[f] * total - k * d, total)))
+    return worst
