@@ -18,6 +18,10 @@ Definitions (the report's keys):
   them; `deviation = offers - entitlement`; `lawyer_max_abs_deviation` its largest absolute
   value. The rotation keeps the same standing (`lawyer_rotation_state`) to order a firm's
   lawyers (`policies.quota.order_lawyers`).
+- `optimum_deviation` (`optimum` as a fraction): B* of the territory's firm weights (their
+  active lawyers), the least largest |offers − entitlement| any rotation can keep with those
+  weights (`policies.optimum`); the rotation reaches it while eligibility does not change, so
+  `max_abs_deviation` beside it shows what exclusions and choices cost.
 - `loosemore_hanby`: ½ Σ |offers share − entitlement share| over the firms (0: proportional).
 - `gini`: Gini coefficient of offers per unit of entitlement, each firm weighted by its
   entitlement (0: every firm got work exactly in proportion to its entitlement).
@@ -39,6 +43,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from scipy import stats
 from sqlalchemy import ColumnElement, Float, Integer, case, cast
@@ -75,6 +80,7 @@ from dispatcher.reports.rows import (
     StageFigures,
     TerritoryFigures,
 )
+from policies.optimum import b_star
 from policies.vocabulary import (
     ChoiceKind,
     DecisionKind,
@@ -173,6 +179,12 @@ def chi_square(observed: Sequence[float], expected: Sequence[float]) -> ChiSquar
     }
 
 
+def optimum_of(weights: Iterable[float]) -> Fraction:
+    """B* of the firms of positive weight (0 with fewer than two)."""
+    positive = [w for w in weights if w > 0]
+    return b_star(positive) if len(positive) >= 2 else Fraction(0)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -200,6 +212,7 @@ def fairness(
     offers = [float(r["offers"]) for r in firms]
     per_unit = [o / e if e > 0 else 0.0 for o, e in zip(offers, entitled, strict=True)]
     deviations = [o - e for o, e in zip(offers, entitled, strict=True)]
+    optimum = optimum_of([r["weight"] for r in firms])
     return {
         "territory": t.code,
         "from": start.isoformat() if start else None,
@@ -215,6 +228,8 @@ def fairness(
         "top10_share": round(top["top10_share"], 6),
         "top10_limit": round(top["top10_limit"], 6),
         "top10_exceeds": top["top10_share"] > top["top10_limit"],
+        "optimum_deviation": round(float(optimum), 4),
+        "optimum": str(optimum),
         "lawyer_max_abs_deviation": round(
             max((abs(r["deviation"]) for r in lawyers), default=0.0), 4
         ),
@@ -666,7 +681,8 @@ def firm_series(
 def territories_overview(
     session: Session, start: datetime | None, end: datetime | None
 ) -> list[TerritoryFigures]:
-    """Per territory: decisions, largest firm deviation and Loosemore–Hanby index."""
+    """Per territory: decisions, largest firm deviation beside B* of its firm weights, and
+    Loosemore–Hanby index."""
     rows = session.exec(
         select(
             Territory.code,
@@ -683,6 +699,16 @@ def territories_overview(
     per: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for code, _firm, share, charged in rows:
         per[code].append((float(share or 0.0), int(charged or 0)))
+    weights: dict[str, list[float]] = defaultdict(list)
+    for code, count in session.exec(
+        select(Territory.code, func.count())
+        .select_from(Lawyer)
+        .join(LawyerTerritory, col(LawyerTerritory.lawyer_id) == Lawyer.id)
+        .join(Territory, col(Territory.id) == LawyerTerritory.territory_id)
+        .where(Lawyer.status == LawyerStatus.ACTIVE)
+        .group_by(col(Territory.code), col(Lawyer.firm_id))
+    ).all():
+        weights[code].append(float(count))
     out: list[TerritoryFigures] = []
     for code in territory_list(session):
         firms = per.get(code, [])
@@ -697,6 +723,7 @@ def territories_overview(
                     max((abs(o - e) for e, o in zip(entitled, offers, strict=True)), default=0.0),
                     4,
                 ),
+                "optimum_deviation": round(float(optimum_of(weights.get(code, []))), 4),
                 "loosemore_hanby": round(loosemore_hanby(offers, entitled), 6),
             }
         )

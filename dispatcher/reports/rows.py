@@ -132,6 +132,14 @@ class FairnessReport(_Period):
     top10_share: Annotated[float, Field(description="Appointments taken by the top 10% of lawyers")]
     top10_limit: Annotated[float, Field(description="Three times their represented share")]
     top10_exceeds: bool
+    optimum_deviation: Annotated[
+        float,
+        Field(
+            description="B*: the least largest |offers − entitlement| any rotation can keep "
+            "with the territory's firm weights (policies.optimum)"
+        ),
+    ]
+    optimum: Annotated[str, Field(description="B* as an exact fraction, e.g. 904/1019")]
     lawyer_max_abs_deviation: Annotated[
         float, Field(description="Largest |offers − entitlement| of a lawyer (`lawyers`)")
     ]
@@ -147,6 +155,7 @@ class TerritoryFigures(TypedDict):
     decisions: int
     firms: int
     max_abs_deviation: float
+    optimum_deviation: float  # B* of the territory's firm weights
     loosemore_hanby: float
 
 

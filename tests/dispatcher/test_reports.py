@@ -248,6 +248,9 @@ def test_firm_figures_match_the_hand_example(report: dict[str, Any]) -> None:
     assert rows["F3"]["decline_rate"] == 1.0 and rows["F2"]["acceptance_rate"] == 1.0
     assert {f: r["weight"] for f, r in rows.items()} == {"F1": 3, "F2": 2, "F3": 1}
     assert report["max_abs_deviation"] == pytest.approx(1.0)
+    # B* of weights 3, 2, 1: F1 F2 F3 F1 F2 F1 keeps every firm within 1/2 (F3 at its first
+    # turn), and no order does better.
+    assert (report["optimum"], report["optimum_deviation"]) == ("1/2", 0.5)
     assert report["max_deviation"] == pytest.approx(2 / 3, abs=1e-4)
     # ½(|1/4 − 1/2| + |2/4 − 1/3| + |1/4 − 1/6|) = ½(1/4 + 1/6 + 1/12) = 1/4
     assert report["loosemore_hanby"] == pytest.approx(0.25)
@@ -341,6 +344,7 @@ def test_series_and_overview_add_up(small: Runtime) -> None:
     assert entitlement == pytest.approx(4 / 3)
     assert overview["CEN"]["decisions"] == 4
     assert overview["CEN"]["max_abs_deviation"] == pytest.approx(1.0)
+    assert overview["CEN"]["optimum_deviation"] == 0.5
     assert overview["CEN"]["loosemore_hanby"] == pytest.approx(0.25)
     assert overview["NOR"]["decisions"] == 0
 
