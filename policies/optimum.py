@@ -19,7 +19,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import lru_cache
 from math import gcd, lcm
 
 
@@ -82,7 +82,7 @@ class Optimum:
         return Fraction(self.t, self.total)
 
 
-@cache
+@lru_cache(maxsize=512)
 def _optimum(weights: tuple[int, ...]) -> Optimum:
     total = sum(weights)
     low, high = 0, total - 1  # B* < 1: t* ≤ D − 1 (Tijdeman's bound is feasible)
