@@ -20,8 +20,10 @@ from dispatcher import models  # noqa: F401  (registers the tables)
 from dispatcher.db import make_engine, metadata
 
 BATCH = 5000
-# Tables a fresh schema already holds a row of (the registry's version): the source's replaces it.
-SEEDED = {"registry_version"}
+# Tables a fresh schema already holds a row of: the source's replaces it. The registry's
+# version; and the audit key, which the migrations make for a new database: the copied chain's
+# keyed hashes were made with the source's key, which must come along.
+SEEDED = {"registry_version", "audit_key"}
 
 
 def copy(source_url: str, target_url: str) -> dict[str, int]:
