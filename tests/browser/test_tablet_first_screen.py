@@ -11,8 +11,11 @@ import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import update
 
 from api.pages.rendering import gettext
+from dispatcher.db import unit_of_work
+from dispatcher.models import Lawyer
 from tests.support.browser import (
     PHONE,
     SCREENSHOTS,
@@ -113,6 +116,9 @@ def test_a_photo_the_confirmation_and_a_receipt_that_prints(
     page.goto(path)
     listed = licences_on(page)
     pictured = listed[0]
+    # The server is shared by the cases: the others' photos are taken away, this one's given.
+    with unit_of_work(server.runtime.engine) as session:
+        session.execute(update(Lawyer).values(photo=None))
     upload_photo(server, pictured)
     page.reload()
     photo = page.locator(f'li.option[data-licence="{pictured}"] img.photo')
