@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from api.bar import view
 from api.deps import PagePrincipal, ScopeFormPeriod, TerritoryFormPeriod, UowDep
+from api.pages import rendering
 from api.pages.rendering import N_, gettext
 from api.pages.session import render_staff, staff_language
 from api.routes.reports import csv_response
@@ -26,17 +27,27 @@ from dispatcher.db import utcnow
 from dispatcher.reports import flags, overview, render
 from dispatcher.reports.tables import table_text
 from dispatcher.tokens import Principal
-from policies.vocabulary import Role, Urgency
+from policies.vocabulary import Role
 
 router = APIRouter(prefix="/bar", include_in_schema=False)
 
 BAR_ROLES = (Role.BAR, Role.ADMIN)
-# The dashboard and the audit pages live here; the report they extend lives with the domain
-# (`dispatcher/reports/templates`): an overlay of the renderer's environment keeps its filters.
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "bar"
-environment = render.environment.overlay(
-    loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(render.TEMPLATES)])
-)
+
+
+@cache
+def export_environment(language: str) -> Environment:
+    """The pages' environment in `language`, able to extend the domain's report template
+    (`dispatcher/reports/templates`) with the dashboard's own pieces; it keeps its filters."""
+    pages = rendering.environment(language)
+    env = pages.overlay(
+        loader=ChoiceLoader(
+            [FileSystemLoader(rendering.TEMPLATES), FileSystemLoader(render.TEMPLATES)]
+        )
+    )
+    env.filters = {**pages.filters, **render.environment.filters}
+    return env
+
+
 # The pages run no script at all; their CSS and plots are inline (the same document is the
 # self-contained export), so inline styles are the one thing allowed.
 SECURITY_HEADERS = {
@@ -81,6 +92,7 @@ class Links:
 
     territory_code: str
     query: dict[str, str]
+    language: str = ""
 
     def _with(self, **values: str) -> str:
         merged = {k: v for k, v in {**self.query, **values}.items() if v}
@@ -97,7 +109,8 @@ class Links:
         return f"/bar/pairs?{query}"
 
     def export(self, fmt: str) -> str:
-        return f"/bar/report.{fmt}?{self._with(territory=self.territory_code)}"
+        query = self._with(territory=self.territory_code, lang=self.language)
+        return f"/bar/report.{fmt}?{query}"
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -114,26 +127,9 @@ def _bar_page(request: Request, principal: Principal | None) -> Principal | Resp
     return principal
 
 
-def _words(language: str) -> dict[str, str]:
-    """The plots' words in the reader's language."""
-    return {key: gettext(language, text) for key, text in PLOT_WORDS.items()}
-
-
-PLOT_WORDS = {
-    "others": N_("all other firms"),
-    "deviation": N_("cases above (+) or below (−) the fair share"),
-    "none": N_("No decisions in this period."),
-    "minutes": N_("minutes from request to a lawyer's acceptance"),
-    "median": N_("half within"),
-    "p90": N_("nine in ten within"),
-    "assigned": N_("got a lawyer"),
-}
-URGENCY_WORDS = {Urgency.DETENTION: N_("Detention"), Urgency.STANDARD: N_("Standard")}
-
-
 def _plots(full: render.FullReport, names: overview.Names, language: str) -> dict[str, str]:
-    words = _words(language)
-    titles = {str(u): gettext(language, t) for u, t in URGENCY_WORDS.items()}
+    words = render.words_in(rendering.TRANSLATIONS[language].gettext)
+    titles = {u: gettext(language, t) for u, t in render.URGENCY_WORDS.items()}
     return {
         "counts": render.svg_data(render.figure_counts(full, words, names["firms"])),
         "counsel": render.svg_data(render.figure_counsel(full, words, titles)),
@@ -174,7 +170,7 @@ def dashboard(
         (view.territory_name(names, c, language) for c in names["territories"]),
         key=lambda t: t.name,
     )
-    links = Links(code or "", _query(request))
+    links = Links(code or "", _query(request), language)
     if full is None:
         return render_staff(
             request,
@@ -202,21 +198,41 @@ def dashboard(
 
 @router.get("/report.{fmt}")
 def export(
-    principal: Reviewer, uow: UowDep, fmt: Literal["html", "pdf"], period: TerritoryFormPeriod
+    request: Request,
+    principal: Reviewer,
+    uow: UowDep,
+    fmt: Literal["html", "pdf"],
+    period: TerritoryFormPeriod,
 ) -> Response:
-    """The whole report as one self-contained HTML file or as PDF."""
+    """The whole report as one self-contained HTML file or as PDF, in the reader's language
+    (the dashboard's `lang`, else the remembered one)."""
+    language = staff_language(request)
+    lookup = rendering.TRANSLATIONS[language].gettext
     code, start, end = period.territory, period.start, period.end
     with uow() as session:
+        names = overview.cache.get(session, ("names",), lambda: overview.names(session))
         full = overview.cache.get(
             session,
             ("full", code, start, end),
             lambda: render.gather(session, code, start, end, utcnow()),
         )
-    name = f"fairness-{period.territory}.{fmt}"
+    name = f"fairness-{period.territory}-{language}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "pdf":
-        return Response(render.pdf(full), media_type="application/pdf", headers=disposition)
-    return page(render.html(full, links=None), **disposition)
+        return Response(
+            render.pdf(full, gettext=lookup), media_type="application/pdf", headers=disposition
+        )
+    shown = view.territory(full, names, language)
+    template = export_environment(language).get_template("bar/export.html")
+    document = render.html(
+        full,
+        language=language,
+        gettext=lookup,
+        template=template,
+        t=shown,
+        territory_name=shown.territory.name,
+    )
+    return page(document, **disposition)
 
 
 @router.get("/tables/{table}.csv", response_class=PlainTextResponse)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from dispatcher.reports.rows import (
     ReopenFigures,
     TerritoryFigures,
 )
+from policies.vocabulary import Urgency
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 environment = Environment(
@@ -62,7 +64,8 @@ class FullReport:
     reopened: list[ReopenFigures]
     overview: list[TerritoryFigures]
     generated_at: str
-    plots: dict[str, str] = field(default_factory=dict)
+    # The drawn plots by the language of their words: a report cached once serves every reader.
+    plots: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def gather(
@@ -85,21 +88,62 @@ def gather(
     )
 
 
+# --- words ------------------------------------------------------------------------------------
+
+# A reader's catalogue lookup: a message in, its translation out. The catalogues belong to the
+# pages (`api/locale`); without one, the report speaks English, the messages' own language.
+Gettext = Callable[[str], str]
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where a reader's catalogue is known."""
+    return message
+
+
+def _same(message: str) -> str:
+    return message
+
+
+def translator(gettext: Gettext | None) -> Callable[..., str]:
+    """The templates' `_`: a message translated, then its named values filled in."""
+    lookup = gettext or _same
+
+    def _(message: str, **values: object) -> str:
+        return lookup(message) % values
+
+    return _
+
+
+URGENCY_WORDS: dict[str, str] = {
+    Urgency.DETENTION: N_("Detention"),
+    Urgency.STANDARD: N_("Standard"),
+}
+
+
 # --- plots ------------------------------------------------------------------------------------
 
 
 # At most this many firms are drawn on their own; the rest are summed as "others".
 SERIES = 5
-# The words of the plots, in English unless the page gives its own language's.
+# The words of the plots (messages of the catalogues; English unless translated).
 WORDS = {
-    "others": "others",
-    "deviation": "cases above (+) or below (−) the firm's fair share",
-    "none": "no charged decisions in this period",
-    "minutes": "minutes from request to a lawyer's acceptance",
-    "median": "half got counsel within",
-    "p90": "nine in ten within",
-    "assigned": "got counsel",
+    "others": N_("all other firms"),
+    "deviation": N_("cases above (+) or below (−) the fair share"),
+    "none": N_("No decisions in this period."),
+    "minutes": N_("minutes from request to a lawyer's acceptance"),
+    "median": N_("half within"),
+    "p90": N_("nine in ten within"),
+    "assigned": N_("got a lawyer"),
+    "chosen": N_("chosen"),
+    "uniform": N_("expected by chance"),
+    "position": N_("place on the tablet list"),
 }
+
+
+def words_in(gettext: Gettext | None) -> dict[str, str]:
+    """The plots' words as a reader of `gettext`'s language says them."""
+    lookup = gettext or _same
+    return {key: lookup(text) for key, text in WORDS.items()}
 
 
 def _series(full: FullReport) -> list[tuple[str, list[datetime], list[float]]]:
@@ -206,39 +250,50 @@ def figure_counsel(
     return fig
 
 
-def figure_positions(full: FullReport) -> Figure:
+def figure_positions(full: FullReport, words: dict[str, str] | None = None) -> Figure:
     """How often each list position was chosen, against the uniform choice."""
+    said = {**WORDS, **(words or {})}
     rows = full.report["position_choice_counts"]["positions"]
     fig, ax = plt.subplots(figsize=(9, 3))
     xs = [r["position"] for r in rows]
-    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label="chosen")
-    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label="uniform")
-    ax.set_xlabel("position on the tablet list")
+    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label=said["chosen"])
+    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label=said["uniform"])
+    ax.set_xlabel(said["position"])
     ax.set_xticks(xs)
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-def figure_choices(full: FullReport) -> Figure:
+def figure_choices(full: FullReport, words: dict[str, str] | None = None) -> Figure:
     """Suspects' choices per firm against the uniform choice from the lists shown."""
+    said = {**WORDS, **(words or {})}
     rows = full.report["choice_stage"]["firms"]
     fig, ax = plt.subplots(figsize=(9, 3))
     xs = list(range(len(rows)))
-    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label="chosen")
-    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label="uniform")
+    ax.bar([x - 0.2 for x in xs], [r["chosen"] for r in rows], width=0.4, label=said["chosen"])
+    ax.bar([x + 0.2 for x in xs], [r["expected"] for r in rows], width=0.4, label=said["uniform"])
     ax.set_xticks(xs, [r["firm"] for r in rows], rotation=90, fontsize="small")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-FIGURES = {
-    "counts": ("Each firm's count against its entitlement", figure_counts),
-    "counsel": ("Time to counsel", figure_counsel),
-    "positions": ("Position bias on the tablet lists", figure_positions),
-    "choices": ("Suspects' choices per firm", figure_choices),
+# Each plot: its title (a message of the catalogues) and how it is drawn in given words.
+FIGURES: dict[str, tuple[str, Callable[[FullReport, dict[str, str]], Figure]]] = {
+    "counts": (N_("Each firm against its fair share"), lambda f, w: figure_counts(f, w)),
+    "counsel": (
+        N_("Time to counsel"),
+        lambda f, w: figure_counsel(f, w, {u: w[u] for u in URGENCY_WORDS}),
+    ),
+    "positions": (N_("Suspects' choices by place on the list"), figure_positions),
+    "choices": (N_("Suspects' choices of firms"), figure_choices),
 }
+
+
+def _figure_words(gettext: Gettext | None) -> dict[str, str]:
+    lookup = gettext or _same
+    return {**words_in(gettext), **{u: lookup(t) for u, t in URGENCY_WORDS.items()}}
 
 
 def svg_data(fig: Figure) -> str:
@@ -258,10 +313,12 @@ def svg(fig: Figure) -> str:
     return text[text.index("<svg") :]
 
 
-def with_plots(full: FullReport) -> FullReport:
-    """Draw every plot of the report as inline SVG."""
-    full.plots = {name: svg(draw(full)) for name, (_, draw) in FIGURES.items()}
-    return full
+def plots_in(full: FullReport, language: str, gettext: Gettext | None) -> dict[str, str]:
+    """Every plot of the report as inline SVG in the reader's words (drawn once per language)."""
+    if language not in full.plots:
+        words = _figure_words(gettext)
+        full.plots[language] = {name: svg(draw(full, words)) for name, (_, draw) in FIGURES.items()}
+    return full.plots[language]
 
 
 # --- documents ----------------------------------------------------------------------------------
@@ -278,53 +335,112 @@ def deviation_class(value: float) -> str:
 environment.filters["deviation_class"] = deviation_class
 
 
-def html(full: FullReport, *, template: Template | None = None, **extra: object) -> str:
-    """The report as HTML: standalone by default, or through a template extending it."""
-    if not full.plots:
-        with_plots(full)
-    return (template or environment.get_template("report.html")).render(
-        full=full,
-        r=full.report,
-        plots={k: Markup(v) for k, v in full.plots.items()},  # our own SVG, not user input
-        titles={k: title for k, (title, _) in FIGURES.items()},
-        **extra,
-    )
+def html(
+    full: FullReport,
+    *,
+    language: str = "en",
+    gettext: Gettext | None = None,
+    template: Template | None = None,
+    **extra: object,
+) -> str:
+    """The report as HTML in the reader's language (`gettext` looks its messages up):
+    standalone by default, or through a template extending it."""
+    lookup = gettext or _same
+    plots = plots_in(full, language, gettext)
+    context: dict[str, object] = {
+        "full": full,
+        "r": full.report,
+        "lang": language,
+        "territory_name": None,
+        "plots": {k: Markup(v) for k, v in plots.items()},  # our own SVG, not user input
+        "titles": {k: lookup(title) for k, (title, _) in FIGURES.items()},
+        "urgencies": {u: lookup(t) for u, t in URGENCY_WORDS.items()},
+        "_": translator(gettext),
+    }
+    return (template or environment.get_template("report.html")).render({**context, **extra})
 
 
-def pdf(full: FullReport) -> bytes:
-    """The report as PDF: a page of figures and tables, then one page per plot."""
+def _duration(seconds: float | None, _: Callable[..., str]) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return _(N_("%(m)s min"), m=round(seconds / 60))
+    return _(N_("%(h)s h %(m)s min"), h=int(seconds // 3600), m=round((seconds % 3600) / 60))
+
+
+def pdf_lines(full: FullReport, gettext: Gettext | None = None) -> list[str]:
+    """The PDF's first page of text, in the reader's language."""
+    _ = translator(gettext)
     r = full.report
+    lines = [
+        _(N_("Fairness report: %(territory)s"), territory=r["territory"]),
+        _(
+            N_("Period from %(start)s to %(end)s; computed at %(at)s."),
+            start=r["from"] or _(N_("the beginning")),
+            end=r["to"] or _(N_("now")),
+            at=full.generated_at,
+        ),
+        "",
+        f"{_(N_('Decisions'))}: {r['decisions']}",
+        f"{_(N_('Largest difference'))}: {r['max_abs_deviation']:.3f}",
+        f"{_(N_('Loosemore–Hanby index'))}: {r['loosemore_hanby']:.4f}    Gini: {r['gini']:.4f}",
+        _(
+            N_(
+                "The busiest %(k)s of %(n)s lawyers took %(share)s%% of appointments; "
+                "the rule allows %(limit)s%%."
+            ),
+            k=r["top10_lawyers"],
+            n=r["listed_lawyers"],
+            share=f"{100 * r['top10_share']:.1f}",
+            limit=f"{100 * r['top10_limit']:.1f}",
+        )
+        + " "
+        + _(N_("Needs action") if r["top10_exceeds"] else N_("Within the rules")),
+    ]
+    for urgency, t in r["time_to_counsel"].items():
+        lines.append(
+            f"{_(N_('Time to counsel'))}, {_(URGENCY_WORDS.get(urgency, urgency))}: "
+            f"{_(N_('%(k)s of %(n)s'), k=t['assigned'], n=t['requests'])}; "
+            f"{_(WORDS['median'])} {_duration(t['p50_s'], _)}, "
+            f"{_(WORDS['p90'])} {_duration(t['p90_s'], _)}"
+        )
+    lines.append(f"{_(N_('Flagged pairs'))}: {len(full.flagged)}")
+    for f in full.flagged[:15]:
+        lines.append(
+            f"   {f['requester']} → {f['lawyer']}: "
+            f"{_(N_('%(k)s of %(n)s'), k=f['to_lawyer'], n=f['requests'])} "
+            f"({_(N_('Expected by chance'))} {f['expected']:.1f}), q = {f['q_value']:.2g}"
+        )
+    return lines
+
+
+PDF_COLUMNS = (
+    N_("Firm"),
+    N_("Weight"),
+    N_("Fair share"),
+    N_("Cases"),
+    N_("Accepted"),
+    N_("Declined"),
+    N_("Expired"),
+    N_("Difference"),
+)
+
+
+def pdf(full: FullReport, *, gettext: Gettext | None = None) -> bytes:
+    """The report as PDF in the reader's language: a page of figures and the firms' table,
+    then one page per plot."""
+    lookup = gettext or _same
+    r = full.report
+    title = lookup("Fairness report: %(territory)s") % {"territory": r["territory"]}
     buffer = io.BytesIO()
-    with PdfPages(buffer, metadata={"Title": f"Fairness report {r['territory']}"}) as pages:
+    with PdfPages(buffer, metadata={"Title": title}) as pages:
         fig = plt.figure(figsize=(8.27, 11.69))
-        lines = [
-            f"Fairness report — territory {r['territory']}",
-            f"Period: {r['from'] or 'beginning'} to {r['to'] or 'now'}"
-            f"   (generated {full.generated_at})",
-            "",
-            f"Charged decisions: {r['decisions']}    max |deviation|: {r['max_abs_deviation']:.3f}",
-            f"Loosemore–Hanby: {r['loosemore_hanby']:.4f}    Gini: {r['gini']:.4f}",
-            f"Top 10% of lawyers ({r['top10_lawyers']} of {r['listed_lawyers']}): "
-            f"{r['top10_share']:.1%} of appointments, limit {r['top10_limit']:.1%} "
-            f"({'EXCEEDED' if r['top10_exceeds'] else 'within'})",
-        ]
-        for urgency, t in r["time_to_counsel"].items():
-            lines.append(
-                f"Time to counsel, {urgency}: {t['assigned']}/{t['requests']} assigned, "
-                f"p50 {t['p50_s']} s, p90 {t['p90_s']} s, p99 {t['p99_s']} s"
-            )
-        lines.append(f"Flagged requester × lawyer pairs: {len(full.flagged)}")
-        for f in full.flagged[:15]:
-            lines.append(
-                f"   {f['requester']} → {f['lawyer']}: {f['to_lawyer']} of {f['requests']} "
-                f"(expected {f['expected']:.1f}), q = {f['q_value']:.2g}"
-            )
-        fig.text(0.06, 0.97, "\n".join(lines), va="top", family="monospace", fontsize=8)
-        columns = ["firm", "weight", "entitlement", "offers", "accepted", "declined", "expired"]
+        text = "\n".join(pdf_lines(full, gettext))
+        fig.text(0.06, 0.97, text, va="top", family="monospace", fontsize=8, wrap=True)
         cells = [
             [
-                *(str(v) for v in (f["firm"], f["weight"], f["entitlement"], f["offers"])),
-                *(str(v) for v in (f["accepted"], f["declined"], f["expired"])),
+                *(str(v) for v in (f["firm"], f["weight"], f"{f['entitlement']:.2f}")),
+                *(str(v) for v in (f["offers"], f["accepted"], f["declined"], f["expired"])),
                 f"{f['deviation']:+.3f}",
             ]
             for f in r["firms"]
@@ -333,15 +449,16 @@ def pdf(full: FullReport) -> bytes:
             ax = fig.add_axes((0.06, 0.05, 0.88, 0.5))
             ax.axis("off")
             table = ax.table(
-                cellText=cells[:40], colLabels=[*columns, "deviation"], loc="upper center"
+                cellText=cells[:40], colLabels=[lookup(c) for c in PDF_COLUMNS], loc="upper center"
             )
             table.auto_set_font_size(False)
             table.set_fontsize(7)
         pages.savefig(fig)
         plt.close(fig)
-        for title, draw in FIGURES.values():
-            fig = draw(full)
-            fig.suptitle(title)
+        words = _figure_words(gettext)
+        for caption, draw in FIGURES.values():
+            fig = draw(full, words)
+            fig.suptitle(lookup(caption))
             pages.savefig(fig)
             plt.close(fig)
     return buffer.getvalue()

@@ -6,12 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
+from html import unescape
 from typing import Any
 
 import pytest
 
 from api.deps import PAGE_COOKIE
-from dispatcher.db import unit_of_work
+from api.pages.rendering import TRANSLATIONS, gettext
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.reports import render
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
 from tests.support.clients import Api, make_token, page_session
 from tests.support.flows import accept_and_close
@@ -221,3 +225,57 @@ def test_a_missing_territory_is_reported_before_a_bad_period(api: Api) -> None:
     assert [e["loc"] for e in r.json()["detail"]] == [["query", "territory"]]
     r = api.client.get("/bar/report.html", params={"territory": "CEN", "from": "not a date"})
     assert r.status_code == 422 and r.json()["detail"].startswith("bad period")
+
+
+def _headings(document: str) -> list[str]:
+    return [
+        unescape(re.sub(r"<[^>]+>", "", h)).strip()
+        for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", document, flags=re.S)
+    ]
+
+
+@pytest.mark.parametrize("language", ["ru", "az"])
+def test_the_html_export_speaks_the_readers_language(api: Api, language: str) -> None:
+    orders(api, 4)
+    signed_in(api, "bar")
+    english = api.client.get("/bar/report.html", params={"territory": "CEN", "lang": "en"})
+    shown = api.client.get("/bar/report.html", params={"territory": "CEN", "lang": language})
+    assert english.status_code == shown.status_code == 200, shown.text
+    assert f'<html lang="{language}">' in shown.text
+    assert language in shown.headers["content-disposition"]
+    heard, read = _headings(english.text), _headings(shown.text)
+    assert len(heard) == len(read) > 8
+    # Every heading is the catalogue's, none of them is left in English.
+    title = gettext(language, "Fairness report: %(territory)s")
+    assert read[0] == title % {"territory": {"ru": "Центр", "az": "Mərkəz"}[language]}
+    assert read[1:] == [gettext(language, h) for h in heard[1:]]
+    assert set(read).isdisjoint(heard)
+    # The dashboard's plain-language findings open the export, and the plots speak too.
+    assert gettext(language, "What the figures say") in read
+    assert gettext(language, "Within the rules") in shown.text
+    assert gettext(language, "all other firms") not in english.text
+    assert "Charged decisions" not in shown.text and "Summary" not in read
+    # The dashboard's link to the export passes the page's language on.
+    page = api.client.get("/bar", params={"territory": "CEN", "lang": language})
+    assert f"/bar/report.pdf?territory=CEN&amp;lang={language}" in page.text
+
+
+def test_the_pdf_export_in_russian_renders_its_words(api: Api) -> None:
+    orders(api, 3)
+    signed_in(api, "bar")
+    with warnings.catch_warnings():
+        # A glyph missing from the PDF's font is a warning of matplotlib: make it fail here.
+        warnings.simplefilter("error", UserWarning)
+        pdf = api.client.get("/bar/report.pdf", params={"territory": "CEN", "lang": "ru"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "-ru.pdf" in pdf.headers["content-disposition"]
+    # The PDF's text page is built from these lines (no PDF text reader is a dependency).
+    with unit_of_work(api.rt.engine) as session:
+        full = render.gather(session, "CEN", None, None, utcnow())
+    lines = render.pdf_lines(full, TRANSLATIONS["ru"].gettext)
+    text = "\n".join(lines)
+    assert lines[0] == gettext("ru", "Fairness report: %(territory)s") % {"territory": "CEN"}
+    assert gettext("ru", "Time to counsel") in text and gettext("ru", "Decisions") in text
+    assert not re.search(r"\b(Period|Decisions|Time to counsel|Flagged|appointments)\b", text)
+    assert re.search("[а-я]{4}", text)
+    assert lines != render.pdf_lines(full)
