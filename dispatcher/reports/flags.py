@@ -19,7 +19,9 @@ Benjamini–Hochberg, and pairs with q < 0.05 are flagged with their evidence.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from scipy import stats
@@ -38,7 +40,7 @@ from dispatcher.models import (
     RequestRefusal,
 )
 from dispatcher.registry import get_territory
-from dispatcher.reports.queries import list_entries, list_length, period
+from dispatcher.reports.queries import list_entries, list_length, month_of, period
 from dispatcher.reports.rows import Flag, PairTest, RefusalAlert
 from policies.vocabulary import ChoiceKind, DecisionKind
 
@@ -66,84 +68,121 @@ def pair_tests(
     end: datetime | None = None,
 ) -> list[PairTest]:
     """Every tested requester × lawyer pair with its counts, p-value and q-value."""
-    scope = _scope(session, territory, start, end)
+    return _tests(session, _scope(session, territory, start, end), None).get("", [])
 
-    trials: dict[int, int] = defaultdict(int)
-    successes: dict[Pair, int] = defaultdict(int)
-    expected: dict[Pair, float] = defaultdict(float)
+
+def pair_tests_by_month(session: Session) -> dict[str, list[PairTest]]:
+    """Each month's ('YYYY-MM') pair tests, read in one pass over the record: the same as
+    `pair_tests` over that month's requests, without one pass per month."""
+    return _tests(session, [], month_of(session, col(Request.created_at)))
+
+
+def _tests(
+    session: Session, scope: list[ColumnElement[bool]], group: ColumnElement[str] | None
+) -> dict[str, list[PairTest]]:
+    """The pair tests of the requests in `scope`, apart for each value of `group` (a month)."""
+    by: list[ColumnElement[str]] = [group] if group is not None else []
+
+    def split(row: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+        return (str(row[0]), row[1:]) if by else ("", row)
+
+    trials: dict[tuple[str, int], int] = defaultdict(int)
+    successes: dict[tuple[str, Pair], int] = defaultdict(int)
+    expected: dict[tuple[str, Pair], float] = defaultdict(float)
 
     # The choice stage: one trial per choice of a lawyer, expectation from the list shown.
     chose = (
-        select(Request.requester_id, Lawyer.licence, func.count())
+        sa_select(*by, col(Request.requester_id), col(Lawyer.licence), func.count())
         .select_from(Choice)
         .join(Request, col(Request.id) == Choice.request_id)
         .join(Lawyer, col(Lawyer.id) == Choice.lawyer_id)
         .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
-        .group_by(col(Request.requester_id), col(Lawyer.licence))
+        .group_by(*by, col(Request.requester_id), col(Lawyer.licence))
     )
-    for requester_id, licence, n in session.exec(chose).all():
-        trials[requester_id] += int(n)
-        successes[(requester_id, licence)] += int(n)
+    for row in session.execute(chose).all():
+        key, (requester_id, licence, n) = split(row)
+        trials[(key, int(requester_id))] += int(n)
+        successes[(key, (int(requester_id), str(licence)))] += int(n)
     _entries, licence_on_list, _firm = list_entries(session)
     listed = (
-        select(Request.requester_id, licence_on_list, func.sum(1.0 / cast(list_length(), Float)))
+        sa_select(
+            *by,
+            col(Request.requester_id),
+            licence_on_list,
+            func.sum(1.0 / cast(list_length(), Float)),
+        )
         .select_from(Choice)
         .join(Request, col(Request.id) == Choice.request_id)
         .where(*scope, col(Choice.kind) == ChoiceKind.LAWYER)
-        .group_by(col(Request.requester_id), licence_on_list)
+        .group_by(*by, col(Request.requester_id), licence_on_list)
     )
-    for requester_id, licence, e in session.exec(listed).all():
-        expected[(requester_id, str(licence))] += float(e)
+    for row in session.execute(listed).all():
+        key, (requester_id, licence, e) = split(row)
+        expected[(key, (int(requester_id), str(licence)))] += float(e)
 
     # The rotation: one trial per appointment it made, expectation from the lawyer's share.
     rotated = (
-        select(Request.requester_id, Decision.territory_id, Lawyer.licence, func.count())
+        sa_select(
+            *by,
+            col(Request.requester_id),
+            col(Decision.territory_id),
+            col(Lawyer.licence),
+            func.count(),
+        )
         .select_from(Appointment)
         .join(Request, col(Request.id) == Appointment.request_id)
         .join(Invitation, col(Invitation.id) == Appointment.invitation_id)
         .join(Decision, col(Decision.id) == Invitation.decision_id)
         .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
         .where(*scope, col(Decision.kind) == DecisionKind.ROTATION)
-        .group_by(col(Request.requester_id), col(Decision.territory_id), col(Lawyer.licence))
+        .group_by(*by, col(Request.requester_id), col(Decision.territory_id), col(Lawyer.licence))
     )
-    per_territory: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    requester_in: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for requester_id, territory_id, licence, n in session.exec(rotated).all():
-        trials[requester_id] += int(n)
-        successes[(requester_id, licence)] += int(n)
-        per_territory[territory_id][licence] += int(n)
-        requester_in[requester_id][territory_id] += int(n)
-    for requester_id, territories in requester_in.items():
+    per_territory: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    requester_in: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for row in session.execute(rotated).all():
+        key, (requester_id, territory_id, licence, count) = split(row)
+        n = int(count)
+        trials[(key, requester_id)] += n
+        successes[(key, (requester_id, str(licence)))] += n
+        per_territory[(key, territory_id)][str(licence)] += n
+        requester_in[(key, requester_id)][territory_id] += n
+    for (key, requester_id), territories in requester_in.items():
         for territory_id, n in territories.items():
-            lawyers = per_territory[territory_id]
+            lawyers = per_territory[(key, territory_id)]
             total = sum(lawyers.values())
             for licence, appointed in lawyers.items():
-                expected[(requester_id, licence)] += n * appointed / total
+                expected[(key, (requester_id, licence))] += n * appointed / total
 
+    requesters = {requester_id for _, requester_id in trials}
     names = dict(
         session.exec(
-            select(Requester.id, Requester.name).where(col(Requester.id).in_(list(trials)))
+            select(Requester.id, Requester.name).where(col(Requester.id).in_(list(requesters)))
         ).all()
     )
-    pairs = sorted(expected.items())
-    p_values = [_p_value(successes.get(pair, 0), trials[pair[0]], e) for pair, e in pairs]
-    q_values = (
-        [float(q) for q in stats.false_discovery_control(p_values, method="bh")] if pairs else []
-    )
-    return [
-        {
-            "requester": names.get(requester_id, str(requester_id)),
-            "requester_id": requester_id,
-            "lawyer": licence,
-            "requests": trials[requester_id],
-            "to_lawyer": successes.get((requester_id, licence), 0),
-            "expected": round(e, 4),
-            "p_value": p,
-            "q_value": q,
-            "flagged": q < FDR,
-        }
-        for ((requester_id, licence), e), p, q in zip(pairs, p_values, q_values, strict=True)
-    ]
+    grouped: dict[str, list[tuple[Pair, float]]] = defaultdict(list)
+    for (key, pair), e in sorted(expected.items()):
+        grouped[key].append((pair, e))
+    out: dict[str, list[PairTest]] = {}
+    for key, pairs in grouped.items():
+        p_values = [
+            _p_value(successes.get((key, pair), 0), trials[(key, pair[0])], e) for pair, e in pairs
+        ]
+        q_values = [float(q) for q in stats.false_discovery_control(p_values, method="bh")]
+        out[key] = [
+            {
+                "requester": names.get(requester_id, str(requester_id)),
+                "requester_id": requester_id,
+                "lawyer": licence,
+                "requests": trials[(key, requester_id)],
+                "to_lawyer": successes.get((key, (requester_id, licence)), 0),
+                "expected": round(e, 4),
+                "p_value": p,
+                "q_value": q,
+                "flagged": q < FDR,
+            }
+            for ((requester_id, licence), e), p, q in zip(pairs, p_values, q_values, strict=True)
+        ]
+    return out
 
 
 def _p_value(successes: int, trials: int, expected: float) -> float:

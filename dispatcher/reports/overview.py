@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import TypeVar
 from typing import cast as typed
 
-from sqlalchemy import ColumnElement, Integer, case, cast
+from sqlalchemy import Integer, case, cast
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, func, select
 from typing_extensions import TypedDict
 
@@ -41,7 +40,7 @@ from dispatcher.models import (
 )
 from dispatcher.reports import flags
 from dispatcher.reports.fairness import concentration, loosemore_hanby, nearest_rank
-from dispatcher.reports.queries import period, seconds_between
+from dispatcher.reports.queries import month_of, period, seconds_between
 from policies.vocabulary import Attention, LawyerStatus, Urgency
 
 # Counsel within this many seconds of the request is "within the hour" on every page.
@@ -310,16 +309,6 @@ def national(
 # --- the public page --------------------------------------------------------------------------
 
 
-def month_of(
-    session: Session, column: Mapped[datetime] | ColumnElement[datetime]
-) -> ColumnElement[str]:
-    """'YYYY-MM' of a moment, on SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "sqlite":
-        text: ColumnElement[str] = func.strftime("%Y-%m", column)
-        return text
-    return func.to_char(column, "YYYY-MM")
-
-
 def withheld(n: int) -> int | None:
     """A count as the public may read it: None for 1 to 4 (0 says nothing of anyone)."""
     return None if 0 < n < SUPPRESS_BELOW else n
@@ -360,7 +349,7 @@ def public_rows(session: Session) -> list[PublicRow]:
         .group_by(col(Territory.code), month_d, col(DecisionShare.firm_id))
     ).all():
         ledgers[(code, str(month))].append((float(share or 0.0), int(charged or 0)))
-    flagged = _monthly_flags(session, sorted({month for _, month in cells}))
+    flagged = _monthly_flags(session)
     rows: list[PublicRow] = []
     for (code, month), (requests, served, quick) in sorted(cells.items()):
         firms = ledgers.get((code, month), [])
@@ -382,17 +371,18 @@ def public_rows(session: Session) -> list[PublicRow]:
     return rows
 
 
-def _monthly_flags(session: Session, months: list[str]) -> dict[tuple[str, str], int]:
+def _monthly_flags(session: Session) -> dict[tuple[str, str], int]:
+    """Flagged pairs per (territory, month): every month's tests from one pass over the record."""
+    codes = {
+        tid: code
+        for tid, code in session.exec(select(Territory.id, Territory.code)).all()
+        if tid is not None
+    }
     out: dict[tuple[str, str], int] = defaultdict(int)
-    for month in months:
-        start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
-        end = (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 12
-            else start.replace(month=start.month + 1)
-        )
-        for code, n in _flags_per_territory(session, start, end).items():
-            out[(code, month)] += n
+    for month, tested in flags.pair_tests_by_month(session).items():
+        for test in tested:
+            if test["flagged"]:
+                out[(_requester_territory(session, test["requester_id"], codes), month)] += 1
     return out
 
 

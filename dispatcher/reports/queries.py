@@ -62,3 +62,13 @@ def list_length() -> ColumnElement[int]:
     """Entries of the stored list (json_array_length exists on SQLite and PostgreSQL)."""
     length: ColumnElement[int] = func.json_array_length(Choice.options)
     return length
+
+
+def month_of(
+    session: Session, column: Mapped[datetime] | ColumnElement[datetime]
+) -> ColumnElement[str]:
+    """'YYYY-MM' of a moment, on SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        text: ColumnElement[str] = func.strftime("%Y-%m", column)
+        return text
+    return func.to_char(column, "YYYY-MM")

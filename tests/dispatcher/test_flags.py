@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
-from dispatcher.models import Requester
+from dispatcher.models import Request, Requester
 from dispatcher.reports import flags
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
@@ -99,3 +99,23 @@ def test_the_period_and_territory_limit_the_pairs(small: Runtime) -> None:
     with unit_of_work(small.engine) as session:
         assert flags.pair_tests(session, territory="NOR") == []
         assert flags.pair_tests(session, end=datetime(2000, 1, 1, tzinfo=UTC)) == []
+
+
+def test_every_months_tests_read_in_one_pass_are_each_months_own(small: Runtime) -> None:
+    """`pair_tests_by_month` (the public page's flags) equals `pair_tests` month by month."""
+    history(small, steer=True, rounds=30)
+    rng = random.Random(3)
+    first = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    with unit_of_work(small.engine) as session:
+        for request in session.exec(select(Request)).all():
+            # Spread the requests over five months, each keeping its choice and appointment.
+            request.created_at = first.replace(month=1 + rng.randrange(5))
+            session.add(request)
+    with unit_of_work(small.engine) as session:
+        by_month = flags.pair_tests_by_month(session)
+        assert sorted(by_month) == [f"2026-0{m}" for m in range(1, 6)]
+        for month, tested in by_month.items():
+            start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+            end = start.replace(month=start.month + 1)
+            assert tested == flags.pair_tests(session, start=start, end=end), month
+            assert tested and all(t["requests"] < 30 for t in tested)
