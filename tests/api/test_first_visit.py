@@ -4,11 +4,19 @@ API's stay JSON), the hand-over page that survives a reload, territory and place
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlmodel import col
 
 from api.pages.rendering import LANGUAGES, gettext
-from tests.api.test_pages import FORM, Page, text_of
+from api.pages.tablet import CLOSED, HAND_BACK
+from dispatcher.db import unit_of_work, utcnow
+from dispatcher.errors import Gone
+from dispatcher.models import Choice
+from tests.api.test_pages import FORM, Page, investigation, tablet_token, text_of
 from tests.api.test_places import with_places
 from tests.support.clients import Api, make_token
 
@@ -184,3 +192,78 @@ def test_the_form_offers_own_territories_and_their_places_by_name(api: Api) -> N
     anywhere = make_token(api.rt, "investigator", "Police Anywhere", any_territory=True)
     html = Page(api, anywhere).get("/investigator", lang="az").text
     assert re.findall(r'<option value="([^"]*)"', _select(html, "territory")) == ["CEN", "NOR"]
+
+
+@pytest.mark.parametrize("lang", ["az", "ru"])
+def test_a_spent_tablet_link_is_a_410_page_and_the_api_keeps_json(api: Api, lang: str) -> None:
+    request_id = investigation(api, f"INV-SPENT-{lang}")
+    token = tablet_token(api, request_id)
+    assert api.post(f"/api/v1/tablet/{token}/choice", "investigator", {"delegate": True}).is_success
+    # The receipt is shown for the policy's few minutes only; then the link is dead.
+    shown_for = api.rt.policies.for_territory("CEN").choice.receipt_s
+    with unit_of_work(api.rt.engine) as session:
+        session.execute(
+            update(Choice)
+            .where(col(Choice.request_id) == request_id)
+            .values(chosen_at=utcnow() - timedelta(seconds=shown_for + 1))
+        )
+    page = Page(api)
+    for shown in (
+        page.get(f"/tablet/{token}", lang=lang),
+        page.post(f"/tablet/{token}/choice", {"delegate": "1", "lang": lang}),
+    ):
+        assert shown.status_code == 410
+        assert shown.headers["content-type"].startswith("text/html")
+        words = text_of(shown.text)
+        # Said in the reader's language (and the others: nobody can switch on a dead link),
+        # with the way back a suspect has: the tablet goes back to the investigator.
+        assert gettext(lang, CLOSED) in words and gettext(lang, HAND_BACK) in words
+        assert f'lang="{lang}"' in shown.text
+    machine = api.client.get(f"/api/v1/tablet/{token}")
+    assert machine.status_code == 410
+    assert machine.headers["content-type"].startswith("application/json")
+    assert machine.json() == {"detail": "this tablet link has already been used"}
+
+
+GONE_PAGE = "/investigator/gone-for-a-test"
+GONE_API = "/api/v1/gone-for-a-test"
+
+
+@pytest.fixture
+def gone_routes(api: Api) -> Api:
+    """A page address and an API address whose handler finds its thing gone (the domain's 410),
+    added to the running application: what any page does when a Gone escapes it."""
+
+    def spent() -> None:
+        raise Gone("this link has already been used")
+
+    app = api.client.app
+    assert isinstance(app, FastAPI)
+    app.add_api_route(GONE_PAGE, spent, include_in_schema=False)
+    app.add_api_route(GONE_API, spent, include_in_schema=False)
+    return api
+
+
+@pytest.mark.parametrize("lang", ["az", "ru"])
+def test_a_gone_page_is_a_page_in_the_readers_language_with_a_way_back(
+    gone_routes: Api, lang: str
+) -> None:
+    api = gone_routes
+    stranger = api.client.get(GONE_PAGE, params={"lang": lang})
+    assert stranger.status_code == 410
+    assert stranger.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{lang}">' in stranger.text
+    words = text_of(stranger.text)
+    assert gettext(lang, "This link no longer works") in words
+    assert gettext(lang, "Back to the start page") in words
+    assert 'href="/"' in stranger.text and 'href="/login"' in stranger.text
+    # Signed in: the staff header and the way back to the reader's own page.
+    page = Page(api, api.tokens["investigator"])
+    mine = page.get(GONE_PAGE, lang=lang)
+    assert mine.status_code == 410
+    assert gettext(lang, "Back to your page") in text_of(mine.text)
+    assert 'href="/investigator"' in mine.text and 'action="/logout"' in mine.text
+    # The API keeps JSON.
+    machine = api.client.get(GONE_API, params={"lang": lang})
+    assert machine.status_code == 410
+    assert machine.json() == {"detail": "this link has already been used"}
