@@ -5,10 +5,11 @@ lawyer's own availability for the next rotas, and the duties' calendar feed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
@@ -185,96 +186,115 @@ def home(
         return _render(request, session, runtime, who, lawyer, done=done, problem=problem)
 
 
-def _answer(
-    request: Request,
-    principal: Principal | None,
-    runtime: Runtime,
-    uow: UnitOfWork,
-    csrf: str | None,
-    act: Callable[[Session, Lawyer, Principal], object],
-    done: str | Callable[[object], str],
-    invalid: str = REFUSED[422],
-) -> Response:
-    """Run one answer in its own unit of work; on refusal show the page with the reason
-    (`invalid`: what it says when the form's input is not accepted)."""
-    who = guard(request, principal, Role.LAWYER)
-    if isinstance(who, Response):
+@dataclass(frozen=True)
+class LawyerForm:
+    """What every form of the lawyer's page arrives with: the reader, the service, a unit of
+    work and the form's token. `answer` runs the form's one change."""
+
+    request: Request
+    principal: Principal | None
+    runtime: Runtime
+    uow: UnitOfWork
+    csrf: str | None
+
+    def answer(
+        self,
+        act: Callable[[Session, Lawyer, Principal], object],
+        done: str | Callable[[object], str],
+        invalid: str = REFUSED[422],
+    ) -> Response:
+        """Run one answer in its own unit of work; on refusal show the page with the reason
+        (`invalid`: what it says when the form's input is not accepted)."""
+        request, runtime, uow = self.request, self.runtime, self.uow
+        who = self.lawyer()
+        if isinstance(who, Response):
+            return who
+        try:
+            with uow() as session:
+                result = act(session, lawyer_of(session, who), who)
+                then = done(result) if callable(done) else f"done={done}"
+        except HTTPException:
+            return render_staff(request, "forbidden.html", principal=who, status_code=403)
+        except (DomainError, ValidationError) as error:
+            code = error.status_code if isinstance(error, DomainError) else 422
+            with uow() as session:
+                return _render(
+                    request,
+                    session,
+                    runtime,
+                    who,
+                    lawyer_of(session, who),
+                    refused=invalid if code == 422 else REFUSED.get(code, REFUSED[409]),
+                    status_code=code,
+                )
+        return see_other(f"/lawyer?{then}")
+
+    def lawyer(self) -> Principal | Response:
+        """The signed-in lawyer posting from this site; else sign-in or the 403 page."""
+        who = guard(self.request, self.principal, Role.LAWYER)
+        if isinstance(who, Response):
+            return who
+        if not form_allowed(self.request, self.csrf):
+            return render_staff(self.request, "forbidden.html", principal=who, status_code=403)
         return who
-    if not form_allowed(request, csrf):
-        return render_staff(request, "forbidden.html", principal=who, status_code=403)
-    try:
-        with uow() as session:
-            result = act(session, lawyer_of(session, who), who)
-            then = done(result) if callable(done) else f"done={done}"
-    except HTTPException:
-        return render_staff(request, "forbidden.html", principal=who, status_code=403)
-    except (DomainError, ValidationError) as error:
-        code = error.status_code if isinstance(error, DomainError) else 422
-        with uow() as session:
-            return _render(
-                request,
-                session,
-                runtime,
-                who,
-                lawyer_of(session, who),
-                refused=invalid if code == 422 else REFUSED.get(code, REFUSED[409]),
-                status_code=code,
-            )
-    return see_other(f"/lawyer?{then}")
 
 
-@router.post("/invitations/{invitation_id}/accept")
-def accept(
-    invitation_id: str,
+def lawyer_form(
     request: Request,
     principal: PagePrincipal,
     runtime: RuntimeDep,
     uow: UowDep,
     csrf: CsrfField = None,
+) -> LawyerForm:
+    """The form's arrivals, resolved once for every form route of the page."""
+    return LawyerForm(request, principal, runtime, uow, csrf)
+
+
+FormDep = Annotated[LawyerForm, Depends(lawyer_form)]
+
+
+@router.post("/invitations/{invitation_id}/accept")
+def accept(
+    invitation_id: str,
+    form: FormDep,
     eta_minutes: Annotated[str, Form()] = "",
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         # The same rule as the API: an optional whole number of minutes, up to a day.
         body = AcceptIn.model_validate({"eta_minutes": eta_minutes.strip() or None})
         return workflow.accept(
-            session, invitation_id, lawyer, context(runtime, who), eta_minutes=body.eta_minutes
+            session, invitation_id, lawyer, context(form.runtime, who), eta_minutes=body.eta_minutes
         )
 
-    return _answer(
-        request, principal, runtime, uow, csrf, act, InvitationStatus.ACCEPTED, invalid=BAD_ETA
-    )
+    return form.answer(act, InvitationStatus.ACCEPTED, invalid=BAD_ETA)
 
 
 @router.post("/invitations/{invitation_id}/decline")
 def decline(
     invitation_id: str,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         body = DeclineIn(reason=reason)  # the same rule as the API: a reason is required
-        return workflow.decline(session, invitation_id, lawyer, body.reason, context(runtime, who))
+        return workflow.decline(
+            session, invitation_id, lawyer, body.reason, context(form.runtime, who)
+        )
 
-    return _answer(request, principal, runtime, uow, csrf, act, InvitationStatus.DECLINED)
+    return form.answer(act, InvitationStatus.DECLINED)
 
 
 @router.post("/appointments/{appointment_id}/close")
 def close(
     appointment_id: str,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
-        return workflow.close_appointment(session, appointment_id, lawyer, context(runtime, who))
+        return workflow.close_appointment(
+            session, appointment_id, lawyer, context(form.runtime, who)
+        )
 
-    return _answer(request, principal, runtime, uow, csrf, act, "closed")
+    return form.answer(act, "closed")
 
 
 # --- duties, swaps, availability, the calendar feed --------------------------------------
@@ -283,11 +303,7 @@ def close(
 @router.post("/duties/{assignment_id}/offer")
 def offer_duty(
     assignment_id: int,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
     colleague: Annotated[str, Form()] = "",
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
@@ -296,30 +312,22 @@ def offer_duty(
             lawyer=lawyer,
             assignment_id=assignment_id,
             colleague=colleague,
-            policies=runtime.policies,
+            policies=form.runtime.policies,
             now=utcnow(),
             actor=who.actor,
         )
 
-    return _answer(request, principal, runtime, uow, csrf, act, "offered", invalid=BAD_COLLEAGUE)
+    return form.answer(act, "offered", invalid=BAD_COLLEAGUE)
 
 
-def _swap_answer(
-    swap_id: str,
-    accept: bool,
-    request: Request,
-    principal: Principal | None,
-    runtime: Runtime,
-    uow: UnitOfWork,
-    csrf: str | None,
-) -> Response:
+def _swap_answer(form: LawyerForm, swap_id: str, accept: bool) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         return swap.answer(
             session,
             lawyer=lawyer,
             swap_id=swap_id,
             accept=accept,
-            policies=runtime.policies,
+            policies=form.runtime.policies,
             now=utcnow(),
             actor=who.actor,
         )
@@ -330,47 +338,35 @@ def _swap_answer(
             return f"done=swap_refused&problem={problem}"
         return "done=swap_accepted" if accept else "done=swap_declined"
 
-    return _answer(request, principal, runtime, uow, csrf, act, then)
+    return form.answer(act, then)
 
 
 @router.post("/swaps/{swap_id}/accept")
 def accept_swap(
     swap_id: str,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
 ) -> Response:
-    return _swap_answer(swap_id, True, request, principal, runtime, uow, csrf)
+    return _swap_answer(form, swap_id, True)
 
 
 @router.post("/swaps/{swap_id}/decline")
 def decline_swap(
     swap_id: str,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
 ) -> Response:
-    return _swap_answer(swap_id, False, request, principal, runtime, uow, csrf)
+    return _swap_answer(form, swap_id, False)
 
 
 @router.post("/swaps/{swap_id}/withdraw")
 def withdraw_swap(
     swap_id: str,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         swap.withdraw(session, lawyer=lawyer, swap_id=swap_id, now=utcnow(), actor=who.actor)
         return None
 
-    return _answer(request, principal, runtime, uow, csrf, act, "withdrawn")
+    return form.answer(act, "withdrawn")
 
 
 def _day(text: str, field: str) -> date:
@@ -382,11 +378,7 @@ def _day(text: str, field: str) -> date:
 
 @router.post("/leave")
 def add_leave(
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
     first: Annotated[str, Form()] = "",
     last: Annotated[str, Form()] = "",
 ) -> Response:
@@ -396,36 +388,28 @@ def add_leave(
             lawyer=lawyer,
             first=_day(first, "first"),
             last=_day(last or first, "last"),
-            timezone=runtime.policies.default.timezone,
+            timezone=form.runtime.policies.default.timezone,
             actor=who.actor,
         )
 
-    return _answer(request, principal, runtime, uow, csrf, act, "leave", invalid=BAD_LEAVE)
+    return form.answer(act, "leave", invalid=BAD_LEAVE)
 
 
 @router.post("/leave/{leave_id}/remove")
 def remove_leave(
     leave_id: int,
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
 ) -> Response:
     def act(session: Session, lawyer: Lawyer, who: Principal) -> object:
         availability.remove_leave(session, lawyer=lawyer, leave_id=leave_id, actor=who.actor)
         return None
 
-    return _answer(request, principal, runtime, uow, csrf, act, "leave_removed")
+    return form.answer(act, "leave_removed")
 
 
 @router.post("/availability")
 def set_availability(
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
+    form: FormDep,
     no_nights: Annotated[str, Form()] = "",
     no_weekends: Annotated[str, Form()] = "",
 ) -> Response:
@@ -439,23 +423,16 @@ def set_availability(
         )
         return None
 
-    return _answer(request, principal, runtime, uow, csrf, act, "availability")
+    return form.answer(act, "availability")
 
 
 @router.post("/calendar")
-def new_calendar_link(
-    request: Request,
-    principal: PagePrincipal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    csrf: CsrfField = None,
-) -> Response:
+def new_calendar_link(form: FormDep) -> Response:
     """A new calendar link (the old one stops working), shown once: only its hash is kept."""
-    who = guard(request, principal, Role.LAWYER)
+    request, runtime, uow = form.request, form.runtime, form.uow
+    who = form.lawyer()
     if isinstance(who, Response):
         return who
-    if not form_allowed(request, csrf):
-        return render_staff(request, "forbidden.html", principal=who, status_code=403)
     with uow() as session:
         try:
             lawyer = lawyer_of(session, who)
