@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import RuntimeDep, UnitOfWork, UowDep, context, role
 from api.responses import AUTH, BODY, errors
-from api.routes.requests import retry_after
+from api.routes.requests import require_own_kind, retry_after
 from dispatcher import lanes, workflow
 from dispatcher.db import utcnow
-from dispatcher.errors import DomainError, Forbidden, Invalid
+from dispatcher.errors import DomainError, Invalid
 from dispatcher.models import Request, Requester
 from dispatcher.runtime import Runtime
 from dispatcher.schemas import RequestIn, RequestOut
@@ -57,10 +57,8 @@ def create_batch(
 ) -> JSONResponse:
     """All or nothing: an item refused (403 outside the requester's territories, 429 beyond its
     hourly limit, 409 a reused reference, 422 invalid) names its index, and nothing is written."""
-    wanted = RequestKind.COURT_ORDER if principal.role == Role.COURT else RequestKind.INVESTIGATION
     for index, item in enumerate(body.requests):
-        if item.kind != wanted:
-            raise Forbidden(f"requests[{index}]: a {principal.role} sends {wanted} requests")
+        require_own_kind(principal, item.kind, index=index)
     try:
         outs, created = file_batch(body.requests, principal, runtime, uow)
     except lanes.Refused as refused:

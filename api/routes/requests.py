@@ -45,6 +45,20 @@ READERS = (Role.COURT, Role.INVESTIGATOR, Role.ADMIN, Role.BAR)
 Reading = Annotated[Principal, Depends(role(*READERS))]
 
 
+# Who files which kind: a court orders counsel, an investigator asks for it on the tablet.
+OWN_KIND = {
+    Role.COURT: (RequestKind.COURT_ORDER, "a court sends court orders"),
+    Role.INVESTIGATOR: (RequestKind.INVESTIGATION, "an investigator sends investigation requests"),
+}
+
+
+def require_own_kind(principal: Principal, kind: str, *, index: int | None = None) -> None:
+    """403 unless `kind` is the one the requester's role files (`index`: a batch item's)."""
+    wanted, refusal = OWN_KIND[Role(principal.role)]
+    if kind != wanted:
+        raise Forbidden(refusal if index is None else f"requests[{index}]: {refusal}")
+
+
 @router.post(
     "",
     response_model=RequestOut,
@@ -57,10 +71,7 @@ Reading = Annotated[Principal, Depends(role(*READERS))]
 def create_request(
     body: RequestIn, principal: Requesting, runtime: RuntimeDep, uow: UowDep
 ) -> JSONResponse:
-    if principal.role == Role.COURT and body.kind != RequestKind.COURT_ORDER:
-        raise Forbidden("a court sends court orders")
-    if principal.role == Role.INVESTIGATOR and body.kind != RequestKind.INVESTIGATION:
-        raise Forbidden("an investigator sends investigation requests")
+    require_own_kind(principal, body.kind)
     try:
         out, created = file_request(body, principal, runtime, uow)
     except lanes.Refused as refused:

@@ -99,6 +99,24 @@ def test_a_court_sends_court_orders_only(api: Api) -> None:
     assert r.status_code == 403 and "requests[1]" in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("role", "kind"), [("court", "investigation"), ("investigator", "court_order")]
+)
+def test_a_batch_item_of_the_other_kind_is_refused_as_a_single_request_is(
+    api: Api, role: str, kind: str
+) -> None:
+    """One rule of who files which kind, for a request and a batch's item alike."""
+    before = written(api.rt)
+    single = api.post("/api/v1/requests", role, api.order("S-1", kind=kind))
+    own = "court_order" if role == "court" else "investigation"
+    body = orders(api, ["B-1"], kind=own)
+    body["requests"].append(api.order("B-2", kind=kind))
+    batch = api.post(BATCH, role, body)
+    assert single.status_code == batch.status_code == 403
+    assert batch.json()["detail"] == f"requests[1]: {single.json()['detail']}"
+    assert written(api.rt) == before
+
+
 def test_investigations_in_a_batch_await_the_suspects_choice(api: Api) -> None:
     r = api.post(BATCH, "investigator", orders(api, ["Q-1", "Q-2"], kind="investigation"))
     assert r.status_code == 201, r.text
