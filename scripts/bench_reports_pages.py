@@ -1,4 +1,4 @@
-"""How fast the bar's pages answer over a year of demo history: dashboard, PDF, overview, public.
+"""How fast the bar's pages answer over a year of demo history: dashboard, exports, public.
 
 Uses a copy of `--database` (a SQLite file; default bench-results/demo-year.db). When that file
 does not exist it is first filled with `--days` of the demo registry's history through the real
@@ -74,7 +74,9 @@ def measure(database: Path, repeat: int) -> dict[str, Any]:
                 "dashboard": f"/bar?territory={territory}",
                 "dashboard_ru": f"/bar?territory={territory}&lang=ru",
                 "pdf": f"/bar/report.pdf?territory={territory}",
+                "pdf_ru": f"/bar/report.pdf?territory={territory}&lang=ru",
                 "html_export": f"/bar/report.html?territory={territory}",
+                "html_export_az": f"/bar/report.html?territory={territory}&lang=az",
                 "public": "/public",
                 "public_json": "/public.json",
             }

@@ -150,7 +150,7 @@ def test_beyond_the_hourly_limit_is_429_with_retry_after_and_the_bar_is_told(
     r = api.get("/api/v1/reports/fairness", "bar", territory="CEN")
     assert r.status_code == 200
     signed_in(api, "bar")
-    report = api.client.get("/bar/report.html", params={"territory": "CEN"})
+    report = api.client.get("/bar/report.html", params={"territory": "CEN", "lang": "en"})
     assert report.status_code == 200
     alert = report.text.split("<h2>Refused requests</h2>")[1].split("<h2>")[0]
     assert 'class="bad alert"' in alert

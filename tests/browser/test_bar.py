@@ -42,6 +42,13 @@ def test_the_bar_and_the_public_read_in_az_and_ru(
         expect(page.locator("[data-finding=flags] .advice")).to_be_visible()
         expect(page.locator(".plot img")).to_have_count(2)
         assert screens.check(page, f"bar-territory-{lang}-{size}") == {}
+        # The report exported in the reader's language (a download: shown from its bytes).
+        href = page.get_by_role("link", name=gettext(lang, "The report as a web page"))
+        exported = page.request.get(str(href.get_attribute("href")))
+        assert exported.ok and f'<html lang="{lang}">' in exported.text()
+        page.set_content(exported.text())
+        expect(page.locator("h2").first).to_have_text(gettext(lang, "What the figures say"))
+        assert screens.check(page, f"bar-export-{lang}-{size}") == {}
         page.goto(f"/public?lang={lang}")
         expect(page.locator("h1")).to_have_text(gettext(lang, "How the service is doing"))
         expect(page.locator("table.public tbody tr").first).to_be_visible()
