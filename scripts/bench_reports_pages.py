@@ -63,7 +63,13 @@ def measure(database: Path, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "bench.db"
         shutil.copy(database, copy)
-        settings = Settings(database_url=f"sqlite:///{copy}", scheduler=False, log_level="WARNING")
+        # The exports' per-token limit (a few a minute) would refuse the repeated runs.
+        settings = Settings(
+            database_url=f"sqlite:///{copy}",
+            scheduler=False,
+            log_level="WARNING",
+            export_rate_limit_per_minute=1000,
+        )
         runtime = Runtime.build(settings)
         try:
             territory, requests, decisions = busiest(runtime)

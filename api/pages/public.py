@@ -64,10 +64,13 @@ class PublicOut(BaseModel):
     rows: list[PublicRowOut]
 
 
-def public_figures(uow: UowDep) -> PublicOut:
-    """Every territory and month as the public may read them, with the newest snapshot."""
+def public_figures(uow: UowDep, month: str | None = None) -> PublicOut:
+    """Every territory and month (or one month's) as the public may read them, with the
+    newest snapshot."""
     with uow() as session:
-        rows = overview.cache.get(session, ("public",), lambda: overview.public_rows(session))
+        rows = overview.cache.get(
+            session, ("public", month), lambda: overview.public_rows(session, month)
+        )
         names = overview.cache.get(session, ("names",), lambda: overview.names(session))
         latest = snapshots.latest(session)
     territories = names["territories"]
@@ -142,11 +145,15 @@ def public_csv(uow: UowDep) -> PlainTextResponse:
 def public_page(request: Request, uow: UowDep, month: str | None = None) -> Response:
     """The page: one month's table (the newest unless chosen), the snapshot, the downloads."""
     language = pick_language(request.query_params.get("lang"))
-    figures = public_figures(uow)
-    months = sorted({r.month for r in figures.rows}, reverse=True)
-    shown = month if month in months else (months[0] if months else "")
     with uow() as session:
+        # The page shows one month: only that month's figures are computed (the downloads
+        # compute every month).
+        months = overview.cache.get(
+            session, ("public-months",), lambda: overview.public_months(session)
+        )
         names = overview.cache.get(session, ("names",), lambda: overview.names(session))
+    shown = month if month in months else (months[0] if months else "")
+    figures = public_figures(uow, shown or None)
     rows = sorted(
         (r for r in figures.rows if r.month == shown),
         key=lambda r: names["territories"].get(r.territory, {}).get(language, r.territory),

@@ -40,7 +40,7 @@ from dispatcher.models import (
 )
 from dispatcher.reports import flags
 from dispatcher.reports.fairness import concentration, loosemore_hanby, nearest_rank
-from dispatcher.reports.queries import month_of, period, seconds_between
+from dispatcher.reports.queries import month_bounds, month_of, period, seconds_between
 from policies.vocabulary import Attention, LawyerStatus, Urgency
 
 # Counsel within this many seconds of the request is "within the hour" on every page.
@@ -314,8 +314,17 @@ def withheld(n: int) -> int | None:
     return None if 0 < n < SUPPRESS_BELOW else n
 
 
-def public_rows(session: Session) -> list[PublicRow]:
-    """Per territory and month: requests, served, counsel within the hour, evenness, flags."""
+def public_months(session: Session) -> list[str]:
+    """The months ('YYYY-MM') with requests, newest first."""
+    month_r = month_of(session, col(Request.created_at))
+    found = session.execute(sa_select(month_r).select_from(Request).distinct()).scalars()
+    return sorted((str(m) for m in found), reverse=True)
+
+
+def public_rows(session: Session, month: str | None = None) -> list[PublicRow]:
+    """Per territory and month (every month, or only `month`): requests, served, counsel
+    within the hour, evenness, flags."""
+    start, end = month_bounds(month) if month else (None, None)
     month_r = month_of(session, col(Request.created_at))
     within = seconds_between(session, col(Appointment.opened_at), col(Request.created_at))
     cells: dict[tuple[str, str], list[int]] = {}
@@ -330,6 +339,7 @@ def public_rows(session: Session) -> list[PublicRow]:
         .select_from(Request)
         .join(Territory, col(Territory.id) == Request.territory_id)
         .outerjoin(Appointment, col(Appointment.request_id) == Request.id)
+        .where(*period(col(Request.created_at), start, end))
         .group_by(col(Territory.code), month_r)
     ).all():
         cells[(code, str(month))] = [int(requests), int(served), int(quick or 0)]
@@ -345,11 +355,11 @@ def public_rows(session: Session) -> list[PublicRow]:
         .select_from(DecisionShare)
         .join(Decision, col(Decision.id) == DecisionShare.decision_id)
         .join(Territory, col(Territory.id) == Decision.territory_id)
-        .where(col(Decision.charged).is_(True))
+        .where(col(Decision.charged).is_(True), *period(col(Decision.created_at), start, end))
         .group_by(col(Territory.code), month_d, col(DecisionShare.firm_id))
     ).all():
         ledgers[(code, str(month))].append((float(share or 0.0), int(charged or 0)))
-    flagged = _monthly_flags(session)
+    flagged = _monthly_flags(session, start, end)
     rows: list[PublicRow] = []
     for (code, month), (requests, served, quick) in sorted(cells.items()):
         firms = ledgers.get((code, month), [])
@@ -371,7 +381,9 @@ def public_rows(session: Session) -> list[PublicRow]:
     return rows
 
 
-def _monthly_flags(session: Session) -> dict[tuple[str, str], int]:
+def _monthly_flags(
+    session: Session, start: datetime | None, end: datetime | None
+) -> dict[tuple[str, str], int]:
     """Flagged pairs per (territory, month): every month's tests from one pass over the record."""
     codes = {
         tid: code
@@ -379,7 +391,7 @@ def _monthly_flags(session: Session) -> dict[tuple[str, str], int]:
         if tid is not None
     }
     out: dict[tuple[str, str], int] = defaultdict(int)
-    for month, tested in flags.pair_tests_by_month(session).items():
+    for month, tested in flags.pair_tests_by_month(session, start, end).items():
         for test in tested:
             if test["flagged"]:
                 out[(_requester_territory(session, test["requester_id"], codes), month)] += 1

@@ -72,3 +72,14 @@ def month_of(
         text: ColumnElement[str] = func.strftime("%Y-%m", column)
         return text
     return func.to_char(column, "YYYY-MM")
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """The first moment of 'YYYY-MM' (UTC) and of the month after it."""
+    start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end

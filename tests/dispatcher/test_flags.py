@@ -12,12 +12,15 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 from sqlmodel import Session, select
 
 from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Request, Requester
-from dispatcher.reports import flags
+from dispatcher.reports import flags, overview
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
 from tests.support.flows import accept_and_close, context, request_body
@@ -119,3 +122,34 @@ def test_every_months_tests_read_in_one_pass_are_each_months_own(small: Runtime)
             end = start.replace(month=start.month + 1)
             assert tested == flags.pair_tests(session, start=start, end=end), month
             assert tested and all(t["requests"] < 30 for t in tested)
+        # The public page computes only the month it shows: the same rows as every month's.
+        every = overview.public_rows(session)
+        assert overview.public_months(session) == sorted(by_month, reverse=True)
+        for month in by_month:
+            assert overview.public_rows(session, month) == [r for r in every if r["month"] == month]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.integers(1, 400).flatmap(
+            lambda n: st.tuples(
+                st.integers(0, n), st.just(n), st.floats(0.0, 1.5 * n, allow_nan=False)
+            )
+        ),
+        max_size=30,
+    )
+)
+def test_the_p_values_in_one_array_call_are_the_binomial_tests(
+    pairs: list[tuple[int, int, float]],
+) -> None:
+    """The flags' p-values, computed for all pairs at once, are scipy's one-sided binomial
+    test of each pair (1 for a pair with no success)."""
+    got = flags.p_values_of(
+        [k for k, _, _ in pairs], [n for _, n, _ in pairs], [e for *_, e in pairs]
+    )
+    want = [
+        1.0 if k == 0 else stats.binomtest(k, n, min(1.0, e / n), alternative="greater").pvalue
+        for k, n, e in pairs
+    ]
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-300)
