@@ -104,12 +104,14 @@ def _same(message: str) -> str:
     return message
 
 
-def translator(gettext: Gettext | None) -> Callable[..., str]:
-    """The templates' `_`: a message translated, then its named values filled in."""
+def translator(gettext: Gettext | None, *, markup: bool = False) -> Callable[..., str]:
+    """The templates' `_`: a message translated, then its named values filled in; for HTML
+    (`markup`) the values are escaped unless they are markup already (a name's <span>)."""
     lookup = gettext or _same
 
     def _(message: str, **values: object) -> str:
-        return lookup(message) % values
+        text = lookup(message)
+        return Markup(text) % values if markup else text % values
 
     return _
 
@@ -355,7 +357,7 @@ def html(
         "plots": {k: Markup(v) for k, v in plots.items()},  # our own SVG, not user input
         "titles": {k: lookup(title) for k, (title, _) in FIGURES.items()},
         "urgencies": {u: lookup(t) for u, t in URGENCY_WORDS.items()},
-        "_": translator(gettext),
+        "_": translator(gettext, markup=True),
     }
     return (template or environment.get_template("report.html")).render({**context, **extra})
 

@@ -279,3 +279,14 @@ def test_the_pdf_export_in_russian_renders_its_words(api: Api) -> None:
     assert not re.search(r"\b(Period|Decisions|Time to counsel|Flagged|appointments)\b", text)
     assert re.search("[а-я]{4}", text)
     assert lines != render.pdf_lines(full)
+
+
+def test_the_exported_findings_name_lawyers_as_the_dashboard_does(api: Api) -> None:
+    history(api.rt, steer=True)
+    signed_in(api, "bar")
+    shown = api.client.get("/bar/report.html", params={"territory": "CEN", "lang": "ru"})
+    advice = shown.text.split('data-finding="flags"')[1].split("</li>")[0]
+    assert gettext("ru", "What to do:") in advice
+    # The names are markup of the page's own (a name with its code beside it), not escaped.
+    assert f'<small class="code">{STEERED_LAWYER}</small>' in advice
+    assert "&lt;" not in advice
