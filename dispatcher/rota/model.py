@@ -281,6 +281,24 @@ def available(lawyer: RotaLawyer, slot: Slot, rest: timedelta) -> bool:
     return not any(slot.start < b + rest and a < slot.end + rest for a, b in lawyer.elsewhere)
 
 
+def can_serve_alone(lawyer: RotaLawyer, slot: Slot, data: RotaInput) -> bool:
+    """Whether the lawyer may be the slot's only lawyer on duty: with one lawyer a slot, a night
+    needs a speaker of every night language and, where the policy asks, every slot a juvenile
+    specialist. A lawyer who cannot is not counted as short of such duties in the spreads."""
+    if slot.need != 1:
+        return True
+    if slot.night and not all(language in lawyer.languages for language in data.night_languages):
+        return False
+    return lawyer.juvenile or not data.juvenile_each_slot
+
+
+def takes_all(lawyer: RotaLawyer, slots: Sequence[Slot], data: RotaInput) -> bool:
+    """Whether the lawyer is free for, and may serve alone, every one of the slots: the
+    lawyers over whom a spread's minimum is taken."""
+    rest = timedelta(hours=data.rest_hours)
+    return all(available(lawyer, s, rest) and can_serve_alone(lawyer, s, data) for s in slots)
+
+
 def rest_span(rest_hours: int, slot_hours: float) -> int:
     """How many slots apart two duties of one lawyer must at least be, minus one."""
     return math.ceil(rest_hours / slot_hours) if rest_hours > 0 else 0
@@ -308,17 +326,34 @@ def _slot_hours(data: RotaInput) -> float:
     return (first.end - first.start).total_seconds() / 3600
 
 
-def _build(data: RotaInput, *, firm_share_hard: bool) -> _Built:
+def _build(
+    data: RotaInput,
+    *,
+    firm_share_hard: bool,
+    assumptions: bool,
+    objective: bool = True,
+    only: frozenset[tuple[_Rule, str]] | None = None,
+) -> _Built:
+    """The model. With `assumptions`, every rule's constraints are enforced by its literal
+    (for naming a conflict); without, they are plain constraints, which the solver's linear
+    relaxation sees whole: planning and proving a conflict are much faster that way. With
+    `only`, the rules not named are left out."""
     model = cp_model.CpModel()
     slots, lawyers = data.slots, data.lawyers
     rest = timedelta(hours=data.rest_hours)
     rules: dict[tuple[_Rule, str], cp_model.IntVar] = {}
 
-    def rule(kind: _Rule, detail: str = "") -> cp_model.IntVar:
+    def hold(
+        constraint: cp_model.BoundedLinearExpression | bool, kind: _Rule, detail: str = ""
+    ) -> None:
         key = (kind, detail)
-        if key not in rules:
-            rules[key] = model.new_bool_var(f"{kind}:{detail}")
-        return rules[key]
+        if only is not None and key not in only:
+            return
+        added = model.add(constraint)
+        if assumptions:
+            if key not in rules:
+                rules[key] = model.new_bool_var(f"{kind}:{detail}")
+            added.only_enforce_if(rules[key])
 
     x = {
         (li, s.index): model.new_bool_var(f"x{li}_{s.index}")
@@ -328,49 +363,57 @@ def _build(data: RotaInput, *, firm_share_hard: bool) -> _Built:
     for li, lawyer in enumerate(lawyers):
         for s in slots:
             if not available(lawyer, s, rest):
-                model.add(x[li, s.index] == 0).only_enforce_if(rule(_Rule.AVAILABILITY))
+                hold(x[li, s.index] == 0, _Rule.AVAILABILITY)
     for s in slots:
         on = [x[li, s.index] for li in range(len(lawyers))]
-        model.add(sum(on) == s.need).only_enforce_if(rule(_Rule.COVER))
+        hold(sum(on) == s.need, _Rule.COVER)
         if s.night:
             for language in data.night_languages:
                 speakers = [
                     x[li, s.index] for li, lw in enumerate(lawyers) if language in lw.languages
                 ]
-                model.add(sum(speakers) >= 1).only_enforce_if(rule(_Rule.LANGUAGE, language))
+                hold(sum(speakers) >= 1, _Rule.LANGUAGE, language)
         if data.juvenile_each_slot:
             juvenile = [x[li, s.index] for li, lw in enumerate(lawyers) if lw.juvenile]
-            model.add(sum(juvenile) >= 1).only_enforce_if(rule(_Rule.JUVENILE))
+            hold(sum(juvenile) >= 1, _Rule.JUVENILE)
     span = rest_span(data.rest_hours, _slot_hours(data))
     weeks = sorted({s.week for s in slots})
     for li in range(len(lawyers)):
         if span:
             for start in range(len(slots) - 1):
                 window = [x[li, t] for t in range(start, min(len(slots), start + span + 1))]
-                model.add(sum(window) <= 1).only_enforce_if(rule(_Rule.REST))
+                hold(sum(window) <= 1, _Rule.REST)
         for week in weeks:
-            model.add(
-                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap
-            ).only_enforce_if(rule(_Rule.WEEKLY_CAP))
-    # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1.
+            hold(
+                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap,
+                _Rule.WEEKLY_CAP,
+            )
+    # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1, the
+    # rule; the target is under 1 (W - 1), which a firm can always meet by taking its share
+    # rounded down or up, so a duty count at exactly 1 from the share is a cost, not a breach.
     total_weight = sum(data.firm_weights.values())
     duties = sum(s.need for s in slots)
     firm_excess: list[cp_model.IntVar] = []
+    firm_peak: cp_model.IntVar | None = None
     if total_weight:
         by_firm: dict[str, list[cp_model.IntVar]] = defaultdict(list)
         for li, lawyer in enumerate(lawyers):
             by_firm[lawyer.firm].extend(x[li, s.index] for s in slots)
+        if not firm_share_hard:
+            firm_peak = model.new_int_var(0, duties * total_weight, "firm_peak")
         for firm, weight in data.firm_weights.items():
             scaled = sum(by_firm.get(firm, [])) * total_weight - duties * weight
             if firm_share_hard:
-                model.add(scaled <= total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
-                model.add(scaled >= -total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
-            else:
-                excess = model.new_int_var(0, duties * total_weight, f"excess_{firm}")
-                model.add(excess >= scaled - total_weight)
-                model.add(excess >= -scaled - total_weight)
-                firm_excess.append(excess)
-    _objective(model, data, x, firm_excess, total_weight or 1)
+                hold(scaled <= total_weight, _Rule.FIRM_SHARE)
+                hold(scaled >= -total_weight, _Rule.FIRM_SHARE)
+            excess = model.new_int_var(0, duties * total_weight, f"excess_{firm}")
+            model.add(excess >= scaled - (total_weight - 1))
+            model.add(excess >= -scaled - (total_weight - 1))
+            firm_excess.append(excess)
+            if firm_peak is not None:
+                model.add(firm_peak >= excess)
+    if objective:
+        _objective(model, data, x, firm_excess, firm_peak)
     return _Built(model, x, rules)
 
 
@@ -379,17 +422,20 @@ def _objective(
     data: RotaInput,
     x: dict[tuple[int, int], cp_model.IntVar],
     firm_excess: Sequence[cp_model.IntVar],
-    total_weight: int,
+    firm_peak: cp_model.IntVar | None,
 ) -> None:
-    """Lawyers' totals, nights and weekend duties as even as possible (max minus min, the min
-    over the lawyers free for all such slots); then firm shares, when they are soft."""
-    rest = timedelta(hours=data.rest_hours)
+    """Firm shares first: no firm at 1 duty or more from its share where that can be avoided
+    and, when shares are relaxed, the largest deviation as small as possible, then the sum.
+    Then lawyers' totals, nights and weekend duties as even as possible (max minus min, the
+    min over the lawyers who may take every such slot: `takes_all`)."""
     terms: list[cp_model.LinearExprT] = []
+    evenness_bound = 0
     for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
         chosen = [s for s in data.slots if pick(s)]
         if not chosen:
             continue
         bound = len(chosen)
+        evenness_bound += weight * bound
         duties = sum(s.need for s in chosen)
         high = model.new_int_var(0, bound, "high")
         low = model.new_int_var(0, bound, "low")
@@ -397,7 +443,7 @@ def _objective(
         for li, lawyer in enumerate(data.lawyers):
             count = sum(x[li, s.index] for s in chosen)
             model.add(high >= count)
-            if all(available(lawyer, s, rest) for s in chosen):
+            if takes_all(lawyer, chosen, data):
                 model.add(low <= count)
                 free += 1
         # The bounds an even spread gives, stated so that the solver proves optimality sooner.
@@ -406,9 +452,13 @@ def _objective(
         if free:
             model.add(low <= duties // free)
         terms.append(weight * (high - low))
+    # One unit of firm excess costs more than any unevenness among lawyers; the peak more than
+    # any sum of excesses it bounds.
+    unit = evenness_bound + 1
     if firm_excess:
-        # One duty beyond a firm's bound costs more than any unevenness among lawyers.
-        terms.append(sum(firm_excess) * (10 * len(data.slots) // total_weight + 10))
+        terms.append(sum(firm_excess) * unit)
+    if firm_peak is not None:
+        terms.append(firm_peak * unit * (len(firm_excess) + 1))
     model.minimize(sum(terms))
 
 
@@ -474,8 +524,8 @@ def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
 
 def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted: bool) -> Figures:
     """The plan's fairness figures: each firm's duties against its share, and the spread of
-    lawyers' totals, nights and weekend duties."""
-    rest = timedelta(hours=data.rest_hours)
+    lawyers' totals, nights and weekend duties (the min over the lawyers who may take every
+    such slot, `takes_all`: with one lawyer a night, the night languages' speakers)."""
     totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
     nights = dict(totals)
     weekends = dict(totals)
@@ -503,7 +553,7 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
 
     def spread(counts: dict[str, int], pick: str) -> Spread:
         chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
-        free = [lw.licence for lw in data.lawyers if all(available(lw, s, rest) for s in chosen)]
+        free = [lw.licence for lw in data.lawyers if takes_all(lw, chosen, data)]
         values = list(counts.values())
         return {
             "min": min((counts[lic] for lic in free), default=0),
@@ -592,27 +642,55 @@ _DROP_FIRST = (
 )
 
 
-def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s: float) -> Problem:
+def _core(
+    data: RotaInput,
+    settings: SolverSettings,
+    time_limit_s: float,
+    *,
+    firm_share_hard: bool,
+    hint: dict[tuple[int, int], int] | None,
+) -> Problem:
     """Why the rules cannot all hold: the solver's sufficient assumptions (found on one
-    thread: the cores of assumptions are a single search's), then each rule of them dropped
-    in turn while the rest still cannot hold, so that the words name only what matters."""
+    thread: the cores of assumptions are a single search's, given a third of the time), then
+    each rule of them dropped in turn while the rest still cannot hold, so that the words name
+    only what matters. Each drop is tried on a model without assumption literals, whose
+    conflicts the solver proves quickly; when the assumptions take too long, every rule is
+    the start and the drops alone narrow it."""
     deadline = time.perf_counter() + time_limit_s
     one_thread = SolverSettings(time_limit_s, num_workers=1, presolve=settings.presolve)
-    solver = _solver(one_thread, time_limit_s)
-    status = solver.solve(built.model)
-    if status != cp_model.INFEASIBLE:
-        return Problem(RotaProblem.NOT_EXPLAINED_IN_TIME, {"territory": data.territory})
-    by_index = {var.index: key for key, var in built.rules.items()}
-    core = [by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index]
+    named = _build(data, firm_share_hard=firm_share_hard, assumptions=True, objective=False)
+    named.model.add_assumptions(list(named.rules.values()))
+    solver = _solver(one_thread, time_limit_s / 3)
+    by_index = {var.index: key for key, var in named.rules.items()}
+    if solver.solve(named.model) == cp_model.INFEASIBLE:
+        core = [
+            by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index
+        ]
+        from_assumptions = True
+    else:
+        core = list(named.rules)
+        from_assumptions = False
     for kind in _DROP_FIRST:
         for key in [k for k in core if k[0] == kind]:
             left = deadline - time.perf_counter()
-            if left <= 0.05 or len(core) == 1:
+            if left <= 0.05:
+                if not from_assumptions:
+                    return Problem(RotaProblem.NOT_EXPLAINED_IN_TIME, {"territory": data.territory})
+                break
+            if len(core) == 1:
                 break
             trial = [k for k in core if k != key]
-            built.model.clear_assumptions()
-            built.model.add_assumptions([built.rules[k] for k in trial])
-            if _solver(one_thread, left).solve(built.model) == cp_model.INFEASIBLE:
+            check = _build(
+                data,
+                firm_share_hard=firm_share_hard,
+                assumptions=False,
+                objective=False,
+                only=frozenset(trial),
+            )
+            if hint is not None:
+                for (li, si), var in check.x.items():
+                    check.model.add_hint(var, hint.get((li, si), 0))
+            if _solver(settings, left).solve(check.model) == cp_model.INFEASIBLE:
                 core = trial
     return explain(data, core)
 
@@ -627,8 +705,7 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
     hint = greedy(data)
     firm_share_hard = True
     while True:
-        built = _build(data, firm_share_hard=firm_share_hard)
-        built.model.add_assumptions(list(built.rules.values()))
+        built = _build(data, firm_share_hard=firm_share_hard, assumptions=False)
         if hint is not None:
             for (li, si), var in built.x.items():
                 built.model.add_hint(var, hint.get((li, si), 0))
@@ -659,7 +736,7 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
                 )
             )
             break
-        reason = _core(data, built, settings, max(left, 1.0))
+        reason = _core(data, settings, max(left, 1.0), firm_share_hard=firm_share_hard, hint=hint)
         firm_share = {RotaPart.FIRM_SHARE, RotaPart.FIRM_SHARES}
         if firm_share_hard and any(p.key in firm_share for p in reason.subjects + reason.limits):
             problems.append(
