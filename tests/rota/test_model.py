@@ -20,7 +20,7 @@ from dispatcher.rota.model import (
     solve,
 )
 from policies.config import load_policy_book
-from policies.vocabulary import RotaOutcome
+from policies.vocabulary import RotaOutcome, RotaProblem
 
 POLICY = load_policy_book().default
 ONE_THREAD = SolverSettings(time_limit_s=3.0, num_workers=1, presolve=True)
@@ -151,3 +151,78 @@ def test_a_territory_too_small_for_round_the_clock_cover_is_named() -> None:
     plan = solve(data, ONE_THREAD)
     assert plan.status == RotaOutcome.INFEASIBLE
     assert "Russian" in plan.problems[-1].text() or "cannot fill" in plan.problems[-1].text()
+
+
+def _four_weeks(
+    lawyers: tuple[RotaLawyer, ...], weights: dict[str, int], cap: int = 4
+) -> RotaInput:
+    return RotaInput(
+        territory="T",
+        slots=make_slots(date(2027, 1, 4), 28, POLICY.timezone, POLICY.rota),
+        lawyers=lawyers,
+        firm_weights=weights,
+        night_languages=("ru",),
+        juvenile_each_slot=False,
+        rest_hours=12,
+        weekly_cap=cap,
+    )
+
+
+def _firm_duties(data: RotaInput, plan_assignments: tuple[tuple[str, Slot], ...]) -> Counter[str]:
+    firm_of = {lw.licence: lw.firm for lw in data.lawyers}
+    return Counter(firm_of[licence] for licence, _ in plan_assignments)
+
+
+def test_firm_duties_stay_under_1_from_their_share_when_lawyers_are_uneven() -> None:
+    # Shares of 56 duties are whole (14, 14, 28): a firm with many lawyers must not take a
+    # 15th duty to even out its lawyers' totals, as "within 1" alone would let it.
+    lawyers = tuple(
+        RotaLawyer(f"L{i}", firm, frozenset(["az", "ru"]), False)
+        for i, firm in enumerate(["A"] * 6 + ["B"] * 2 + ["C"] * 4)
+    )
+    data = _four_weeks(lawyers, {"A": 1, "B": 1, "C": 2})
+    plan = solve(data, SolverSettings(time_limit_s=20.0, num_workers=2, presolve=False))
+    assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE) and not plan.problems
+    assert plan.figures is not None and plan.figures["firm_deviation_max"] < 1.0
+    assert _firm_duties(data, plan.assignments) == {"A": 14, "B": 14, "C": 28}
+
+
+def test_nights_are_even_among_the_speakers_who_can_take_them() -> None:
+    # One lawyer a night and a Russian speaker every night: the nights fall to the 3
+    # speakers, and among them they are within 1 of even (28 nights: 9 or 10 each).
+    lawyers = tuple(
+        RotaLawyer(f"L{i}", f"F{i % 2}", frozenset(["az", "ru"] if i < 3 else ["az"]), False)
+        for i in range(9)
+    )
+    data = _four_weeks(lawyers, dict(Counter(lw.firm for lw in lawyers)))
+    plan = solve(data, SolverSettings(time_limit_s=20.0, num_workers=2, presolve=False))
+    assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE)
+    nights = Counter(licence for licence, slot in plan.assignments if slot.night)
+    speakers = [nights[f"L{i}"] for i in range(3)]
+    assert sum(speakers) == 28 and max(speakers) - min(speakers) <= 1
+    assert plan.figures is not None
+    assert plan.figures["nights"] == {"min": min(speakers), "max": max(speakers)}
+
+
+def test_relaxed_firm_shares_keep_the_largest_deviation_as_small_as_it_can_be() -> None:
+    # The one speaker of firm S (weight 1 of 6) must take the nights the other speaker's
+    # weekly cap leaves (28 - 16 = 12), 2.67 over its share of 9.33; no plan does better,
+    # and the other firms stay within 1.
+    firms = ["M", "S", "O", "M", "M", "M"]
+    lawyers = tuple(
+        RotaLawyer(f"L{i}", firm, frozenset(["az", "ru"] if i < 2 else ["az"]), False)
+        for i, firm in enumerate(firms)
+    )
+    data = _four_weeks(lawyers, {"M": 4, "S": 1, "O": 1})
+    plan = solve(data, SolverSettings(time_limit_s=30.0, num_workers=2, presolve=False))
+    assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE)
+    assert plan.problems[0].key == RotaProblem.FIRM_SHARES_RELAXED
+    assert (
+        plan.problems[0]
+        .text()
+        .startswith("2 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties")
+    )
+    assert plan.figures is not None
+    deviations = {f["firm"]: f["deviation"] for f in plan.figures["firms"]}
+    assert deviations["S"] == 2.667
+    assert abs(deviations["M"]) < 2 and abs(deviations["O"]) < 2
