@@ -126,6 +126,10 @@ class Part:
         """The phrase in English, as the CLI and the API say it."""
         v = self.values
         match self.key:
+            case RotaPart.NO_LAWYERS:
+                return (
+                    f"no lawyer serves {v['territory']}, so its {v['slots']} slots cannot be filled"
+                )
             case RotaPart.NO_SPEAKER:
                 return (
                     f"no {_language(v['language'])} speaker serves {v['territory']}, "
@@ -579,6 +583,14 @@ def _speakers(data: RotaInput, language: str) -> int:
 
 def explain(data: RotaInput, core: Sequence[tuple[str, str]]) -> Problem:
     """A sufficient set of rules that cannot all hold, in an administrator's words."""
+    if not data.lawyers:
+        # Every rule fails alike; what the bar must fix is that nobody serves the territory.
+        return Problem(
+            RotaProblem.RULES_CONFLICT,
+            subjects=(
+                Part(RotaPart.NO_LAWYERS, {"territory": data.territory, "slots": len(data.slots)}),
+            ),
+        )
     kinds = {kind for kind, _ in core}
     nights = sum(1 for s in data.slots if s.night)
     subjects: list[Part] = []

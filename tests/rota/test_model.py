@@ -226,3 +226,9 @@ def test_relaxed_firm_shares_keep_the_largest_deviation_as_small_as_it_can_be() 
     deviations = {f["firm"]: f["deviation"] for f in plan.figures["firms"]}
     assert deviations["S"] == 2.667
     assert abs(deviations["M"]) < 2 and abs(deviations["O"]) < 2
+
+
+def test_a_territory_nobody_serves_says_so() -> None:
+    plan = solve(_four_weeks((), {}), ONE_THREAD)
+    assert plan.status == RotaOutcome.INFEASIBLE
+    assert plan.problems[-1].text() == "No lawyer serves T, so its 56 slots cannot be filled"
