@@ -285,22 +285,32 @@ def available(lawyer: RotaLawyer, slot: Slot, rest: timedelta) -> bool:
     return not any(slot.start < b + rest and a < slot.end + rest for a, b in lawyer.elsewhere)
 
 
-def can_serve_alone(lawyer: RotaLawyer, slot: Slot, data: RotaInput) -> bool:
-    """Whether the lawyer may be the slot's only lawyer on duty: with one lawyer a slot, a night
-    needs a speaker of every night language and, where the policy asks, every slot a juvenile
-    specialist. A lawyer who cannot is not counted as short of such duties in the spreads."""
+def can_serve_alone(lawyer: RotaLawyer, slot: Slot, data: RotaInput, *, languages: bool) -> bool:
+    """Whether the lawyer may be the slot's only lawyer on duty: with one lawyer a slot, every
+    slot needs a juvenile specialist where the policy asks and, with `languages`, a night needs
+    a speaker of every night language."""
     if slot.need != 1:
         return True
-    if slot.night and not all(language in lawyer.languages for language in data.night_languages):
+    if (
+        languages
+        and slot.night
+        and not all(language in lawyer.languages for language in data.night_languages)
+    ):
         return False
     return lawyer.juvenile or not data.juvenile_each_slot
 
 
 def takes_all(lawyer: RotaLawyer, slots: Sequence[Slot], data: RotaInput) -> bool:
     """Whether the lawyer is free for, and may serve alone, every one of the slots: the
-    lawyers over whom a spread's minimum is taken."""
+    lawyers over whom a spread's minimum is taken. The night languages count only for a
+    spread of nights alone (a lawyer who speaks none of them still takes their share of all
+    duties and of weekends, by day)."""
     rest = timedelta(hours=data.rest_hours)
-    return all(available(lawyer, s, rest) and can_serve_alone(lawyer, s, data) for s in slots)
+    languages = all(s.night for s in slots)
+    return all(
+        available(lawyer, s, rest) and can_serve_alone(lawyer, s, data, languages=languages)
+        for s in slots
+    )
 
 
 def rest_span(rest_hours: int, slot_hours: float) -> int:

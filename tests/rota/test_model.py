@@ -232,3 +232,18 @@ def test_a_territory_nobody_serves_says_so() -> None:
     plan = solve(_four_weeks((), {}), ONE_THREAD)
     assert plan.status == RotaOutcome.INFEASIBLE
     assert plan.problems[-1].text() == "No lawyer serves T, so its 56 slots cannot be filled"
+
+
+def test_lawyers_without_the_night_language_still_take_their_share_of_duties() -> None:
+    # 6 of 12 lawyers speak Russian: they take the 28 nights, the others the days, and every
+    # lawyer's total is within 1 of even (56 duties: 4 or 5 each).
+    lawyers = tuple(
+        RotaLawyer(f"L{i}", f"F{i % 3}", frozenset(["az", "ru"] if i % 2 else ["az"]), False)
+        for i in range(12)
+    )
+    data = _four_weeks(lawyers, dict(Counter(lw.firm for lw in lawyers)))
+    plan = solve(data, SolverSettings(time_limit_s=20.0, num_workers=2, presolve=False))
+    assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE)
+    totals = Counter(licence for licence, _ in plan.assignments)
+    assert {totals[lw.licence] for lw in lawyers} <= {4, 5}
+    assert plan.figures is not None and plan.figures["totals"] == {"min": 4, "max": 5}
