@@ -15,7 +15,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -301,16 +301,24 @@ def can_serve_alone(lawyer: RotaLawyer, slot: Slot, data: RotaInput, *, language
 
 
 def takes_all(lawyer: RotaLawyer, slots: Sequence[Slot], data: RotaInput) -> bool:
-    """Whether the lawyer is free for, and may serve alone, every one of the slots: the
-    lawyers over whom a spread's minimum is taken. The night languages count only for a
-    spread of nights alone (a lawyer who speaks none of them still takes their share of all
-    duties and of weekends, by day)."""
+    """Whether the lawyer may take every one of the slots but for duties in other territories
+    (which `duties_elsewhere` counts instead): the lawyers over whom a spread's minimum is
+    taken. The night languages count only for a spread of nights alone (a lawyer who speaks
+    none of them still takes their share of all duties and of weekends, by day)."""
     rest = timedelta(hours=data.rest_hours)
+    here = replace(lawyer, elsewhere=())
     languages = all(s.night for s in slots)
     return all(
-        available(lawyer, s, rest) and can_serve_alone(lawyer, s, data, languages=languages)
+        available(here, s, rest) and can_serve_alone(lawyer, s, data, languages=languages)
         for s in slots
     )
+
+
+def duties_elsewhere(lawyer: RotaLawyer, slots: Sequence[Slot]) -> int:
+    """The lawyer's approved duties in other territories that overlap the slots: counted with
+    the duties planned here, so that a lawyer serving several territories is compared with
+    the others on all their duties of the period."""
+    return sum(1 for a, b in lawyer.elsewhere if any(a < s.end and s.start < b for s in slots))
 
 
 def rest_span(rest_hours: int, slot_hours: float) -> int:
@@ -440,8 +448,9 @@ def _objective(
 ) -> None:
     """Firm shares first: no firm at 1 duty or more from its share where that can be avoided
     and, when shares are relaxed, the largest deviation as small as possible, then the sum.
-    Then lawyers' totals, nights and weekend duties as even as possible (max minus min, the
-    min over the lawyers who may take every such slot: `takes_all`)."""
+    Then lawyers' totals, nights and weekend duties, with their duties elsewhere, as even as
+    possible (max minus min, the min over the lawyers who may take every such slot:
+    `takes_all`)."""
     terms: list[cp_model.LinearExprT] = []
     evenness_bound = 0
     for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
@@ -451,20 +460,24 @@ def _objective(
         bound = len(chosen)
         evenness_bound += weight * bound
         duties = sum(s.need for s in chosen)
-        high = model.new_int_var(0, bound, "high")
-        low = model.new_int_var(0, bound, "low")
+        credits = [duties_elsewhere(lawyer, chosen) for lawyer in data.lawyers]
+        top = bound + max(credits, default=0)
+        high = model.new_int_var(0, top, "high")
+        low = model.new_int_var(0, top, "low")
         free = 0
+        credited = 0
         for li, lawyer in enumerate(data.lawyers):
-            count = sum(x[li, s.index] for s in chosen)
+            count = sum(x[li, s.index] for s in chosen) + credits[li]
             model.add(high >= count)
             if takes_all(lawyer, chosen, data):
                 model.add(low <= count)
                 free += 1
+                credited += credits[li]
         # The bounds an even spread gives, stated so that the solver proves optimality sooner.
         if data.lawyers:
             model.add(high >= -(-duties // len(data.lawyers)))
         if free:
-            model.add(low <= duties // free)
+            model.add(low <= (duties + credited) // free)
         terms.append(weight * (high - low))
     # One unit of firm excess costs more than any unevenness among lawyers; the peak more than
     # any sum of excesses it bounds.
@@ -538,8 +551,9 @@ def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
 
 def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted: bool) -> Figures:
     """The plan's fairness figures: each firm's duties against its share, and the spread of
-    lawyers' totals, nights and weekend duties (the min over the lawyers who may take every
-    such slot, `takes_all`: with one lawyer a night, the night languages' speakers)."""
+    lawyers' totals, nights and weekend duties, with their duties elsewhere in the period
+    (`duties_elsewhere`; the min over the lawyers who may take every such slot, `takes_all`:
+    with one lawyer a night, the night languages' speakers)."""
     totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
     nights = dict(totals)
     weekends = dict(totals)
@@ -567,11 +581,13 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
 
     def spread(counts: dict[str, int], pick: str) -> Spread:
         chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
+        every = {
+            lw.licence: counts[lw.licence] + duties_elsewhere(lw, chosen) for lw in data.lawyers
+        }
         free = [lw.licence for lw in data.lawyers if takes_all(lw, chosen, data)]
-        values = list(counts.values())
         return {
-            "min": min((counts[lic] for lic in free), default=0),
-            "max": max(values, default=0),
+            "min": min((every[lic] for lic in free), default=0),
+            "max": max(every.values(), default=0),
         }
 
     return {
