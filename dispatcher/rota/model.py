@@ -316,8 +316,8 @@ def takes_all(lawyer: RotaLawyer, slots: Sequence[Slot], data: RotaInput) -> boo
 
 def duties_elsewhere(lawyer: RotaLawyer, slots: Sequence[Slot]) -> int:
     """The lawyer's approved duties in other territories that overlap the slots: counted with
-    the duties planned here, so that a lawyer serving several territories is compared with
-    the others on all their duties of the period."""
+    the duties planned here in the spreads' minimum, so that a lawyer serving several
+    territories still holds the others' duties up."""
     return sum(1 for a, b in lawyer.elsewhere if any(a < s.end and s.start < b for s in slots))
 
 
@@ -448,9 +448,9 @@ def _objective(
 ) -> None:
     """Firm shares first: no firm at 1 duty or more from its share where that can be avoided
     and, when shares are relaxed, the largest deviation as small as possible, then the sum.
-    Then lawyers' totals, nights and weekend duties, with their duties elsewhere, as even as
-    possible (max minus min, the min over the lawyers who may take every such slot:
-    `takes_all`)."""
+    Then lawyers' totals, nights and weekend duties as even as possible (max minus min, the
+    min over the lawyers who may take every such slot but for duties elsewhere, `takes_all`,
+    with those duties counted)."""
     terms: list[cp_model.LinearExprT] = []
     evenness_bound = 0
     for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
@@ -460,6 +460,9 @@ def _objective(
         bound = len(chosen)
         evenness_bound += weight * bound
         duties = sum(s.need for s in chosen)
+        # The min counts a lawyer's duties elsewhere (else a lawyer who serves two
+        # territories would never count here, and nothing would hold anyone's duties up);
+        # the max counts duties here only (else one lawyer's load elsewhere would set it).
         credits = [duties_elsewhere(lawyer, chosen) for lawyer in data.lawyers]
         top = bound + max(credits, default=0)
         high = model.new_int_var(0, top, "high")
@@ -467,10 +470,10 @@ def _objective(
         free = 0
         credited = 0
         for li, lawyer in enumerate(data.lawyers):
-            count = sum(x[li, s.index] for s in chosen) + credits[li]
+            count = sum(x[li, s.index] for s in chosen)
             model.add(high >= count)
             if takes_all(lawyer, chosen, data):
-                model.add(low <= count)
+                model.add(low <= count + credits[li])
                 free += 1
                 credited += credits[li]
         # The bounds an even spread gives, stated so that the solver proves optimality sooner.
@@ -551,9 +554,9 @@ def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
 
 def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted: bool) -> Figures:
     """The plan's fairness figures: each firm's duties against its share, and the spread of
-    lawyers' totals, nights and weekend duties, with their duties elsewhere in the period
-    (`duties_elsewhere`; the min over the lawyers who may take every such slot, `takes_all`:
-    with one lawyer a night, the night languages' speakers)."""
+    lawyers' totals, nights and weekend duties here (the min over the lawyers who may take
+    every such slot but for duties elsewhere, `takes_all`: with one lawyer a night, the night
+    languages' speakers)."""
     totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
     nights = dict(totals)
     weekends = dict(totals)
@@ -581,13 +584,10 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
 
     def spread(counts: dict[str, int], pick: str) -> Spread:
         chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
-        every = {
-            lw.licence: counts[lw.licence] + duties_elsewhere(lw, chosen) for lw in data.lawyers
-        }
         free = [lw.licence for lw in data.lawyers if takes_all(lw, chosen, data)]
         return {
-            "min": min((every[lic] for lic in free), default=0),
-            "max": max(every.values(), default=0),
+            "min": min((counts[lic] for lic in free), default=0),
+            "max": max(counts.values(), default=0),
         }
 
     return {

@@ -250,25 +250,23 @@ def test_lawyers_without_the_night_language_still_take_their_share_of_duties() -
     assert plan.figures is not None and plan.figures["totals"] == {"min": 4, "max": 5}
 
 
-def test_duties_in_other_territories_count_towards_a_lawyers_spread() -> None:
-    # L0-L3 already serve two duties in another territory in the period: planned here with
-    # the others, every lawyer ends with 8 duties in all (6 here for them, 8 for the rest).
+def test_lawyers_with_duties_elsewhere_are_still_evened_out() -> None:
+    # All 9 lawyers also serve another territory (one duty there each): none is free for
+    # every slot here, yet the 56 duties are spread 6 or 7 each, not 7 each and one at 0.
     slots = make_slots(date(2027, 1, 4), 28, POLICY.timezone, POLICY.rota)
     lawyers = tuple(
         RotaLawyer(
             f"L{i}",
-            f"F{i % 2}",
+            f"F{i % 3}",
             frozenset(["az", "ru"]),
             False,
-            elsewhere=tuple((s.start, s.end) for s in (slots[10 + i], slots[40 + i]))
-            if i < 4
-            else (),
+            elsewhere=((slots[5 * i].start, slots[5 * i].end),),
         )
-        for i in range(8)
+        for i in range(9)
     )
     data = _four_weeks(lawyers, dict(Counter(lw.firm for lw in lawyers)))
     plan = solve(data, SolverSettings(time_limit_s=20.0, num_workers=2, presolve=False))
     assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE)
     here = Counter(licence for licence, _ in plan.assignments)
-    assert [here[f"L{i}"] + (2 if i < 4 else 0) for i in range(8)] == [8] * 8
-    assert plan.figures is not None and plan.figures["totals"] == {"min": 8, "max": 8}
+    assert {here[lw.licence] for lw in lawyers} <= {6, 7}
+    assert plan.figures is not None and plan.figures["totals"]["max"] == 7
