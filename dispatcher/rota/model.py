@@ -1,12 +1,15 @@
 """A duty rota as a CP-SAT model: plain data in (`RotaInput`), a plan out (`RotaPlan`).
 
-Every rule is one group of constraints behind one assumption literal, so that when the rules
-cannot all hold the solver names a sufficient set of groups (`AddAssumptions`,
-`SufficientAssumptionsForInfeasibility`), and the plan says it in an administrator's words
-("3 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties") rather than
-guessing. Firm shares (every firm within 1 duty of its weight share) are hard while the other
-rules allow them; when they do not, the plan is made with the shares as close as possible and
-says so. A complete greedy plan, when the greedy finds one, is the solver's starting hint.
+The plan is solved with every rule as plain constraints (the solver's linear relaxation sees
+them whole, which is what makes proofs quick). When the rules cannot all hold, each rule
+becomes one group of constraints behind one assumption literal, the solver names a sufficient
+set of groups (`AddAssumptions`, `SufficientAssumptionsForInfeasibility`), each group of it is
+dropped in turn while the rest still cannot hold, and the plan says it in an administrator's
+words ("3 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties") rather
+than guessing. Firm shares (every firm within 1 duty of its weight share; under 1 where the
+other rules allow) are hard while the other rules allow them; when they do not, the plan is
+made with the largest deviation as small as possible and says so. A complete greedy plan,
+when the greedy finds one, is the solver's starting hint.
 """
 
 from __future__ import annotations
