@@ -456,7 +456,14 @@ def _objective(
     with those duties counted)."""
     terms: list[cp_model.LinearExprT] = []
     evenness_bound = 0
-    for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
+    # Weekday days too: a lawyer who opts out of nights and weekends is free for no other set,
+    # and would otherwise count in no minimum at all.
+    for weight, pick in (
+        (4, lambda s: True),
+        (2, lambda s: s.night),
+        (2, lambda s: s.weekend),
+        (1, lambda s: not s.night and not s.weekend),
+    ):
         chosen = [s for s in data.slots if pick(s)]
         if not chosen:
             continue
