@@ -234,6 +234,7 @@ class RotaProblem(StrEnum):
 class RotaPart(StrEnum):
     """One phrase of a rota problem: what cannot be covered, or a limit it cannot be within."""
 
+    NO_LAWYERS = "no_lawyers"
     NO_SPEAKER = "no_speaker"
     SPEAKERS = "speakers"
     JUVENILE = "juvenile"

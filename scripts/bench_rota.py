@@ -5,7 +5,8 @@ largest territories (threads, presolve). Each feasible rota is approved before t
 territory is planned, so that lawyers serving several territories are planned around their
 duties elsewhere, as in service.
 
-    .venv/bin/python scripts/bench_rota.py [--time-limit 30] [--from 2027-01-04] [--skip-national]
+    .venv/bin/python scripts/bench_rota.py [--time-limit 30] [--from 2027-01-04]
+        [--skip-national | --skip-demo] [--out docs/rota.json]
 """
 
 from __future__ import annotations
@@ -129,20 +130,27 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2027, 1, 4))
     parser.add_argument("--skip-national", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--measure-limit", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "rota.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "rota.json")
     args = parser.parse_args()
     demo = json.loads((ROOT / "data" / "registry.json").read_text(encoding="utf-8"))
     national = national_registry()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        rows = plan_all("demo", demo, args.first, args.time_limit, workdir)
+        rows = (
+            [] if args.skip_demo else plan_all("demo", demo, args.first, args.time_limit, workdir)
+        )
         if not args.skip_national:
             rows += plan_all("national", national, args.first, args.time_limit, workdir)
-        biggest_demo = max(
-            (r for r in rows if r["registry"] == "demo"), key=lambda r: r["lawyers"] or 0
-        )
-        measured = measure(demo, biggest_demo["territory"], args.first, workdir, args.measure_limit)
+        measured = []
+        if not args.skip_demo:
+            biggest_demo = max(
+                (r for r in rows if r["registry"] == "demo"), key=lambda r: r["lawyers"] or 0
+            )
+            measured += measure(
+                demo, biggest_demo["territory"], args.first, workdir, args.measure_limit
+            )
         if not args.skip_national:
             biggest = max(
                 (r for r in rows if r["registry"] == "national"), key=lambda r: r["lawyers"] or 0

@@ -65,6 +65,9 @@ PROBLEMS = {
 }
 BOTH = N_("%(first)s and %(last)s")
 PARTS = {
+    RotaPart.NO_LAWYERS: N_(
+        "no lawyer serves %(territory)s, so its %(slots)s slots cannot be filled"
+    ),
     RotaPart.NO_SPEAKER: N_(
         "no %(language)s speaker serves %(territory)s, so %(nights)s nights cannot have one"
     ),

@@ -1,12 +1,15 @@
 """A duty rota as a CP-SAT model: plain data in (`RotaInput`), a plan out (`RotaPlan`).
 
-Every rule is one group of constraints behind one assumption literal, so that when the rules
-cannot all hold the solver names a sufficient set of groups (`AddAssumptions`,
-`SufficientAssumptionsForInfeasibility`), and the plan says it in an administrator's words
-("3 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties") rather than
-guessing. Firm shares (every firm within 1 duty of its weight share) are hard while the other
-rules allow them; when they do not, the plan is made with the shares as close as possible and
-says so. A complete greedy plan, when the greedy finds one, is the solver's starting hint.
+The plan is solved with every rule as plain constraints (the solver's linear relaxation sees
+them whole, which is what makes proofs quick). When the rules cannot all hold, each rule
+becomes one group of constraints behind one assumption literal, the solver names a sufficient
+set of groups (`AddAssumptions`, `SufficientAssumptionsForInfeasibility`), each group of it is
+dropped in turn while the rest still cannot hold, and the plan says it in an administrator's
+words ("3 Russian speakers cannot cover 28 nights within the weekly cap of 4 duties") rather
+than guessing. Firm shares (every firm within 1 duty of its weight share; under 1 where the
+other rules allow) are hard while the other rules allow them; when they do not, the plan is
+made with the largest deviation as small as possible and says so. A complete greedy plan,
+when the greedy finds one, is the solver's starting hint.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -126,6 +129,10 @@ class Part:
         """The phrase in English, as the CLI and the API say it."""
         v = self.values
         match self.key:
+            case RotaPart.NO_LAWYERS:
+                return (
+                    f"no lawyer serves {v['territory']}, so its {v['slots']} slots cannot be filled"
+                )
             case RotaPart.NO_SPEAKER:
                 return (
                     f"no {_language(v['language'])} speaker serves {v['territory']}, "
@@ -281,6 +288,42 @@ def available(lawyer: RotaLawyer, slot: Slot, rest: timedelta) -> bool:
     return not any(slot.start < b + rest and a < slot.end + rest for a, b in lawyer.elsewhere)
 
 
+def can_serve_alone(lawyer: RotaLawyer, slot: Slot, data: RotaInput, *, languages: bool) -> bool:
+    """Whether the lawyer may be the slot's only lawyer on duty: with one lawyer a slot, every
+    slot needs a juvenile specialist where the policy asks and, with `languages`, a night needs
+    a speaker of every night language."""
+    if slot.need != 1:
+        return True
+    if (
+        languages
+        and slot.night
+        and not all(language in lawyer.languages for language in data.night_languages)
+    ):
+        return False
+    return lawyer.juvenile or not data.juvenile_each_slot
+
+
+def takes_all(lawyer: RotaLawyer, slots: Sequence[Slot], data: RotaInput) -> bool:
+    """Whether the lawyer may take every one of the slots but for duties in other territories
+    (which `duties_elsewhere` counts instead): the lawyers over whom a spread's minimum is
+    taken. The night languages count only for a spread of nights alone (a lawyer who speaks
+    none of them still takes their share of all duties and of weekends, by day)."""
+    rest = timedelta(hours=data.rest_hours)
+    here = replace(lawyer, elsewhere=())
+    languages = all(s.night for s in slots)
+    return all(
+        available(here, s, rest) and can_serve_alone(lawyer, s, data, languages=languages)
+        for s in slots
+    )
+
+
+def duties_elsewhere(lawyer: RotaLawyer, slots: Sequence[Slot]) -> int:
+    """The lawyer's approved duties in other territories that overlap the slots: counted with
+    the duties planned here in the spreads' minimum, so that a lawyer serving several
+    territories still holds the others' duties up."""
+    return sum(1 for a, b in lawyer.elsewhere if any(a < s.end and s.start < b for s in slots))
+
+
 def rest_span(rest_hours: int, slot_hours: float) -> int:
     """How many slots apart two duties of one lawyer must at least be, minus one."""
     return math.ceil(rest_hours / slot_hours) if rest_hours > 0 else 0
@@ -308,17 +351,34 @@ def _slot_hours(data: RotaInput) -> float:
     return (first.end - first.start).total_seconds() / 3600
 
 
-def _build(data: RotaInput, *, firm_share_hard: bool) -> _Built:
+def _build(
+    data: RotaInput,
+    *,
+    firm_share_hard: bool,
+    assumptions: bool,
+    objective: bool = True,
+    only: frozenset[tuple[_Rule, str]] | None = None,
+) -> _Built:
+    """The model. With `assumptions`, every rule's constraints are enforced by its literal
+    (for naming a conflict); without, they are plain constraints, which the solver's linear
+    relaxation sees whole: planning and proving a conflict are much faster that way. With
+    `only`, the rules not named are left out."""
     model = cp_model.CpModel()
     slots, lawyers = data.slots, data.lawyers
     rest = timedelta(hours=data.rest_hours)
     rules: dict[tuple[_Rule, str], cp_model.IntVar] = {}
 
-    def rule(kind: _Rule, detail: str = "") -> cp_model.IntVar:
+    def hold(
+        constraint: cp_model.BoundedLinearExpression | bool, kind: _Rule, detail: str = ""
+    ) -> None:
         key = (kind, detail)
-        if key not in rules:
-            rules[key] = model.new_bool_var(f"{kind}:{detail}")
-        return rules[key]
+        if only is not None and key not in only:
+            return
+        added = model.add(constraint)
+        if assumptions:
+            if key not in rules:
+                rules[key] = model.new_bool_var(f"{kind}:{detail}")
+            added.only_enforce_if(rules[key])
 
     x = {
         (li, s.index): model.new_bool_var(f"x{li}_{s.index}")
@@ -328,49 +388,57 @@ def _build(data: RotaInput, *, firm_share_hard: bool) -> _Built:
     for li, lawyer in enumerate(lawyers):
         for s in slots:
             if not available(lawyer, s, rest):
-                model.add(x[li, s.index] == 0).only_enforce_if(rule(_Rule.AVAILABILITY))
+                hold(x[li, s.index] == 0, _Rule.AVAILABILITY)
     for s in slots:
         on = [x[li, s.index] for li in range(len(lawyers))]
-        model.add(sum(on) == s.need).only_enforce_if(rule(_Rule.COVER))
+        hold(sum(on) == s.need, _Rule.COVER)
         if s.night:
             for language in data.night_languages:
                 speakers = [
                     x[li, s.index] for li, lw in enumerate(lawyers) if language in lw.languages
                 ]
-                model.add(sum(speakers) >= 1).only_enforce_if(rule(_Rule.LANGUAGE, language))
+                hold(sum(speakers) >= 1, _Rule.LANGUAGE, language)
         if data.juvenile_each_slot:
             juvenile = [x[li, s.index] for li, lw in enumerate(lawyers) if lw.juvenile]
-            model.add(sum(juvenile) >= 1).only_enforce_if(rule(_Rule.JUVENILE))
+            hold(sum(juvenile) >= 1, _Rule.JUVENILE)
     span = rest_span(data.rest_hours, _slot_hours(data))
     weeks = sorted({s.week for s in slots})
     for li in range(len(lawyers)):
         if span:
             for start in range(len(slots) - 1):
                 window = [x[li, t] for t in range(start, min(len(slots), start + span + 1))]
-                model.add(sum(window) <= 1).only_enforce_if(rule(_Rule.REST))
+                hold(sum(window) <= 1, _Rule.REST)
         for week in weeks:
-            model.add(
-                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap
-            ).only_enforce_if(rule(_Rule.WEEKLY_CAP))
-    # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1.
+            hold(
+                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap,
+                _Rule.WEEKLY_CAP,
+            )
+    # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1, the
+    # rule; the target is under 1 (W - 1), which a firm can always meet by taking its share
+    # rounded down or up, so a duty count at exactly 1 from the share is a cost, not a breach.
     total_weight = sum(data.firm_weights.values())
     duties = sum(s.need for s in slots)
     firm_excess: list[cp_model.IntVar] = []
+    firm_peak: cp_model.IntVar | None = None
     if total_weight:
         by_firm: dict[str, list[cp_model.IntVar]] = defaultdict(list)
         for li, lawyer in enumerate(lawyers):
             by_firm[lawyer.firm].extend(x[li, s.index] for s in slots)
+        if not firm_share_hard:
+            firm_peak = model.new_int_var(0, duties * total_weight, "firm_peak")
         for firm, weight in data.firm_weights.items():
             scaled = sum(by_firm.get(firm, [])) * total_weight - duties * weight
             if firm_share_hard:
-                model.add(scaled <= total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
-                model.add(scaled >= -total_weight).only_enforce_if(rule(_Rule.FIRM_SHARE))
-            else:
-                excess = model.new_int_var(0, duties * total_weight, f"excess_{firm}")
-                model.add(excess >= scaled - total_weight)
-                model.add(excess >= -scaled - total_weight)
-                firm_excess.append(excess)
-    _objective(model, data, x, firm_excess, total_weight or 1)
+                hold(scaled <= total_weight, _Rule.FIRM_SHARE)
+                hold(scaled >= -total_weight, _Rule.FIRM_SHARE)
+            excess = model.new_int_var(0, duties * total_weight, f"excess_{firm}")
+            model.add(excess >= scaled - (total_weight - 1))
+            model.add(excess >= -scaled - (total_weight - 1))
+            firm_excess.append(excess)
+            if firm_peak is not None:
+                model.add(firm_peak >= excess)
+    if objective:
+        _objective(model, data, x, firm_excess, firm_peak)
     return _Built(model, x, rules)
 
 
@@ -379,36 +447,58 @@ def _objective(
     data: RotaInput,
     x: dict[tuple[int, int], cp_model.IntVar],
     firm_excess: Sequence[cp_model.IntVar],
-    total_weight: int,
+    firm_peak: cp_model.IntVar | None,
 ) -> None:
-    """Lawyers' totals, nights and weekend duties as even as possible (max minus min, the min
-    over the lawyers free for all such slots); then firm shares, when they are soft."""
-    rest = timedelta(hours=data.rest_hours)
+    """Firm shares first: no firm at 1 duty or more from its share where that can be avoided
+    and, when shares are relaxed, the largest deviation as small as possible, then the sum.
+    Then lawyers' totals, nights and weekend duties as even as possible (max minus min, the
+    min over the lawyers who may take every such slot but for duties elsewhere, `takes_all`,
+    with those duties counted)."""
     terms: list[cp_model.LinearExprT] = []
-    for weight, pick in ((4, lambda s: True), (2, lambda s: s.night), (2, lambda s: s.weekend)):
+    evenness_bound = 0
+    # Weekday days too: a lawyer who opts out of nights and weekends is free for no other set,
+    # and would otherwise count in no minimum at all.
+    for weight, pick in (
+        (4, lambda s: True),
+        (2, lambda s: s.night),
+        (2, lambda s: s.weekend),
+        (1, lambda s: not s.night and not s.weekend),
+    ):
         chosen = [s for s in data.slots if pick(s)]
         if not chosen:
             continue
         bound = len(chosen)
+        evenness_bound += weight * bound
         duties = sum(s.need for s in chosen)
-        high = model.new_int_var(0, bound, "high")
-        low = model.new_int_var(0, bound, "low")
+        # The min counts a lawyer's duties elsewhere (else a lawyer who serves two
+        # territories would never count here, and nothing would hold anyone's duties up);
+        # the max counts duties here only (else one lawyer's load elsewhere would set it).
+        credits = [duties_elsewhere(lawyer, chosen) for lawyer in data.lawyers]
+        top = bound + max(credits, default=0)
+        high = model.new_int_var(0, top, "high")
+        low = model.new_int_var(0, top, "low")
         free = 0
+        credited = 0
         for li, lawyer in enumerate(data.lawyers):
             count = sum(x[li, s.index] for s in chosen)
             model.add(high >= count)
-            if all(available(lawyer, s, rest) for s in chosen):
-                model.add(low <= count)
+            if takes_all(lawyer, chosen, data):
+                model.add(low <= count + credits[li])
                 free += 1
+                credited += credits[li]
         # The bounds an even spread gives, stated so that the solver proves optimality sooner.
         if data.lawyers:
             model.add(high >= -(-duties // len(data.lawyers)))
         if free:
-            model.add(low <= duties // free)
+            model.add(low <= (duties + credited) // free)
         terms.append(weight * (high - low))
+    # One unit of firm excess costs more than any unevenness among lawyers; the peak more than
+    # any sum of excesses it bounds.
+    unit = evenness_bound + 1
     if firm_excess:
-        # One duty beyond a firm's bound costs more than any unevenness among lawyers.
-        terms.append(sum(firm_excess) * (10 * len(data.slots) // total_weight + 10))
+        terms.append(sum(firm_excess) * unit)
+    if firm_peak is not None:
+        terms.append(firm_peak * unit * (len(firm_excess) + 1))
     model.minimize(sum(terms))
 
 
@@ -474,8 +564,9 @@ def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
 
 def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted: bool) -> Figures:
     """The plan's fairness figures: each firm's duties against its share, and the spread of
-    lawyers' totals, nights and weekend duties."""
-    rest = timedelta(hours=data.rest_hours)
+    lawyers' totals, nights and weekend duties here (the min over the lawyers who may take
+    every such slot but for duties elsewhere, `takes_all`: with one lawyer a night, the night
+    languages' speakers)."""
     totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
     nights = dict(totals)
     weekends = dict(totals)
@@ -503,11 +594,10 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
 
     def spread(counts: dict[str, int], pick: str) -> Spread:
         chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
-        free = [lw.licence for lw in data.lawyers if all(available(lw, s, rest) for s in chosen)]
-        values = list(counts.values())
+        free = [lw.licence for lw in data.lawyers if takes_all(lw, chosen, data)]
         return {
             "min": min((counts[lic] for lic in free), default=0),
-            "max": max(values, default=0),
+            "max": max(counts.values(), default=0),
         }
 
     return {
@@ -529,6 +619,14 @@ def _speakers(data: RotaInput, language: str) -> int:
 
 def explain(data: RotaInput, core: Sequence[tuple[str, str]]) -> Problem:
     """A sufficient set of rules that cannot all hold, in an administrator's words."""
+    if not data.lawyers:
+        # Every rule fails alike; what the bar must fix is that nobody serves the territory.
+        return Problem(
+            RotaProblem.RULES_CONFLICT,
+            subjects=(
+                Part(RotaPart.NO_LAWYERS, {"territory": data.territory, "slots": len(data.slots)}),
+            ),
+        )
     kinds = {kind for kind, _ in core}
     nights = sum(1 for s in data.slots if s.night)
     subjects: list[Part] = []
@@ -592,27 +690,55 @@ _DROP_FIRST = (
 )
 
 
-def _core(data: RotaInput, built: _Built, settings: SolverSettings, time_limit_s: float) -> Problem:
+def _core(
+    data: RotaInput,
+    settings: SolverSettings,
+    time_limit_s: float,
+    *,
+    firm_share_hard: bool,
+    hint: dict[tuple[int, int], int] | None,
+) -> Problem:
     """Why the rules cannot all hold: the solver's sufficient assumptions (found on one
-    thread: the cores of assumptions are a single search's), then each rule of them dropped
-    in turn while the rest still cannot hold, so that the words name only what matters."""
+    thread: the cores of assumptions are a single search's, given a third of the time), then
+    each rule of them dropped in turn while the rest still cannot hold, so that the words name
+    only what matters. Each drop is tried on a model without assumption literals, whose
+    conflicts the solver proves quickly; when the assumptions take too long, every rule is
+    the start and the drops alone narrow it."""
     deadline = time.perf_counter() + time_limit_s
     one_thread = SolverSettings(time_limit_s, num_workers=1, presolve=settings.presolve)
-    solver = _solver(one_thread, time_limit_s)
-    status = solver.solve(built.model)
-    if status != cp_model.INFEASIBLE:
-        return Problem(RotaProblem.NOT_EXPLAINED_IN_TIME, {"territory": data.territory})
-    by_index = {var.index: key for key, var in built.rules.items()}
-    core = [by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index]
+    named = _build(data, firm_share_hard=firm_share_hard, assumptions=True, objective=False)
+    named.model.add_assumptions(list(named.rules.values()))
+    solver = _solver(one_thread, time_limit_s / 3)
+    by_index = {var.index: key for key, var in named.rules.items()}
+    if solver.solve(named.model) == cp_model.INFEASIBLE:
+        core = [
+            by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index
+        ]
+        from_assumptions = True
+    else:
+        core = list(named.rules)
+        from_assumptions = False
     for kind in _DROP_FIRST:
         for key in [k for k in core if k[0] == kind]:
             left = deadline - time.perf_counter()
-            if left <= 0.05 or len(core) == 1:
+            if left <= 0.05:
+                if not from_assumptions:
+                    return Problem(RotaProblem.NOT_EXPLAINED_IN_TIME, {"territory": data.territory})
+                break
+            if len(core) == 1:
                 break
             trial = [k for k in core if k != key]
-            built.model.clear_assumptions()
-            built.model.add_assumptions([built.rules[k] for k in trial])
-            if _solver(one_thread, left).solve(built.model) == cp_model.INFEASIBLE:
+            check = _build(
+                data,
+                firm_share_hard=firm_share_hard,
+                assumptions=False,
+                objective=False,
+                only=frozenset(trial),
+            )
+            if hint is not None:
+                for (li, si), var in check.x.items():
+                    check.model.add_hint(var, hint.get((li, si), 0))
+            if _solver(settings, left).solve(check.model) == cp_model.INFEASIBLE:
                 core = trial
     return explain(data, core)
 
@@ -627,8 +753,7 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
     hint = greedy(data)
     firm_share_hard = True
     while True:
-        built = _build(data, firm_share_hard=firm_share_hard)
-        built.model.add_assumptions(list(built.rules.values()))
+        built = _build(data, firm_share_hard=firm_share_hard, assumptions=False)
         if hint is not None:
             for (li, si), var in built.x.items():
                 built.model.add_hint(var, hint.get((li, si), 0))
@@ -659,7 +784,7 @@ def solve(data: RotaInput, settings: SolverSettings) -> RotaPlan:
                 )
             )
             break
-        reason = _core(data, built, settings, max(left, 1.0))
+        reason = _core(data, settings, max(left, 1.0), firm_share_hard=firm_share_hard, hint=hint)
         firm_share = {RotaPart.FIRM_SHARE, RotaPart.FIRM_SHARES}
         if firm_share_hard and any(p.key in firm_share for p in reason.subjects + reason.limits):
             problems.append(
