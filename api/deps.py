@@ -17,11 +17,11 @@ from sqlmodel import Session
 
 from api.limits import check_page_principal
 from dispatcher import workflow
-from dispatcher.db import unit_of_work
+from dispatcher.db import read_only, unit_of_work
 from dispatcher.models import Lawyer
 from dispatcher.reports.fairness import TRAILING_DAYS, trailing
 from dispatcher.runtime import Runtime
-from dispatcher.tokens import Principal, resolve, resolve_page_session
+from dispatcher.tokens import Principal, look_up, note_use, resolve_page_session
 from policies.vocabulary import REQUESTER_ROLES, Role
 
 bearer = HTTPBearer(auto_error=False, description="A token from `dispatcher token create`.")
@@ -50,10 +50,16 @@ def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    with unit_of_work(runtime.engine) as session:
-        principal = resolve(session, credentials.credentials)
-    if principal is None:
+    # Checked in a reading transaction (beside the writers, on SQLite); the token's use is
+    # written in a transaction of its own, about once a minute.
+    with read_only(runtime.engine) as session:
+        sighting = look_up(session, credentials.credentials)
+    if sighting is None:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    principal = sighting.principal
+    if sighting.use_due:
+        with unit_of_work(runtime.engine) as session:
+            note_use(session, principal.token_id)
     structlog.contextvars.bind_contextvars(role=principal.role, token_id=principal.token_id)
     if not runtime.limiter.hit(principal.token_id):
         raise HTTPException(

@@ -6,7 +6,7 @@ import hmac
 import importlib.util
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -331,34 +331,91 @@ def error_page(request: Request, status_code: int, headers: dict[str, str] | Non
     return page
 
 
-async def limit_by_address(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
+class AddressLimits:
     """Per client address: every sign-in attempt counts; on a link whose token is the
     credential, every token that matched nothing counts, and the address is refused once its
-    minute is used up (before the lookup, so a guesser learns nothing more)."""
-    runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    path = request.url.path
-    address = client_address(request)
-    if path == LOGIN_PATH and request.method == "POST":
-        per_minute = settings.login_rate_limit_per_minute
-        verdict = runtime.limiter.take("login", address, per_minute)
+    minute is used up (before the lookup, so a guesser learns nothing more).
+
+    Plain ASGI, like the two above: Starlette's `BaseHTTPMiddleware` runs the application in a
+    task of its own and streams the answer back through a queue, which cost more CPU per request
+    than the rest of the HTTP layer together."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            (path == LOGIN_PATH and scope["method"] == "POST") or path.startswith(LINK_PATHS)
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        runtime: Runtime = request.app.state.runtime
+        settings = runtime.settings
+        address = client_address(request)
+        if path == LOGIN_PATH:
+            per_minute = settings.login_rate_limit_per_minute
+            verdict = runtime.limiter.take("login", address, per_minute)
+            if not verdict.allowed:
+                detail = f"more than {per_minute} sign-in attempts a minute"
+                refusal = too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+                await refusal(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        per_minute = settings.unknown_link_rate_limit_per_minute
+        verdict = runtime.limiter.peek("unknown-link", address, per_minute)
         if not verdict.allowed:
-            detail = f"more than {per_minute} sign-in attempts a minute"
-            return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
-        return await call_next(request)
-    if not path.startswith(LINK_PATHS):
-        return await call_next(request)
-    per_minute = settings.unknown_link_rate_limit_per_minute
-    verdict = runtime.limiter.peek("unknown-link", address, per_minute)
-    if not verdict.allowed:
-        detail = f"more than {per_minute} unknown links a minute"
-        return too_many(request, TooManyRequests(detail, verdict.retry_after_s))
-    response = await call_next(request)
-    if response.status_code == 404:
-        runtime.limiter.take("unknown-link", address, per_minute)
-    return response
+            detail = f"more than {per_minute} unknown links a minute"
+            refusal = too_many(request, TooManyRequests(detail, verdict.retry_after_s))
+            await refusal(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                runtime.limiter.take("unknown-link", address, per_minute)
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+class RequestContext:
+    """A request id for the logs (the caller's `X-Request-ID`, or a new one) and, once the
+    answer starts, the request's metrics and its access line, by route template: never the
+    raw path, since a tablet path carries a credential."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id")
+        request_id = (given.decode("latin-1") if given else uuid.uuid4().hex)[:64]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = time.perf_counter() - started
+                method, status = scope["method"], message["status"]
+                template = getattr(scope.get("route"), "path", "unmatched")
+                HTTP_REQUESTS.labels(method, template, str(status)).inc()
+                HTTP_SECONDS.labels(method, template).observe(elapsed)
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                log.info(
+                    "http.request",
+                    method=method,
+                    route=template,
+                    status=status,
+                    ms=round(elapsed * 1000, 1),
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -416,35 +473,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
 
-    # Registered first, so it runs inside the request context (whose log line counts the 429).
-    app.middleware("http")(limit_by_address)
-
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request_id = request_id[:64]
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        # The route template, never the raw path: a tablet token is a credential.
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        HTTP_SECONDS.labels(request.method, template).observe(elapsed)
-        response.headers["X-Request-ID"] = request_id
-        log.info(
-            "http.request",
-            method=request.method,
-            route=template,
-            status=response.status_code,
-            ms=round(elapsed * 1000, 1),
-        )
-        return response
-
+    # The address limits run inside the request context (whose log line counts the 429).
+    app.add_middleware(AddressLimits)
+    app.add_middleware(RequestContext)
     app.add_middleware(Utf8JsonBody)  # inside the size limit: a body too large is 413 first
     app.add_middleware(
         BodyLimit,

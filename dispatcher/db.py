@@ -81,6 +81,10 @@ SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_ANALYSIS_ROWS = 400
 SQLITE_BUSY_S = 30
 _HOLDS_WRITER = "holds_writer_lock"
+# An execution option of the engine `read_only` hands out, and the mark of a pooled connection
+# whose SQLite `query_only` is on (set for the reading transaction, cleared when given back).
+READ_ONLY = "dispatcher_read_only"
+_QUERY_ONLY = "query_only"
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -109,6 +113,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY, False):
+            # WAL gives a reader its own snapshot beside the writer: no queue to wait in.
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.info[_QUERY_ONLY] = True
+            conn.exec_driver_sql("BEGIN")
+            return
         if not writer.acquire(timeout=SQLITE_BUSY_S):
             raise TimeoutError(f"no write lock on the database within {SQLITE_BUSY_S} s")
         conn.info[_HOLDS_WRITER] = True
@@ -132,8 +142,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     # A connection given back with its transaction still open (the pool rolls it back).
     @event.listens_for(engine.pool, "checkin")
-    def _checked_in(_dbapi: Any, record: Any) -> None:
+    def _checked_in(dbapi: Any, record: Any) -> None:
         _release(record.info)
+        if record.info.pop(_QUERY_ONLY, False) and dbapi is not None:
+            dbapi.execute("PRAGMA query_only=OFF")
 
 
 def json_text(value: Any) -> str:
@@ -207,6 +219,15 @@ def refresh_statistics(engine: Engine) -> None:
 def after_commit(session: Session, action: Callable[[], None]) -> None:
     """Run `action` once the session's transaction has committed (never if it rolls back)."""
     session.info.setdefault(AFTER_COMMIT_KEY, []).append(action)
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A unit of work that only reads: on SQLite it reads a snapshot without queueing behind
+    the writers (every other transaction takes the write lock at its start), and any write in
+    it fails (`query_only`); elsewhere it is an ordinary unit of work."""
+    with unit_of_work(engine.execution_options(**{READ_ONLY: True})) as session:
+        yield session
 
 
 @contextmanager

@@ -203,24 +203,59 @@ def resolve(session: Session, token: str) -> Principal | None:
     return _principal_of(session, row)
 
 
-def _principal_of(session: Session, row: ApiToken | None) -> Principal | None:
+@dataclass(frozen=True)
+class Sighting:
+    """A live token as read, and whether its `last_used_at` is due to be written."""
+
+    principal: Principal
+    use_due: bool
+
+
+def look_up(session: Session, token: str) -> Sighting | None:
+    """`resolve` without its write: the principal of a live token (None as `resolve`) and
+    whether `note_use` is due, so that a reading transaction can check a token and a writing
+    one is opened only about once a minute per token."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     now = utcnow()
+    principal = _live(row, now)
+    if principal is None or row is None:
+        return None
+    return Sighting(principal, _use_due(row, now))
+
+
+def note_use(session: Session, token_id: int) -> None:
+    """Write the token's `last_used_at`, unless a writer of the same minute did."""
+    now = utcnow()
+    # Guarded, so that of several processes using the token in the same minute one writes.
+    session.execute(
+        update(ApiToken)
+        .where(
+            col(ApiToken.id) == token_id,
+            or_(
+                col(ApiToken.last_used_at).is_(None),
+                col(ApiToken.last_used_at) <= now - LAST_USED_EVERY,
+            ),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def _live(row: ApiToken | None, now: datetime) -> Principal | None:
     if row is None or row.id is None or not is_live(row, now):
         return None
-    if row.last_used_at is None or row.last_used_at <= now - LAST_USED_EVERY:
-        # Guarded, so that of several processes using the token in the same minute one writes.
-        session.execute(
-            update(ApiToken)
-            .where(
-                col(ApiToken.id) == row.id,
-                or_(
-                    col(ApiToken.last_used_at).is_(None),
-                    col(ApiToken.last_used_at) <= now - LAST_USED_EVERY,
-                ),
-            )
-            .values(last_used_at=now)
-        )
     return Principal(row.id, row.role, row.name, row.requester_id, row.lawyer_id)
+
+
+def _use_due(row: ApiToken, now: datetime) -> bool:
+    return row.last_used_at is None or row.last_used_at <= now - LAST_USED_EVERY
+
+
+def _principal_of(session: Session, row: ApiToken | None) -> Principal | None:
+    now = utcnow()
+    principal = _live(row, now)
+    if principal is not None and row is not None and _use_due(row, now):
+        note_use(session, principal.token_id)
+    return principal
 
 
 class TokenOut(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -162,21 +163,46 @@ _CHOSEN_LAWYER = select(Choice.id).where(
 # --- output shape ---------------------------------------------------------------------------
 
 
+# The request's answer reads columns, not rows: every route that changes a request answers
+# with it, and loading whole invitations, lawyers and firms cost more than the reads.
+_PENDING_INVITATION = (
+    select_columns(
+        col(Invitation.id),
+        col(Invitation.deadline),
+        col(Invitation.delivery),
+        col(Lawyer.licence),
+        col(Firm.code),
+    )
+    .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
+    .join(Firm, col(Firm.id) == Invitation.firm_id)
+    .where(
+        col(Invitation.request_id) == bindparam("request_id"),
+        col(Invitation.status) == InvitationStatus.PENDING,
+    )
+)
+_APPOINTMENT = (
+    select_columns(
+        col(Appointment.id),
+        col(Appointment.closed_at),
+        col(Appointment.eta_minutes),
+        col(Lawyer.licence),
+        col(Lawyer.name),
+        col(Lawyer.phone),
+        col(Firm.code),
+        col(Firm.name),
+    )
+    .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
+    .join(Firm, col(Firm.id) == Appointment.firm_id)
+    .where(col(Appointment.request_id) == bindparam("request_id"))
+)
+
+
 def request_out(session: Session, request: Request) -> RequestOut:
     """The request's JSON as the API contract gives it."""
     territory = session.get(Territory, request.territory_id)
-    invitation = session.exec(
-        select(Invitation, Lawyer.licence, Firm.code)
-        .join(Lawyer, col(Lawyer.id) == Invitation.lawyer_id)
-        .join(Firm, col(Firm.id) == Invitation.firm_id)
-        .where(Invitation.request_id == request.id, Invitation.status == InvitationStatus.PENDING)
-    ).first()
-    appointment = session.exec(
-        select(Appointment, Lawyer, Firm)
-        .join(Lawyer, col(Lawyer.id) == Appointment.lawyer_id)
-        .join(Firm, col(Firm.id) == Appointment.firm_id)
-        .where(Appointment.request_id == request.id)
-    ).first()
+    ids = {"request_id": request.id}
+    invitation = session.execute(_PENDING_INVITATION, ids).first()
+    appointment = session.execute(_APPOINTMENT, ids).first()
     return RequestOut(
         id=request.id,
         external_ref=request.external_ref,
@@ -188,25 +214,25 @@ def request_out(session: Session, request: Request) -> RequestOut:
         category=request.category,
         invitation=(
             InvitationOut(
-                id=invitation[0].id,
-                lawyer=invitation[1],
-                firm=invitation[2],
-                deadline=invitation[0].deadline.isoformat(),
-                delivery=invitation[0].delivery,
+                id=invitation[0],
+                lawyer=invitation[3],
+                firm=invitation[4],
+                deadline=invitation[1].isoformat(),
+                delivery=invitation[2],
             )
             if invitation
             else None
         ),
         appointment=(
             AppointmentOut(
-                id=appointment[0].id,
-                lawyer=appointment[1].licence,
-                firm=appointment[2].code,
-                closed=appointment[0].closed_at is not None,
-                lawyer_name=appointment[1].name,
-                firm_name=appointment[2].name,
-                phone=appointment[1].phone,
-                eta_minutes=appointment[0].eta_minutes,
+                id=appointment[0],
+                lawyer=appointment[3],
+                firm=appointment[6],
+                closed=appointment[1] is not None,
+                lawyer_name=appointment[4],
+                firm_name=appointment[7],
+                phone=appointment[5],
+                eta_minutes=appointment[2],
             )
             if appointment
             else None

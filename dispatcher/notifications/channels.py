@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from dispatcher.config import Settings
-from dispatcher.db import unit_of_work
+from dispatcher.db import read_only
 from dispatcher.models import Lawyer
 from dispatcher.notifications import tls
 from dispatcher.notifications.message import compose
@@ -128,7 +128,7 @@ class AppriseChannel:
         tls.install()
 
     def send(self, lawyer: str, message: dict[str, Any]) -> Sequence[Attempt] | None:
-        with unit_of_work(self.engine) as session:
+        with read_only(self.engine) as session:
             notice = compose(session, message, policies=self.policies, public_url=self.public_url)
             if notice is None:
                 return [Attempt(NO_CHANNEL, False, "the invitation is not found", permanent=True)]

@@ -94,3 +94,27 @@ def test_the_swagger_ui_licence_is_served_beside_its_files(api: Api) -> None:
     licence = api.client.get("/docs/static/LICENSE")
     assert licence.status_code == 200
     assert "Apache License" in licence.text
+
+
+def _healthz_count(api: Api) -> float:
+    """The metrics' count of healthy /healthz answers so far (the registry is the process's)."""
+    found = re.search(
+        r'dispatcher_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
+        api.client.get("/metrics").text,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_every_answer_carries_its_request_id_and_is_counted_by_route(api: Api) -> None:
+    before = _healthz_count(api)
+    given = api.client.get("/healthz", headers={"X-Request-ID": "trace-" + "7" * 80})
+    assert given.headers["X-Request-ID"] == ("trace-" + "7" * 80)[:64]
+    made = [api.client.get("/healthz").headers["X-Request-ID"] for _ in range(2)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in made) and made[0] != made[1]
+    assert _healthz_count(api) == before + 3
+    # Answers of every kind: a route's, an error of the routing, a refusal of the auth.
+    assert "X-Request-ID" in api.client.get("/no/such/page.json").headers
+    assert "X-Request-ID" in api.client.get("/api/v1/requests").headers
+    metrics = api.client.get("/metrics").text
+    assert 'route="unmatched",status="404"' in metrics
+    assert 'route="/api/v1/requests",status="401"' in metrics

@@ -545,3 +545,38 @@ def test_the_invitation_list_names_the_appointment_once_accepted(api: Api) -> No
     assert [(i["status"], i["appointment"]) for i in mine if i["id"] == first["id"]] == [
         ("declined", None)
     ]
+
+
+def test_the_request_answer_names_its_invitation_then_its_appointment_as_stored(api: Api) -> None:
+    created = api.post(REQUESTS, "court", api.order("ORD-SHAPE")).json()
+    invitation = created["invitation"]
+    assert created["appointment"] is None
+    with unit_of_work(api.rt.engine) as session:
+        stored = session.get(Invitation, invitation["id"])
+        assert stored is not None
+        lawyer, firm = session.get(Lawyer, stored.lawyer_id), session.get(Firm, stored.firm_id)
+        assert lawyer is not None and firm is not None
+        assert invitation == {
+            "id": stored.id,
+            "lawyer": lawyer.licence,
+            "firm": firm.code,
+            "deadline": stored.deadline.isoformat(),
+            "delivery": stored.delivery,
+        }
+        expected = {
+            "lawyer": lawyer.licence,
+            "firm": firm.code,
+            "lawyer_name": lawyer.name,
+            "firm_name": firm.name,
+            "phone": lawyer.phone,
+        }
+    accepted = api.post(
+        f"/api/v1/invitations/{invitation['id']}/accept", invitation["lawyer"], {"eta_minutes": 25}
+    ).json()
+    appointment = accepted["appointment"]
+    assert accepted["invitation"] is None
+    assert appointment == {"id": appointment["id"], **expected, "closed": False, "eta_minutes": 25}
+    closed = api.post(f"/api/v1/appointments/{appointment['id']}/close", invitation["lawyer"])
+    assert closed.status_code == 200, closed.text
+    after = api.get(f"{REQUESTS}/{created['id']}", "court").json()
+    assert after["appointment"] == {**appointment, "closed": True}

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from dispatcher import audit, tokens
-from dispatcher.db import clocked, unit_of_work, utcnow
+from dispatcher.db import clocked, read_only, unit_of_work, utcnow
 from dispatcher.errors import Conflict, Invalid, NotFound
 from dispatcher.models import ApiToken, AuditEvent, PageSession
 from dispatcher.runtime import Runtime
@@ -73,6 +73,32 @@ def test_last_used_is_written_at_most_once_a_minute(small: Runtime) -> None:
     with unit_of_work(small.engine) as session, at(start + timedelta(seconds=61)):
         tokens.resolve(session, token)
     assert last_used() == start + timedelta(seconds=61)
+
+
+def test_a_look_up_reads_only_and_says_when_the_use_is_due(small: Runtime) -> None:
+    token = make_token(small, "bar")
+    revoked = make_token(small, "admin", "Gone")
+    with unit_of_work(small.engine) as session:
+        tokens.revoke(session, id_or_name="Gone", actor="admin")
+    start = utcnow()
+
+    def look(seconds: int) -> tokens.Sighting | None:
+        with read_only(small.engine) as session, at(start + timedelta(seconds=seconds)):
+            return tokens.look_up(session, token)
+
+    first = look(0)
+    assert first is not None and first.use_due and first.principal.role == "bar"
+    assert look(1) == first  # nothing was written by the look-up
+    with unit_of_work(small.engine) as session, at(start):
+        tokens.note_use(session, first.principal.token_id)
+    for seconds in (30, 59):
+        seen = look(seconds)
+        assert seen is not None and not seen.use_due
+    later = look(61)
+    assert later is not None and later.use_due
+    with read_only(small.engine) as session:
+        assert tokens.look_up(session, revoked) is None
+        assert tokens.look_up(session, "not a token") is None
 
 
 def test_the_listing_shows_scope_and_times_and_never_a_secret(small: Runtime) -> None:
