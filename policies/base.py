@@ -31,6 +31,8 @@ class Standings:
     settings: Rotation
     requester: str = ""  # who asks (for the wheel's human, who has favourites)
     draw_key: str = ""  # the same request at the same step draws the same
+    # A detention steered to the lawyers who answer (`order_lawyers`); None: the plain order.
+    answering_reach: float | None = None
 
     def rng(self) -> random.Random:
         """A generator seeded by the policy's seed and the decision, for rules that draw."""
@@ -87,8 +89,9 @@ def turn_for_lawyer(
 
 def firm_queue(standings: Standings, firm: str) -> tuple[str, ...]:
     """A firm's lawyers in the service's within-firm order: furthest below their own
-    entitlement first (`order_lawyers`)."""
-    return tuple(s.licence for s in order_lawyers(standings.lawyers_of(firm)))
+    entitlement first (`order_lawyers`; for a detention, those who answer within reach)."""
+    ordered = order_lawyers(standings.lawyers_of(firm), answering_reach=standings.answering_reach)
+    return tuple(s.licence for s in ordered)
 
 
 @cache

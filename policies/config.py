@@ -52,6 +52,10 @@ class Pause(_Section):
     lapses: int = Field(ge=0)
     within_hours: float = Field(gt=0)
     pause_hours: float = Field(gt=0)
+    # A detention goes first to the firm's lawyers with no lapse within `within_hours`, if
+    # they stand within `answering_reach` offers of the lawyer furthest below their share.
+    detentions_to_answering: bool
+    answering_reach: float = Field(ge=0)
 
 
 class Eligibility(_Section):

@@ -117,6 +117,7 @@ class LawyerStanding:
     last_offer_at: datetime | None
     entitlement: float = 0.0  # Σ, over the decisions they were eligible for, their firm's
     offers: int = 0  # share divided among the firm's eligible lawyers; offers charged to them
+    lapsed: bool = False  # let an invitation lapse lately (policy [pause] within_hours)
 
     @property
     def shortfall(self) -> float:
@@ -124,13 +125,19 @@ class LawyerStanding:
         return self.entitlement - self.offers
 
 
-def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
+def order_lawyers(
+    lawyers: Sequence[LawyerStanding], *, answering_reach: float | None = None
+) -> list[LawyerStanding]:
     """The firm's lawyers, the one to invite first: the quota rule one level down.
 
     The lawyer furthest below their own entitlement first (every eligible lawyer of the firm
     earns the same part of the firm's share at a decision, so this is also the order after
     this decision's share), then the lightest workload, the longest since the last offer, the
     licence. The bound it keeps is stated in `LAWYER_BOUND`.
+
+    With `answering_reach` (a detention, policy [pause] detentions_to_answering), the lawyers
+    who let no invitation lapse lately and stand within `answering_reach` offers of the one
+    furthest below go first, in the same order; then everyone else, in the same order.
     """
 
     def key(lawyer: LawyerStanding) -> tuple[float, float, int, float, str]:
@@ -144,7 +151,13 @@ def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
             lawyer.licence,
         )
 
-    return sorted(lawyers, key=key)
+    plain = sorted(lawyers, key=key)
+    if answering_reach is None or not plain:
+        return plain
+    reach = plain[0].shortfall - answering_reach - EPS
+    ahead = [lw for lw in plain if not lw.lapsed and lw.shortfall >= reach]
+    taken = {lw.licence for lw in ahead}
+    return ahead + [lw for lw in plain if lw.licence not in taken]
 
 
 # With the same eligible firms and lawyers at every decision, every lawyer stays within 1 of
@@ -156,3 +169,13 @@ def order_lawyers(lawyers: Sequence[LawyerStanding]) -> list[LawyerStanding]:
 # earn their part meanwhile; the bound the tests hold over random registries and answer
 # sequences (tests/policies/test_quota_lawyers.py) is then 2.
 LAWYER_BOUND = 2.0
+# Steering detentions to the lawyers who answer (`order_lawyers` with `answering_reach` r) lets
+# the chosen lawyer stand up to r behind the one furthest below, so the firm's lawyers spread
+# up to r + 1 apart instead of 1, and a lawyer who lets invitations lapse may fall r further
+# behind before the standard requests (plain order) bring them back: the bound is 2 + r
+# (a hypothesis property over random registries, answers, lapses and urgencies holds it).
+
+
+def lawyer_bound(answering_reach: float | None) -> float:
+    """The bound on every lawyer's deviation from their own entitlement under the rule."""
+    return LAWYER_BOUND + (answering_reach or 0.0)

@@ -25,6 +25,12 @@ class QuotaRule:
                 "then longest since the last offer"
             ),
         }
+        if standings.answering_reach is not None:
+            how["lawyer_order"] = (
+                "a detention: first those who let no invitation lapse lately and stand within "
+                f"{standings.answering_reach:g} of the one furthest below their own entitlement; "
+                "then " + str(how["lawyer_order"])
+            )
         return Turn(firm=firm, queue=firm_queue(standings, firm), ranking=tuple(ranking), how=how)
 
 

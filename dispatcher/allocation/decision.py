@@ -109,11 +109,34 @@ def open_load(session: Session, lawyer_id: int) -> int:
     return int(session.execute(OPEN_LOAD, {"lawyer": lawyer_id}).scalar_one())
 
 
-def lawyer_turn(licence: str, shortfall: float, firm: str) -> str:
-    """Why this lawyer of the firm, in the bar's words: how far from their own share."""
+def lawyer_turn(
+    licence: str, shortfall: float, firm: str, passed: QueuedLawyer | None = None
+) -> str:
+    """Why this lawyer of the firm, in the bar's words: how far from their own share, and
+    whom a detention passed over because they let an invitation lapse lately."""
     if shortfall >= 0:
-        return f"{licence} is {shortfall:.1f} below their share in {firm}"
-    return f"{licence} is {-shortfall:.1f} above their share in {firm} (the least above)"
+        why = f"{licence} is {shortfall:.1f} below their share in {firm}"
+    else:
+        why = f"{licence} is {-shortfall:.1f} above their share in {firm}"
+        if passed is None:
+            why += " (the least above)"
+    if passed is not None:
+        why += (
+            f"; a detention goes first to a lawyer who answers: {passed['licence']}, "
+            f"{passed.get('shortfall', 0.0):.1f} below their share, let an invitation lapse lately"
+        )
+    return why
+
+
+def passed_over(queued: list[QueuedLawyer], chosen: QueuedLawyer) -> QueuedLawyer | None:
+    """The lawyer further below their share than the chosen one whom a detention passed over
+    for having let an invitation lapse (None: the chosen one is furthest below, or tied)."""
+    behind = [
+        q
+        for q in queued
+        if q.get("lapsed") and q.get("shortfall", 0.0) > chosen.get("shortfall", 0.0) + 1e-9
+    ]
+    return max(behind, key=lambda q: q.get("shortfall", 0.0), default=None)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -193,17 +216,18 @@ def decide_rotation(
         queued: list[QueuedLawyer] = []
         for lw in queue:
             entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
-            queued.append(
-                {
-                    "licence": lw.licence,
-                    "load": pool.load[lw.id],
-                    "workload": pool.workload[lw.id],
-                    "last_offer_at": _iso(pool.last_offer.get(lw.id)),
-                    "entitlement": round(entitlement + earned, 9),
-                    "offers": offers,
-                    "shortfall": round(entitlement + earned - offers, 9),
-                }
-            )
+            entry: QueuedLawyer = {
+                "licence": lw.licence,
+                "load": pool.load[lw.id],
+                "workload": pool.workload[lw.id],
+                "last_offer_at": _iso(pool.last_offer.get(lw.id)),
+                "entitlement": round(entitlement + earned, 9),
+                "offers": offers,
+                "shortfall": round(entitlement + earned - offers, 9),
+            }
+            if pool.answering_reach is not None:
+                entry["lapsed"] = lw.id in pool.lapsed
+            queued.append(entry)
         chosen_at = next(q for q in queued if q["licence"] == lawyer.licence)
         explanation: RotationExplanation = {
             "kind": DecisionKind.ROTATION,
@@ -220,7 +244,10 @@ def decide_rotation(
             "chosen": {"firm": pool.firms[firm_id].code, "lawyer": lawyer.licence},
             "tried": tried,
             "lawyer_turn": lawyer_turn(
-                lawyer.licence, chosen_at.get("shortfall", 0.0), pool.firms[firm_id].code
+                lawyer.licence,
+                chosen_at.get("shortfall", 0.0),
+                pool.firms[firm_id].code,
+                passed_over(queued, chosen_at),
             ),
         }
         decision = new_decision(request, territory, policy, via, explanation)

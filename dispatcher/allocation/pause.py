@@ -1,10 +1,12 @@
 """The lapse pause: a lawyer who lets invitations lapse is paused for a bounded time.
 
-Within a firm the lawyer furthest below their own entitlement is invited first, whatever their
-record (`policies.quota.order_lawyers`): a lawyer's answering record never moves them down the
-queue. Instead, after `[pause] lapses` expired invitations within `within_hours`, the lawyer
-gets no invitation for `pause_hours` (the pool excludes them as `paused`, so they earn no
-entitlement meanwhile either). Lapses before the end of a pause never count towards the next.
+Within a firm the lawyer furthest below their own entitlement is invited first
+(`policies.quota.order_lawyers`): a lawyer's answering record never moves them down the queue
+without bound (a detention goes first to the lawyers who let no invitation lapse within
+`within_hours`, only within `[pause] answering_reach` of the one furthest below). Instead,
+after `[pause] lapses` expired invitations within `within_hours`, the lawyer gets no
+invitation for `pause_hours` (the pool excludes them as `paused`, so they earn no entitlement
+meanwhile either). Lapses before the end of a pause never count towards the next.
 """
 
 from __future__ import annotations

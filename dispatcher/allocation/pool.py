@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -18,6 +18,7 @@ from sqlmodel import Session
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
+    EXPIRED,
     INVITED,
     LAST_OFFER,
     LAWYER_STANDINGS,
@@ -32,7 +33,7 @@ from dispatcher.models import Request
 from policies.config import Policy
 from policies.eligibility import Need, request_exclusion
 from policies.quota import LawyerStanding, order_lawyers
-from policies.vocabulary import FirmStatus, InvitationStatus
+from policies.vocabulary import FirmStatus, InvitationStatus, Urgency
 
 # The invitations that bind a firm to the person it defends.
 _DEFENDING = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
@@ -46,6 +47,7 @@ class Weighed:
     workload: dict[int, float]
     last_offer: dict[int, datetime | None]
     standing: dict[int, tuple[float, int]]
+    lapsed: set[int] = field(default_factory=set)  # let an invitation lapse since `lapses_since`
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,16 @@ class WorkloadReader:
     session: Session
     policy: Policy
     territory_id: int
+    lapses_since: datetime | None = None  # read who let an invitation lapse since (a detention)
 
     def __call__(self, lawyer_ids: list[int]) -> Weighed:
-        return workloads(self.session, lawyer_ids, self.policy, territory_id=self.territory_id)
+        return workloads(
+            self.session,
+            lawyer_ids,
+            self.policy,
+            territory_id=self.territory_id,
+            lapses_since=self.lapses_since,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,18 @@ class Pool:
     # workloads, for the same firms; a lawyer the rotation has not met yet has none).
     standing: dict[int, tuple[float, int]] = field(default_factory=dict)
     weighed_firms: set[int] = field(default_factory=set)
+    # Lawyers who let an invitation lapse lately (read with the workloads, for a detention).
+    lapsed: set[int] = field(default_factory=set)
     # Only paused lawyers could be invited, so the pause was set aside for this decision.
     pause_waived: bool = False
+
+    @property
+    def answering_reach(self) -> float | None:
+        """For a detention under [pause] detentions_to_answering, how far behind the lawyer
+        furthest below their share a lawyer who answers may stand and still go first."""
+        if self.weigher.lapses_since is None:
+            return None
+        return self.weigher.policy.pause.answering_reach
 
     def weigh(self, firm_id: int) -> None:
         """Read the workloads, last offers and standings of a firm's eligible lawyers, once.
@@ -106,6 +125,7 @@ class Pool:
         self.workload.update(weighed.workload)
         self.last_offer.update(weighed.last_offer)
         self.standing.update(weighed.standing)
+        self.lapsed.update(weighed.lapsed)
         self.weighed_firms.update(wanted)
 
     def firm_id(self, code: str) -> int:
@@ -272,16 +292,29 @@ def _pool(
         excluded_firms=excluded_firms,
         excluded_lawyers=excluded,
         firm_ids={firms[f].code: f for f in eligible},
-        weigher=WorkloadReader(session, policy, territory.id),
+        weigher=WorkloadReader(session, policy, territory.id, _lapses_since(request, policy, now)),
         attempt=len(invited),
     )
 
 
+def _lapses_since(request: Request, policy: Policy, now: datetime) -> datetime | None:
+    """Since when a lapse steers a detention away from a lawyer (None: no steering)."""
+    if not policy.pause.detentions_to_answering or request.urgency != Urgency.DETENTION:
+        return None
+    return now - timedelta(hours=policy.pause.within_hours)
+
+
 def workloads(
-    session: Session, lawyer_ids: list[int], policy: Policy, *, territory_id: int
+    session: Session,
+    lawyer_ids: list[int],
+    policy: Policy,
+    *,
+    territory_id: int,
+    lapses_since: datetime | None = None,
 ) -> Weighed:
     """Open appointments and pending invitations of these lawyers, weighted by case category,
-    when each was last offered a case, and their standings in the territory's rotation."""
+    when each was last offered a case, their standings in the territory's rotation, and (with
+    `lapses_since`) who of them let an invitation lapse since."""
     found: dict[int, float] = defaultdict(float)
     if not lawyer_ids:
         return Weighed(found, {}, {})
@@ -297,7 +330,15 @@ def workloads(
             LAWYER_STANDINGS, {"territory": territory_id, "lawyers": lawyer_ids}
         ).all()
     }
-    return Weighed(found, last_offer, standing)
+    lapsed: set[int] = set()
+    if lapses_since is not None:
+        lapsed = {
+            lawyer_id
+            for lawyer_id, _n in session.execute(
+                EXPIRED, {"lawyers": lawyer_ids, "since": lapses_since}
+            ).all()
+        }
+    return Weighed(found, last_offer, standing, lapsed)
 
 
 def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
@@ -309,6 +350,7 @@ def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
             pool.workload[lw.id],
             pool.last_offer.get(lw.id),
             *pool.standing.get(lw.id, (0.0, 0)),
+            lapsed=lw.id in pool.lapsed,
         )
         for lw in pool.eligible[firm_id]
     ]
@@ -317,5 +359,5 @@ def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
 def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
     """The firm's eligible lawyers, the one to invite first."""
     by_licence = {lw.licence: lw for lw in pool.eligible[firm_id]}
-    ordered = order_lawyers(lawyer_standings(pool, firm_id))
+    ordered = order_lawyers(lawyer_standings(pool, firm_id), answering_reach=pool.answering_reach)
     return [by_licence[s.licence] for s in ordered]

@@ -89,6 +89,9 @@ class QueuedLawyer(TypedDict):
     entitlement: NotRequired[float]
     offers: NotRequired[int]
     shortfall: NotRequired[float]
+    # Let an invitation lapse within the pause window: a detention goes first to those who did
+    # not (policy [pause] detentions_to_answering; recorded for detentions only).
+    lapsed: NotRequired[bool]
 
 
 class ChosenLawyer(TypedDict):

@@ -96,6 +96,7 @@ def take_turn(
         settings=policy.rotation,
         requester=str(request.requester_id),
         draw_key=f"{request.requester_id}:{request.external_ref}:{pool.attempt}",
+        answering_reach=pool.answering_reach,
     )
     turn = rule_named(policy.rotation.rule).turn(standings)
     by_licence = {lw.licence: lw for lw in pool.eligible[pool.firm_id(turn.firm)]}

@@ -1,7 +1,8 @@
 """Runs: one rule over a period, or every rule over the same demand, with table, files, plots.
 
 Each rule gets its own database and the same registry, seed and demand; the comparison rules
-run with one fixed answer deadline and no lapse pause, as the rosters they stand for do, while
+run with one fixed answer deadline, no lapse pause and no steering of detentions to
+the lawyers who answer, as the rosters they stand for do, while
 `quota` runs with the policy file as it is.
 """
 
@@ -50,6 +51,7 @@ def policy_book(rule: str, *, seed: int, policy_file: str | None = None) -> Poli
         fixed = round_robin.FIXED_DEADLINE_S
         raw["deadlines"] = {"detention_s": fixed, "standard_s": fixed}
         raw.setdefault("pause", {})["lapses"] = 0
+        raw["pause"]["detentions_to_answering"] = False
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
     return PolicyBook(raw, digest)
 
@@ -182,6 +184,12 @@ def simulate(
         float | None, typer.Option(help="Demand (default: 24 per active lawyer)")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Rules run side by side in processes", min=1)] = 1,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Policy file (default: policies/default.toml)", exists=True, dir_okay=False
+        ),
+    ] = None,
 ) -> None:
     """Replay demand through the real workflow under a rule (or all five) and print figures."""
     from dispatcher.logging import configure
@@ -202,6 +210,7 @@ def simulate(
             database_url=database_url,
             registry_path=str(registry_file) if registry_file else None,
             requests_per_year=requests_per_year,
+            policy_file=str(policy_file) if policy_file else None,
         )
         for r in rules
     ]
@@ -213,6 +222,7 @@ def simulate(
             "days": days,
             "seed": seed,
             "registry": str(registry_file) if registry_file else "data/registry.json",
+            "policy_file": str(policy_file) if policy_file else "policies/default.toml",
         }
         write_results(out, results, meta)
     if as_json:

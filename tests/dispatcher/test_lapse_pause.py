@@ -145,3 +145,58 @@ def test_the_decision_says_how_far_below_their_share_the_lawyer_is(tmp_path: Pat
                 )
     finally:
         rt.stop()
+
+
+def test_a_detention_goes_first_to_those_who_answer_and_the_decision_says_whom_it_passed(
+    tmp_path: Path,
+) -> None:
+    # No pause here (lapses = 0): L-11 lets every detention lapse and stays eligible.
+    rt = runtime_at(
+        tmp_path / "steer.db",
+        policy_text=policy_text(version="s", lapses=0, within_hours=24.0, answering_reach=1.0),
+    )
+    load_registry(rt, small_registry())
+    make_token(rt, "court", "Court One", territory="CEN")
+    try:
+        for i in range(24):
+            request_id = submit_request(rt, f"D-{i}", urgency="detention")
+            if _invited(rt, request_id) == "L-11":
+                _lapse(rt, request_id)
+            with unit_of_work(rt.engine) as session:
+                accept_and_close(session, rt, request_id)
+        passed = 0
+        with unit_of_work(rt.engine) as session:
+            decisions = session.exec(select(Decision).order_by(col(Decision.id))).all()
+            for decision in decisions:
+                explanation = decision.explanation
+                queue = explanation["lawyer_queue"]
+                [chosen] = [q for q in queue if q["licence"] == explanation["chosen"]["lawyer"]]
+                furthest = max(q["shortfall"] for q in queue)
+                # Every detention records who lapsed; a lapsed lawyer goes first only when no
+                # one who answers stands within reach of the one furthest below.
+                assert all("lapsed" in q for q in queue)
+                if chosen["lapsed"]:
+                    assert all(q["lapsed"] or q["shortfall"] < furthest - 1.0 for q in queue)
+                else:
+                    assert chosen["shortfall"] >= furthest - 1.0 - 1e-9
+                if chosen["shortfall"] < furthest - 1e-9:
+                    assert (
+                        "a detention goes first to a lawyer who answers: L-11"
+                        in (explanation["lawyer_turn"])
+                    )
+                    passed += 1
+                assert "let no invitation lapse lately" in explanation["rule"]["lawyer_order"]
+            assert passed > 0
+        # A standard request keeps the plain order (the one furthest below first, L-11 included:
+        # they catch up their share here); no lapse is recorded in its queue.
+        for i in range(6):
+            request_id = submit_request(rt, f"S-{i}")
+            with unit_of_work(rt.engine) as session:
+                last = session.exec(select(Decision).order_by(col(Decision.id).desc())).first()
+                assert last is not None
+                queue = last.explanation["lawyer_queue"]
+                assert all("lapsed" not in q for q in queue)
+                assert queue[0]["shortfall"] == max(q["shortfall"] for q in queue)
+                accept_and_close(session, rt, request_id)
+    finally:
+        rt.stop()

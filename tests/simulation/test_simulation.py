@@ -30,6 +30,7 @@ from dispatcher.simulation.loop import Simulation
 from dispatcher.simulation.run import RULES, policy_book
 from policies.eligibility import DutyWindow, on_duty
 from tests.support import backends
+from tests.support.policies import policy_text
 from tests.support.registries import small_registry
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # Monday, midnight in Baku
@@ -217,3 +218,18 @@ def test_no_rule_ever_invites_a_conflicted_off_duty_or_capped_lawyer(
         assert excluded_invitations(engine) == []
     finally:
         engine.dispose()
+
+
+def test_the_rosters_run_without_pause_or_steering_and_quota_with_the_policy_file(
+    tmp_path: Path,
+) -> None:
+    for rule in RULES:
+        pause = policy_book(rule, seed=1).default.pause
+        if rule == "quota":
+            assert pause.lapses == 2 and pause.detentions_to_answering
+        else:
+            assert pause.lapses == 0 and not pause.detentions_to_answering
+    own = tmp_path / "policy.toml"
+    own.write_text(policy_text(answering_reach=2.5, detentions_to_answering=False))
+    pause = policy_book("quota", seed=1, policy_file=str(own)).default.pause
+    assert pause.answering_reach == 2.5 and not pause.detentions_to_answering
