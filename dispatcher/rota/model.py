@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NotRequired
 from zoneinfo import ZoneInfo
 
 from ortools.sat.python import cp_model
@@ -113,6 +114,11 @@ class Figures(TypedDict):
     nights: Spread
     weekends: Spread
     hinted: bool
+    # Over every territory: the same lawyers' duties here plus their approved duties in other
+    # territories during the period (min and max both over the `takes_all` lawyers). Rotas
+    # planned before these figures existed lack them.
+    totals_overall: NotRequired[Spread]
+    nights_overall: NotRequired[Spread]
 
 
 ProblemValue = str | int | float
@@ -451,47 +457,71 @@ def _objective(
 ) -> None:
     """Firm shares first: no firm at 1 duty or more from its share where that can be avoided
     and, when shares are relaxed, the largest deviation as small as possible, then the sum.
-    Then lawyers' totals, nights and weekend duties as even as possible (max minus min, the
-    min over the lawyers who may take every such slot but for duties elsewhere, `takes_all`,
-    with those duties counted)."""
+    Then lawyers' nights within 1 of even where the rules allow; then lawyers' totals, nights
+    and weekend duties as even as possible (max minus min over the lawyers who may take every
+    such slot but for duties elsewhere, `takes_all`, each counted with their approved duties
+    in other territories); then the most anyone takes here."""
     terms: list[cp_model.LinearExprT] = []
-    evenness_bound = 0
+    spreads: list[tuple[int, cp_model.LinearExprT, int]] = []  # weight, max - min, its bound
+    ties: list[tuple[int, cp_model.IntVar, int]] = []  # weight, max here, its bound
+    beyond: list[tuple[cp_model.IntVar, int]] = []  # nights' spread beyond 1, its bound
     # Weekday days too: a lawyer who opts out of nights and weekends is free for no other set,
     # and would otherwise count in no minimum at all.
-    for weight, pick in (
-        (4, lambda s: True),
-        (2, lambda s: s.night),
-        (2, lambda s: s.weekend),
-        (1, lambda s: not s.night and not s.weekend),
+    for weight, pick, night in (
+        (4, lambda s: True, False),
+        (2, lambda s: s.night, True),
+        (2, lambda s: s.weekend, False),
+        (1, lambda s: not s.night and not s.weekend, False),
     ):
         chosen = [s for s in data.slots if pick(s)]
         if not chosen:
             continue
         bound = len(chosen)
-        evenness_bound += weight * bound
         duties = sum(s.need for s in chosen)
-        # The min counts a lawyer's duties elsewhere (else a lawyer who serves two
-        # territories would never count here, and nothing would hold anyone's duties up);
-        # the max counts duties here only (else one lawyer's load elsewhere would set it).
+        # The spread is over every territory: both ends count a lawyer's duties elsewhere
+        # (before, the max counted duties here only, so a lawyer serving several territories
+        # took a full share in each). The max here alone breaks ties, so that a lawyer
+        # loaded elsewhere above everyone here does not leave the others' count here free.
         credits = [duties_elsewhere(lawyer, chosen) for lawyer in data.lawyers]
         top = bound + max(credits, default=0)
         high = model.new_int_var(0, top, "high")
+        high_here = model.new_int_var(0, bound, "high_here")
         low = model.new_int_var(0, top, "low")
         free = 0
         credited = 0
         for li, lawyer in enumerate(data.lawyers):
             count = sum(x[li, s.index] for s in chosen)
-            model.add(high >= count)
+            model.add(high_here >= count)
             if takes_all(lawyer, chosen, data):
+                model.add(high >= count + credits[li])
                 model.add(low <= count + credits[li])
                 free += 1
                 credited += credits[li]
+        model.add(high >= high_here)
         # The bounds an even spread gives, stated so that the solver proves optimality sooner.
         if data.lawyers:
-            model.add(high >= -(-duties // len(data.lawyers)))
+            model.add(high_here >= -(-duties // len(data.lawyers)))
         if free:
             model.add(low <= (duties + credited) // free)
-        terms.append(weight * (high - low))
+        spreads.append((weight, high - low, top))
+        ties.append((weight, high_here, bound))
+        if night:
+            over = model.new_int_var(0, top, "nights_over_1")
+            model.add(over >= high - low - 1)
+            beyond.append((over, top))
+    # Each spread over every territory costs more than all the ties it breaks.
+    tie_bound = sum(weight * bound for weight, _, bound in ties) + 1
+    for weight, spread, _ in spreads:
+        terms.append(weight * tie_bound * spread)
+    for weight, tie, _ in ties:
+        terms.append(weight * tie)
+    evenness_bound = tie_bound * (sum(weight * top for weight, _, top in spreads) + 1)
+    # Nights within 1 of even (over every territory) wherever the rules allow, before any
+    # other spread: with the nights weighed against all duties, the solver gave a night's
+    # evenness for a duty's (SUM: nights 4-6 where 5-6 was possible).
+    for over, top in beyond:
+        terms.append(over * evenness_bound)
+        evenness_bound *= top + 1
     # One unit of firm excess costs more than any unevenness among lawyers; the peak more than
     # any sum of excesses it bounds.
     unit = evenness_bound + 1
@@ -566,7 +596,9 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
     """The plan's fairness figures: each firm's duties against its share, and the spread of
     lawyers' totals, nights and weekend duties here (the min over the lawyers who may take
     every such slot but for duties elsewhere, `takes_all`: with one lawyer a night, the night
-    languages' speakers)."""
+    languages' speakers); and of totals and nights over every territory (`*_overall`: the
+    same lawyers' duties here and their approved duties elsewhere in the period, what the
+    planner evens)."""
     totals: dict[str, int] = dict.fromkeys((lw.licence for lw in data.lawyers), 0)
     nights = dict(totals)
     weekends = dict(totals)
@@ -600,6 +632,15 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
             "max": max(counts.values(), default=0),
         }
 
+    def overall(counts: dict[str, int], pick: str) -> Spread:
+        chosen = [s for s in data.slots if pick == "all" or getattr(s, pick)]
+        found = [
+            counts[lw.licence] + duties_elsewhere(lw, chosen)
+            for lw in data.lawyers
+            if takes_all(lw, chosen, data)
+        ]
+        return {"min": min(found, default=0), "max": max(found, default=0)}
+
     return {
         "slots": len(data.slots),
         "duties": duties,
@@ -610,7 +651,43 @@ def figures(data: RotaInput, assignments: Sequence[tuple[str, Slot]], *, hinted:
         "nights": spread(nights, "night"),
         "weekends": spread(weekends, "weekend"),
         "hinted": hinted,
+        "totals_overall": overall(totals, "all"),
+        "nights_overall": overall(nights, "night"),
     }
+
+
+def least_spread(data: RotaInput, settings: SolverSettings, *, night: bool) -> int | None:
+    """The least spread of nights (or of all duties) over every territory that the rules
+    allow here, with the duties elsewhere as they are: `figures`' `nights_overall` (or
+    `totals_overall`) as it would be if nothing else counted, firm shares included as the
+    plan would hold them. None when not proven within the time limit. For judging whether a
+    plan's spread is the rules' limit or a trade made for something else."""
+    firm_share_hard = True
+    for _ in range(2):
+        built = _build(data, firm_share_hard=firm_share_hard, assumptions=False, objective=False)
+        chosen = [s for s in data.slots if s.night or not night]
+        counts = [
+            sum(built.x[li, s.index] for s in chosen) + duties_elsewhere(lw, chosen)
+            for li, lw in enumerate(data.lawyers)
+            if takes_all(lw, chosen, data)
+        ]
+        if not counts:
+            return 0
+        top = len(chosen) + len(data.slots)
+        high = built.model.new_int_var(0, top, "high")
+        low = built.model.new_int_var(0, top, "low")
+        for count in counts:
+            built.model.add(high >= count)
+            built.model.add(low <= count)
+        built.model.minimize(high - low)
+        solver = _solver(settings, settings.time_limit_s)
+        status = solver.solve(built.model)
+        if status == cp_model.OPTIMAL:
+            return round(solver.objective_value)
+        if status != cp_model.INFEASIBLE or not firm_share_hard:
+            return None
+        firm_share_hard = False
+    return None
 
 
 def _speakers(data: RotaInput, language: str) -> int:
