@@ -330,6 +330,22 @@ def duties_elsewhere(lawyer: RotaLawyer, slots: Sequence[Slot]) -> int:
     return sum(1 for a, b in lawyer.elsewhere if any(a < s.end and s.start < b for s in slots))
 
 
+def week_room(lawyer: RotaLawyer, slots: Sequence[Slot], cap: int) -> dict[int, int]:
+    """How many duties the lawyer may still take in each week of the plan under the weekly
+    cap, which counts the lawyer's duties in every territory: the approved duties elsewhere
+    that start in the week (weeks counted from the plan's first slot) come off the cap."""
+    if not slots:
+        return {}
+    first = slots[0].start
+    weeks = sorted({s.week for s in slots})
+    room = {}
+    for week in weeks:
+        begins, ends = first + timedelta(days=7 * week), first + timedelta(days=7 * (week + 1))
+        taken = sum(1 for a, _ in lawyer.elsewhere if begins <= a < ends)
+        room[week] = max(0, cap - taken)
+    return room
+
+
 def rest_span(rest_hours: int, slot_hours: float) -> int:
     """How many slots apart two duties of one lawyer must at least be, minus one."""
     return math.ceil(rest_hours / slot_hours) if rest_hours > 0 else 0
@@ -414,9 +430,10 @@ def _build(
             for start in range(len(slots) - 1):
                 window = [x[li, t] for t in range(start, min(len(slots), start + span + 1))]
                 hold(sum(window) <= 1, _Rule.REST)
+        room = week_room(lawyers[li], slots, data.weekly_cap)
         for week in weeks:
             hold(
-                sum(x[li, s.index] for s in slots if s.week == week) <= data.weekly_cap,
+                sum(x[li, s.index] for s in slots if s.week == week) <= room[week],
                 _Rule.WEEKLY_CAP,
             )
     # Firm shares, in whole numbers: |duties * W - D * w| <= W is |duties - share| <= 1, the
@@ -544,6 +561,10 @@ def greedy(data: RotaInput) -> dict[tuple[int, int], int] | None:
     total_weight = sum(data.firm_weights.values()) or 1
     last: dict[int, int] = {}
     week_count: dict[tuple[int, int], int] = defaultdict(int)
+    # Duties elsewhere come off the weekly cap: the greedy starts each week that much in.
+    for li, lw in enumerate(data.lawyers):
+        for week, room in week_room(lw, data.slots, data.weekly_cap).items():
+            week_count[li, week] = data.weekly_cap - room
     totals: dict[int, int] = defaultdict(int)
     nights: dict[int, int] = defaultdict(int)
     firm_count: dict[str, int] = defaultdict(int)

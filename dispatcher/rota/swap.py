@@ -146,10 +146,17 @@ def problem_of(
     def week(at: datetime) -> int:
         return (at.astimezone(zone).date() - first_day).days // 7
 
+    # The weekly cap counts the colleague's approved duties in every territory, in this rota's
+    # week of the duty.
+    week_starts = rota.starts_at + timedelta(days=7 * week(a.starts_at))
     same_week = session.execute(
-        select(col(RotaAssignment.starts_at)).where(
-            col(RotaAssignment.rota_id) == rota.id,
+        select(col(RotaAssignment.starts_at))
+        .join(Rota, col(Rota.id) == RotaAssignment.rota_id)
+        .where(
+            col(Rota.status) == RotaStatus.APPROVED,
             col(RotaAssignment.lawyer_id) == colleague.id,
+            col(RotaAssignment.starts_at) >= week_starts - timedelta(days=1),
+            col(RotaAssignment.starts_at) < week_starts + timedelta(days=8),
         )
     ).all()
     if sum(1 for (start,) in same_week if week(start) == week(a.starts_at)) >= rules.weekly_cap:

@@ -49,6 +49,13 @@ def inputs(draw: st.DrawFn) -> RotaInput:
                 languages=frozenset(["az", *(["ru"] if draw(st.booleans()) else [])]),
                 juvenile=draw(st.booleans()),
                 leave=leave,
+                # Duties in another territory (the slot grid's own intervals).
+                elsewhere=tuple(
+                    (slots[k].start, slots[k].end)
+                    for k in sorted(
+                        draw(st.sets(st.integers(0, len(slots) - 1), max_size=3)) if i > 1 else ()
+                    )
+                ),
                 no_nights=draw(st.booleans()) and i > 1,
             )
         )
@@ -88,11 +95,16 @@ def test_a_plan_keeps_every_rule(data: RotaInput) -> None:
     duties: dict[str, list[Slot]] = defaultdict(list)
     for licence, slot in plan.assignments:
         duties[licence].append(slot)
-    for slots in duties.values():
+    first = data.slots[0].start
+    for licence, slots in duties.items():
         for a, b in pairwise(slots):
             assert b.start - a.end >= rest
+        lawyer = next(lw for lw in data.lawyers if lw.licence == licence)
         for week, n in Counter(s.week for s in slots).items():
-            assert n <= data.weekly_cap, week
+            # The cap counts the lawyer's duties elsewhere that start in the week too.
+            begins = first + timedelta(days=7 * week)
+            away = sum(1 for a, _ in lawyer.elsewhere if begins <= a < begins + timedelta(days=7))
+            assert n + away <= data.weekly_cap, week
     assert plan.figures is not None
     if not plan.problems:  # firm shares held: every firm within 1 of its share
         assert plan.figures["firm_deviation_max"] <= 1.0
@@ -332,7 +344,8 @@ def test_nights_within_1_are_not_given_up_for_even_totals() -> None:
         night_languages=("ru",),
         juvenile_each_slot=False,
         rest_hours=12,
-        weekly_cap=4,
+        # Above what any lawyer takes with their duties elsewhere (which count against it).
+        weekly_cap=6,
     )
     plan = solve(data, SolverSettings(time_limit_s=10.0, num_workers=1, presolve=False))
     assert plan.status == RotaOutcome.OPTIMAL
@@ -382,3 +395,23 @@ def test_nights_over_every_territory_are_within_1_wherever_the_rules_allow(
     spread = plan.figures.get("nights_overall")
     assert spread is not None
     assert spread["max"] - spread["min"] <= max(least, 1)
+
+
+def test_the_weekly_cap_counts_duties_in_other_territories() -> None:
+    # L0 holds 4 duties elsewhere in the first week (the cap): none here that week, though
+    # the even spread would give every lawyer some.
+    slots = make_slots(date(2027, 1, 4), 28, POLICY.timezone, POLICY.rota)
+    away = tuple((s.start, s.end) for s in [s for s in slots if s.week == 0 and not s.night][:4])
+    lawyers = tuple(
+        RotaLawyer(
+            f"L{i}", f"F{i % 2}", frozenset(["az", "ru"]), False, elsewhere=away if i == 0 else ()
+        )
+        for i in range(6)
+    )
+    data = _four_weeks(lawyers, dict(Counter(lw.firm for lw in lawyers)))
+    plan = solve(data, SolverSettings(time_limit_s=20.0, num_workers=2, presolve=False))
+    assert plan.status in (RotaOutcome.OPTIMAL, RotaOutcome.FEASIBLE)
+    week_of = {s.start: s.week for s in slots}
+    weeks = Counter(week_of[slot.start] for licence, slot in plan.assignments if licence == "L0")
+    assert weeks[0] == 0
+    assert sum(weeks.values()) > 0

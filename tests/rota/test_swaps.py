@@ -249,3 +249,16 @@ def test_the_next_plan_respects_what_the_lawyer_recorded(small: Runtime) -> None
     assert not [
         d for d in rota.assignments if d.lawyer == "L-13" and d.start < away[1] and away[0] < d.end
     ]
+
+
+def test_the_weekly_cap_counts_the_colleagues_duties_in_other_territories(small: Runtime) -> None:
+    # L-31 serves both territories: a full week of duties in NOR leaves no room in CEN's week.
+    cap = small.policies.default.rota.weekly_cap
+    days = [local(f"2027-02-0{1 + i}", 8) for i in range(cap)]
+    last = local(f"2027-02-0{2 + cap}", 8)
+    approved_rota(small, [("L-31", d) for d in days], territory="NOR")
+    duties = approved_rota(small, [("L-21", last)], start=days[0])
+    assert offer_and_answer(small, duties["L-21", last], "L-21", "L-31") == (
+        SwapStatus.REFUSED,
+        SwapProblem.WEEKLY_CAP,
+    )
