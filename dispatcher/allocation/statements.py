@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import String, TextClause, bindparam, literal_column, text, union_all, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import Session, func
 
@@ -166,6 +167,7 @@ LOCK_TERRITORIES = (
 )
 
 # Statements compiled once per database kind, for `executemany`: (SQL, parameter order).
+_SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 _DRIVER_SQL: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
 
 
@@ -176,14 +178,17 @@ def executemany(
 
     The statement is compiled once per database kind and the rows go to the driver as they
     are: plain numbers, which need none of the per-row parameter processing SQLAlchemy would
-    give them (a third of a millisecond for the seventy firms of a capital district).
+    give them (a third of a millisecond for the seventy firms of a capital district). SQLite's
+    driver takes named parameters too, so the statement is compiled with them there and the
+    rows go as the mappings they are, without a tuple made for each (eight hundred lawyers'
+    standings in a capital district).
     """
     connection = session.connection()
     dialect = connection.dialect
     key = (id(statement), dialect.name)
     found = _DRIVER_SQL.get(key)
     if found is None:
-        compiled = statement.compile(dialect=dialect)
+        compiled = statement.compile(dialect=_SQLITE_NAMED if dialect.name == "sqlite" else dialect)
         order = tuple(compiled.positiontup or ()) if compiled.positional else None
         found = _DRIVER_SQL[key] = (compiled.string, order)
     sql, order = found

@@ -107,8 +107,9 @@ def test_the_pool_judges_the_cap_as_a_full_count_does(
         with unit_of_work(rt.engine) as session:
             probe = open_request(session, rt, "PROBE", kind="investigation")
         with unit_of_work(rt.engine) as session:
-            request = session.get(Request, probe.id)
-            assert request is not None
+            found = session.get(Request, probe.id)
+            assert found is not None
+            request = found
             loads = _true_loads(session)
             caps_of = {lw.id: lw.max_open for lw in session.exec(select(Lawyer)).all()}
             licences = {lw.id: lw.licence for lw in session.exec(select(Lawyer)).all()}
