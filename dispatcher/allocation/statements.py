@@ -45,27 +45,26 @@ SERVING = (
 # The lawyers of the firms serving a territory who are at their cap, with their loads (open
 # appointments and pending invitations): the cap is the only eligibility rule the load enters
 # (`policies.eligibility.request_exclusion`), so the others' loads are not read here (the turn
-# firm's come with its workloads). Each lawyer's two counts come from the open work's partial
-# indexes alone (covering), and only the few rows at the cap leave the database: the cost
-# follows the bar, not the history, and no longer the rows a decision reads back.
-_OPEN_WORK = (
-    sa_select(func.count())
-    .select_from(APPOINTMENT)
-    .where(APPOINTMENT.c.lawyer_id == LAWYER.c.id, APPOINTMENT.c.closed_at.is_(None))
-    .scalar_subquery()
-    + sa_select(func.count())
-    .select_from(INVITATION)
-    .where(INVITATION.c.lawyer_id == LAWYER.c.id, INVITATION.c.status == PENDING)
-    .scalar_subquery()
-)
-_SERVING_LOADS = (
-    sa_select(LAWYER.c.id.label("lawyer_id"), LAWYER.c.max_open, _OPEN_WORK.label("load"))
-    .join(FIRM_TERRITORY, FIRM_TERRITORY.c.firm_id == LAWYER.c.firm_id)
-    .where(FIRM_TERRITORY.c.territory_id == bindparam("territory"))
+# firm's come with its workloads). The open work is found from the lawyer's own indexes, which
+# hold it alone (partial, covering): the cost follows the open work of the territory, not the
+# history; it is counted in the database, and only the few rows at the cap leave it.
+_OPEN_WORK = union_all(
+    sa_select(APPOINTMENT.c.lawyer_id).where(
+        APPOINTMENT.c.closed_at.is_(None), APPOINTMENT.c.lawyer_id.in_(SERVING)
+    ),
+    sa_select(INVITATION.c.lawyer_id).where(
+        INVITATION.c.status == PENDING, INVITATION.c.lawyer_id.in_(SERVING)
+    ),
+).subquery()
+_LOADS = (
+    sa_select(_OPEN_WORK.c.lawyer_id, func.count().label("load"))
+    .group_by(_OPEN_WORK.c.lawyer_id)
     .subquery()
 )
-AT_CAP = sa_select(_SERVING_LOADS.c.lawyer_id, _SERVING_LOADS.c.load).where(
-    _SERVING_LOADS.c.load >= _SERVING_LOADS.c.max_open
+AT_CAP = (
+    sa_select(_LOADS.c.lawyer_id, _LOADS.c.load)
+    .join(LAWYER, LAWYER.c.id == _LOADS.c.lawyer_id)
+    .where(_LOADS.c.load >= LAWYER.c.max_open)
 )
 # Invitations these lawyers let expire since a time: through the lawyer's own index, so the
 # cost follows the few lawyers asked about, not the nation's expiries (SQLite takes that index
