@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,25 @@ from policies.vocabulary import (
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A new row's id: a UUID of version 7 (RFC 9562) as 32 hex digits, the shape ids always had.
+
+    The first 48 bits are the Unix time in milliseconds and 74 of the other 80 are random
+    (`secrets`): ids made later sort after earlier ones, so a new request, invitation or
+    appointment lands at the right edge of each index keyed by it, on pages already in the
+    cache, instead of on a random page of an index of millions of rows as a UUID4 does. The
+    ids are never capabilities (every route that takes one checks a token first) and stay
+    unguessable: 74 random bits within a millisecond.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = secrets.randbits(74)
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76  # version 7
+        | (rand >> 62) << 64  # 12 random bits
+        | 0b10 << 62  # the RFC's variant
+        | (rand & ((1 << 62) - 1))  # 62 random bits
+    )
+    return f"{value:032x}"
 
 
 def _when(nullable: bool = False, index: bool = False) -> Any:

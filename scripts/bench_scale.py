@@ -14,10 +14,12 @@ simulator replays days of national demand and counts simulated requests per wall
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
 import math
 import platform
+import pstats
 import statistics
 import sys
 import tempfile
@@ -30,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import event  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from dispatcher import allocation, registry, schemas, tokens, workflow  # noqa: E402
@@ -79,6 +82,7 @@ class Figures:
     # The same in this process's CPU time: what the decision costs on a machine shared with
     # other work, whose wall times include waiting for a core.
     decision_cpu_ms_p50: float
+    decision_cpu_ms_mean: float
     decision_cpu_ms_p99: float
     decisions_per_s: float  # one process, back to back: 1 / mean decision time
     order_ms_p50: float  # the whole order's transaction, commit included
@@ -107,8 +111,67 @@ def scenarios(quick: bool, history: int) -> list[Scenario]:
     ]
 
 
-def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -> Figures:
-    """One scenario in its own database file."""
+class StatementProfile:
+    """The database's share of the timed decisions: each statement's CPU time (this thread's:
+    SQLite runs in it; on a shared machine wall time would count waiting for a core), summed by
+    the statement's opening words. Rows a statement returns are read after it, so their
+    reading counts as Python's, with the rest of the decision's CPU time. The decisions also
+    run under cProfile (`python_profile`), which slows them: the figures of a profiled run are
+    not the scenario's."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.ms: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._began: list[float] = []
+        self.python_profile = cProfile.Profile()
+
+    def attach(self, engine: Any) -> None:
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_args: Any) -> None:
+        self._began.append(time.thread_time())
+
+    def _after(
+        self, _conn: Any, _cursor: Any, statement: str, _p: Any, _c: Any, many: bool
+    ) -> None:
+        began = self._began.pop()
+        if not self.on:
+            return
+        key = ("many: " if many else "") + " ".join(statement.split())[:90]
+        self.ms[key] = self.ms.get(key, 0.0) + (time.thread_time() - began) * 1000
+        self.calls[key] = self.calls.get(key, 0) + 1
+
+    def rows(self, decisions: int, decision_cpu_ms_mean: float) -> list[dict[str, Any]]:
+        out = [
+            {
+                "statement": key,
+                "ms_per_decision": round(ms / decisions, 3),
+                "calls_per_decision": round(self.calls[key] / decisions, 2),
+            }
+            for key, ms in sorted(self.ms.items(), key=lambda kv: -kv[1])
+        ]
+        sql = sum(self.ms.values()) / decisions
+        out.append(
+            {
+                "statement": "(outside the database: Python)",
+                "ms_per_decision": round(decision_cpu_ms_mean - sql, 3),
+                "calls_per_decision": 0,
+            }
+        )
+        return out
+
+
+def bench_allocation(
+    scenario: Scenario,
+    decisions: int,
+    tmp: Path,
+    seed: int,
+    profile: StatementProfile | None = None,
+) -> Figures:
+    """One scenario in its own database file (with `profile`, each statement of the timed
+    decisions is timed too)."""
     firms = max(1, round(scenario.lawyers / LAWYERS_PER_FIRM))
     data = registry.RegistryFile.model_validate(
         national_registry(lawyers=scenario.lawyers, firms=firms, territories=TERRITORIES, seed=seed)
@@ -116,6 +179,8 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
     path = tmp / f"scale-{scenario.lawyers}-{scenario.history}.db"
     engine = make_engine(f"sqlite:///{path}")
     create_schema(engine)
+    if profile is not None:
+        profile.attach(engine)
     policies = policy_book("quota", seed=seed)
     started = time.perf_counter()
     with unit_of_work(engine) as session:
@@ -150,9 +215,15 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
         # statement, inside the decision's time.
         session.flush()
         began, began_cpu = time.perf_counter(), time.thread_time()
+        if profile is not None:
+            profile.on = True
+            profile.python_profile.enable()
         try:
             return original(session, request, policy_for, note=note)
         finally:
+            if profile is not None:
+                profile.python_profile.disable()
+                profile.on = False
             decision_ms.append((time.perf_counter() - began) * 1000)
             decision_cpu_ms.append((time.thread_time() - began_cpu) * 1000)
 
@@ -228,6 +299,7 @@ def bench_allocation(scenario: Scenario, decisions: int, tmp: Path, seed: int) -
         decision_ms_mean=round(statistics.fmean(decision_ms), 2),
         decision_cpu_ms_p50=round(statistics.median(decision_cpu_ms), 2),
         decision_cpu_ms_p99=round(percentile(decision_cpu_ms, 0.99), 2),
+        decision_cpu_ms_mean=round(statistics.fmean(decision_cpu_ms), 2),
         decisions_per_s=round(1000 / statistics.fmean(decision_ms), 1),
         order_ms_p50=round(statistics.median(order_ms), 2),
         orders_per_s=round(len(order_ms) / orders_s, 1),
@@ -303,6 +375,11 @@ def main() -> None:
     parser.add_argument(
         "--lawyers", type=int, nargs="*", help="only the scenarios of these bar sizes"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each statement of the decisions (of the last scenario run) and print them",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "scale.json")
     args = parser.parse_args()
@@ -310,12 +387,14 @@ def main() -> None:
     decisions = args.decisions or (200 if args.quick else 1000)
     days = args.simulator_days or (1 if args.quick else 7)
     results: list[Figures] = []
+    profile: StatementProfile | None = None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for scenario in scenarios(args.quick, args.history):
             if args.lawyers and scenario.lawyers not in args.lawyers:
                 continue
-            results.append(bench_allocation(scenario, decisions, Path(tmp), args.seed))
+            profile = StatementProfile() if args.profile else None
+            results.append(bench_allocation(scenario, decisions, Path(tmp), args.seed, profile))
         print(f"simulator: {days} days of national demand", file=sys.stderr, flush=True)
         simulator = bench_simulator(days, args.seed, Path(tmp))
     rows = [asdict(r) for r in results]
@@ -339,6 +418,18 @@ def main() -> None:
     print(table(rows, keys))
     print()
     print(table([simulator], list(simulator)))
+    profiled: list[dict[str, Any]] = []
+    if profile is not None and results:
+        last = results[-1]
+        profiled = profile.rows(last.decisions, last.decision_cpu_ms_mean)
+        print()
+        print(
+            f"where a decision's CPU time goes (profiled): {last.scenario}, "
+            f"mean {last.decision_cpu_ms_mean} ms"
+        )
+        print(table(profiled, ["ms_per_decision", "calls_per_decision", "statement"]))
+        print()
+        pstats.Stats(profile.python_profile).sort_stats("tottime").print_stats(25)
     report = {
         "command": " ".join(["scripts/bench", *sys.argv[1:]]),
         "quick": args.quick,
@@ -348,6 +439,8 @@ def main() -> None:
         "allocation": rows,
         "simulator": simulator,
     }
+    if profiled:
+        report["profile"] = {"scenario": results[-1].scenario, "statements": profiled}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"saved to {args.out}")

@@ -426,6 +426,7 @@ def _queue_places(pools: Mapping[str, Pool]) -> dict[int, int]:
     for pool in pools.values():
         # The record's queue shows the same figures as a single decision's.
         pool.workload.update(weighed.workload)
+        pool.load.update(weighed.load)
         pool.last_offer.update(weighed.last_offer)
         pool.standing.update(weighed.standing)
         pool.weighed_firms.update(pool.eligible)

@@ -18,11 +18,11 @@ from sqlmodel import Session
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
+    AT_CAP,
     EXPIRED,
     INVITED,
     LAST_OFFER,
     LAWYER_STANDINGS,
-    LOAD,
     OTHER_DEFENCE,
     PAUSED,
     REGISTERED_CONFLICTS,
@@ -42,12 +42,14 @@ _DEFENDING = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
 @dataclass
 class Weighed:
     """What `workloads` reads of some lawyers: weighted workloads, last offers, and their own
-    standings (entitlement, offers) in the territory's rotation."""
+    standings (entitlement, offers) in the territory's rotation, and their loads (open
+    appointments and pending invitations, unweighted: what the cap counts)."""
 
     workload: dict[int, float]
     last_offer: dict[int, datetime | None]
     standing: dict[int, tuple[float, int]]
     lapsed: set[int] = field(default_factory=set)  # let an invitation lapse since `lapses_since`
+    load: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,10 @@ class Pool:
     firms: dict[int, FirmRow]
     weights: dict[int, float]
     eligible: dict[int, list[LawyerRow]]  # firm id -> eligible lawyers
-    load: dict[int, int]  # lawyer id -> open appointments + pending invitations
+    # Lawyer id -> open appointments + pending invitations: read for the lawyers at their cap
+    # when the pool is built (the cap is the only rule it enters), and for the others of a
+    # firm when it is weighed (`weigh`), the queue's record.
+    load: dict[int, int]
     excluded_firms: list[ExcludedFirm]
     excluded_lawyers: list[ExcludedLawyer]
     firm_ids: dict[str, int]  # eligible firms by code
@@ -123,6 +128,7 @@ class Pool:
         wanted = [f for f in wanted if f not in self.weighed_firms]
         weighed = self.weigher([lw.id for f in wanted for lw in self.eligible.get(f, [])])
         self.workload.update(weighed.workload)
+        self.load.update(weighed.load)
         self.last_offer.update(weighed.last_offer)
         self.standing.update(weighed.standing)
         self.lapsed.update(weighed.lapsed)
@@ -216,9 +222,10 @@ def _pool(
 ) -> Pool:
     territory = facts.territory
     firms = facts.firms
+    # Only the lawyers at their cap: a lawyer not read is below it, whatever the exact count.
     load: dict[int, int] = defaultdict(int)
-    for lawyer_id, n in session.execute(LOAD, {"territory": territory.id}).all():
-        load[lawyer_id] += n
+    for lawyer_id, n in session.execute(AT_CAP, {"territory": territory.id}).all():
+        load[lawyer_id] = n
     invited = set(session.execute(INVITED, {"request": request.id}).scalars())
     conflicts = conflicted_firms(session, request)
     need = Need(
@@ -316,10 +323,12 @@ def workloads(
     when each was last offered a case, their standings in the territory's rotation, and (with
     `lapses_since`) who of them let an invitation lapse since."""
     found: dict[int, float] = defaultdict(float)
+    load: dict[int, int] = defaultdict(int)
     if not lawyer_ids:
         return Weighed(found, {}, {})
     for lawyer_id, category, n in session.execute(WORKLOAD, {"lawyers": lawyer_ids}).all():
         found[lawyer_id] += n * policy.workload.weight(category)
+        load[lawyer_id] += n
     last_offer: dict[int, datetime | None] = {
         lawyer_id: at
         for lawyer_id, at in session.execute(LAST_OFFER, {"lawyers": lawyer_ids}).all()
@@ -338,7 +347,7 @@ def workloads(
                 EXPIRED, {"lawyers": lawyer_ids, "since": lapses_since}
             ).all()
         }
-    return Weighed(found, last_offer, standing, lapsed)
+    return Weighed(found, last_offer, standing, lapsed, load)
 
 
 def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:

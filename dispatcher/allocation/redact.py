@@ -34,7 +34,7 @@ WITHHELD_REASONS = frozenset(
 )
 # The same words inside a decision's free-text note ("chosen lawyer A-1 excluded: suspended").
 _IN_NOTE = re.compile(r"\b(" + "|".join(sorted(WITHHELD_REASONS)) + r")\b")
-# A request id (uuid4 hex) named in free text.
+# A request id (32 hex digits: `models.new_id`) named in free text.
 _REQUEST_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
 
