@@ -8,7 +8,9 @@ honest one every suspect chooses uniformly at random from the list (seeded).
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -104,6 +106,20 @@ def test_the_period_and_territory_limit_the_pairs(small: Runtime) -> None:
         assert flags.pair_tests(session, end=datetime(2000, 1, 1, tzinfo=UTC)) == []
 
 
+def _alike(got: Sequence[Mapping[str, object]], want: Sequence[Mapping[str, object]]) -> bool:
+    """The same rows: floats equal to 12 significant digits, everything else exactly."""
+
+    def same(a: object, b: object) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+        return a == b
+
+    return len(got) == len(want) and all(
+        a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        for a, b in zip(got, want, strict=True)
+    )
+
+
 def test_every_months_tests_read_in_one_pass_are_each_months_own(small: Runtime) -> None:
     """`pair_tests_by_month` (the public page's flags) equals `pair_tests` month by month."""
     history(small, steer=True, rounds=30)
@@ -120,13 +136,17 @@ def test_every_months_tests_read_in_one_pass_are_each_months_own(small: Runtime)
         for month, tested in by_month.items():
             start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
             end = start.replace(month=start.month + 1)
-            assert tested == flags.pair_tests(session, start=start, end=end), month
+            # The p-values come from one array call over different arrays: equal to the last
+            # digits or so (PostgreSQL and SQLite sum and order their rows differently).
+            assert _alike(tested, flags.pair_tests(session, start=start, end=end)), month
             assert tested and all(t["requests"] < 30 for t in tested)
         # The public page computes only the month it shows: the same rows as every month's.
         every = overview.public_rows(session)
         assert overview.public_months(session) == sorted(by_month, reverse=True)
         for month in by_month:
-            assert overview.public_rows(session, month) == [r for r in every if r["month"] == month]
+            assert _alike(
+                overview.public_rows(session, month), [r for r in every if r["month"] == month]
+            )
 
 
 @settings(max_examples=200, deadline=None)
