@@ -331,6 +331,13 @@ def error_page(request: Request, status_code: int, headers: dict[str, str] | Non
     return page
 
 
+async def _refuse(
+    request: Request, detail: str, retry_after_s: int, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Answer 429 (a page or JSON, as `too_many` chooses) with its Retry-After."""
+    await too_many(request, TooManyRequests(detail, retry_after_s))(scope, receive, send)
+
+
 class AddressLimits:
     """Per client address: every sign-in attempt counts; on a link whose token is the
     credential, every token that matched nothing counts, and the address is refused once its
@@ -359,8 +366,7 @@ class AddressLimits:
             verdict = runtime.limiter.take("login", address, per_minute)
             if not verdict.allowed:
                 detail = f"more than {per_minute} sign-in attempts a minute"
-                refusal = too_many(request, TooManyRequests(detail, verdict.retry_after_s))
-                await refusal(scope, receive, send)
+                await _refuse(request, detail, verdict.retry_after_s, scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -368,8 +374,7 @@ class AddressLimits:
         verdict = runtime.limiter.peek("unknown-link", address, per_minute)
         if not verdict.allowed:
             detail = f"more than {per_minute} unknown links a minute"
-            refusal = too_many(request, TooManyRequests(detail, verdict.retry_after_s))
-            await refusal(scope, receive, send)
+            await _refuse(request, detail, verdict.retry_after_s, scope, receive, send)
             return
 
         async def counting_send(message: Message) -> None:
