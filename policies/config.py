@@ -39,6 +39,9 @@ class Rotation(_Section):
     # Who gets the turn: this service's quota rule, or a rule it is compared with
     # (policies/base.py). The tablet list and the eligibility filter are the same for all.
     rule: RuleName
+    # The quota rule's firm bound: "optimum" keeps B* of the eligible firms' weights while the
+    # rotation is on its track, else Tijdeman's bound; "tijdeman" always Tijdeman's.
+    firm_bound: Literal["optimum", "tijdeman"]
     draw_seed: int
     wheel_names: int = Field(gt=0)
     wheel_favourite_bias: float = Field(ge=0, le=1)

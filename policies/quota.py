@@ -9,6 +9,14 @@ one that would soonest fall ``s`` behind its entitlement at its current rate, i.
 eligible firms this keeps every firm's count within ``s < 1`` of its entitlement at every point
 of the sequence (the quota property); a plain "largest shortfall" rule does not (it can drift
 past 1). When exclusions leave no firm inside that band, the largest shortfall decides.
+
+Tijdeman's bound holds for any weights; for given weights a smaller one, B*, is often
+reachable (policies/optimum.py). With `[rotation] firm_bound = "optimum"` the rule uses B* of
+the eligible firms' weights in place of ``s`` while every eligible firm stands within B* of its
+entitlement: the same earliest-deadline rule, with B*'s deadlines, is then the earliest-due-date
+schedule that keeps B* (so with the same eligible firms from the start, no firm ever strays more
+than B*). When exclusions have carried a firm past B*, or no firm could take the turn within
+B*, the decision falls back to Tijdeman's bound, exactly as the rule without B*.
 """
 
 from __future__ import annotations
@@ -16,8 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 
 from typing_extensions import TypedDict
+
+from policies.optimum import b_star, integer_weights
 
 EPS = 1e-9
 
@@ -73,13 +84,71 @@ def quota_slack(n: int) -> float:
     return 1.0 - 1.0 / (2 * n - 2) if n >= 2 else 0.0
 
 
-def rank_firms(standings: Sequence[FirmStanding]) -> list[RankedFirm]:
-    """Order the eligible firms by who is next in turn; the first one gets this turn."""
+# B* is computed by bisection over a cycle of D = Σ weights turns (about 6 ms for D = 900);
+# a territory with more lawyers than this keeps Tijdeman's bound.
+OPTIMUM_MAX_TURNS = 5000
+
+
+@dataclass(frozen=True)
+class FirmBound:
+    """The bound a decision's ranking keeps: B* of the eligible weights, or Tijdeman's."""
+
+    slack: float
+    optimum: Fraction | None = None  # B* when the decision ranks by it
+
+    def describe(self) -> str:
+        if self.optimum is None:
+            return f"Tijdeman's bound 1 - 1/(2n-2) = {self.slack:.4f}"
+        return (
+            f"B* = {self.optimum} = {self.slack:.4f}, the least bound any rotation over "
+            "these firms' weights can keep"
+        )
+
+
+def optimum_bound(standings: Sequence[FirmStanding]) -> Fraction | None:
+    """B* of the eligible firms' weights if every one of them stands within it of its
+    entitlement (the rotation is on the optimum's track), else None."""
+    eligible = [s for s in standings if s.weight > 0]
+    if len(eligible) < 2:
+        return None
+    try:
+        weights = integer_weights([s.weight for s in eligible])
+    except ValueError:
+        return None
+    if sum(weights) > OPTIMUM_MAX_TURNS:
+        return None
+    bound = b_star(weights)
+    limit = float(bound) + EPS
+    if any(abs(s.offers - s.entitlement) > limit for s in eligible):
+        return None
+    return bound
+
+
+def rank_firms(standings: Sequence[FirmStanding], *, optimum: bool = False) -> list[RankedFirm]:
+    """Order the eligible firms by who is next in turn; the first one gets this turn.
+
+    With `optimum`, by B*'s deadlines where the rotation is on its track (`rank_with_bound`)."""
+    return rank_with_bound(standings, optimum=optimum)[0]
+
+
+def rank_with_bound(
+    standings: Sequence[FirmStanding], *, optimum: bool = False
+) -> tuple[list[RankedFirm], FirmBound]:
+    """The ranking of `rank_firms`, and the bound it kept."""
     eligible = [s for s in standings if s.weight > 0]
     if not eligible:
-        return []
+        return [], FirmBound(0.0)
+    tijdeman = FirmBound(quota_slack(len(eligible)))
+    best = optimum_bound(eligible) if optimum else None
+    if best is not None:
+        ranked = _rank(eligible, float(best))
+        if ranked[0].within_quota:
+            return ranked, FirmBound(float(best), best)
+    return _rank(eligible, tijdeman.slack), tijdeman
+
+
+def _rank(eligible: Sequence[FirmStanding], slack: float) -> list[RankedFirm]:
     total = sum(s.weight for s in eligible)
-    slack = quota_slack(len(eligible))
     ranked: list[RankedFirm] = []
     for s in eligible:
         share = s.weight / total

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.base import Standings, Turn, firm_queue
-from policies.quota import rank_firms
+from policies.quota import rank_with_bound
 from policies.vocabulary import RuleName
 
 
@@ -16,10 +16,14 @@ class QuotaRule:
     name: RuleName = RuleName.QUOTA
 
     def turn(self, standings: Standings) -> Turn:
-        ranking = rank_firms(standings.firms)
+        optimum = standings.settings.firm_bound == "optimum"
+        ranking, bound = rank_with_bound(standings.firms, optimum=optimum)
         firm = ranking[0].firm
         how: dict[str, object] = {
-            "firm_order": "quota (Tijdeman): furthest behind its entitlement within the bound",
+            "firm_order": (
+                "quota: the firm that would soonest fall behind its entitlement by more than "
+                f"the bound, among those the turn keeps within it; bound: {bound.describe()}"
+            ),
             "lawyer_order": (
                 "furthest below their own entitlement, then lightest workload, "
                 "then longest since the last offer"

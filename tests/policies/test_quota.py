@@ -6,12 +6,15 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from policies.optimum import b_star
+from policies.optimum import deviation as exact_deviation
 from policies.quota import (
     FirmStanding,
     LawyerStanding,
@@ -19,6 +22,7 @@ from policies.quota import (
     order_lawyers,
     quota_slack,
     rank_firms,
+    rank_with_bound,
 )
 
 # What one decision yields: the firm that gets the turn and the share each eligible firm earns.
@@ -52,6 +56,7 @@ class Run:
     # One entry per decision: offers - entitlement for every firm, eligible or not.
     deviations: list[dict[str, float]] = field(default_factory=list)
     share_sums: list[float] = field(default_factory=list)
+    turns: list[str] = field(default_factory=list)  # the firm that took each turn
 
     def worst(self) -> float:
         return max((abs(d) for step in self.deviations for d in step.values()), default=0.0)
@@ -80,6 +85,7 @@ def simulate(
         for firm, share in shares.items():
             run.entitlement[firm] += share
         run.offers[chosen] += 1
+        run.turns.append(chosen)
         run.decisions += 1
         run.share_sums.append(sum(shares.values()))
         run.deviations.append({f: run.offers[f] - run.entitlement[f] for f in weights})
@@ -295,3 +301,96 @@ def test_order_lawyers_is_a_total_order(
             assert not (first.last_offer_at is not None and second.last_offer_at is None)
             if first.last_offer_at is not None and second.last_offer_at is not None:
                 assert first.last_offer_at <= second.last_offer_at
+
+
+# B*: the least bound any rotation over the weights can keep (policies/optimum.py), reached by
+# the rule with `optimum` (policy `[rotation] firm_bound = "optimum"`).
+
+
+def optimum_turn(standings: Sequence[FirmStanding]) -> Turn:
+    ranked = rank_firms(standings, optimum=True)
+    return ranked[0].firm, {r.firm: r.share for r in ranked}
+
+
+def exact_worst(weights: Sequence[int], run: Run) -> Fraction:
+    """The run's largest deviation, exactly (offers and decisions are integers)."""
+    return exact_deviation(weights, [int(f[1:]) for f in run.turns])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.lists(st.integers(min_value=1, max_value=40), min_size=2, max_size=12),
+    cycles=st.floats(min_value=1.0, max_value=2.5),
+)
+def test_with_the_same_firms_the_rotation_keeps_b_star_and_reaches_it(
+    weights: list[int], cycles: float
+) -> None:
+    """With no exclusions every decision ranks by B*'s deadlines, no firm ever strays more than
+    B* from its entitlement, and over a whole cycle (D turns) some firm reaches B*: the least
+    any sequence can keep, so the rule's deviation is B* exactly."""
+    firms = firms_with(weights)
+    decisions = int(sum(weights) * cycles)
+    run = simulate(firms, decisions, rule=optimum_turn)
+    best = b_star(weights)
+    assert exact_worst(weights, run) == best
+    old = simulate(firms, decisions)
+    assert exact_worst(weights, old) >= best  # nothing keeps less than B*
+
+
+def test_the_issues_fifteen_firms_reach_b_star_where_tijdemans_rule_does_not() -> None:
+    weights = [100, 109, 25, 77, 100, 50, 85, 4, 56, 81, 105, 115, 19, 79, 14]
+    firms = firms_with(weights)
+    run = simulate(firms, 1019, rule=optimum_turn)
+    assert b_star(weights) == Fraction(904, 1019)
+    assert exact_worst(weights, run) == Fraction(904, 1019)
+    assert run.worst() < simulate(firms, 1019).worst() - 0.05
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    weights=weights_st,
+    decisions=st.integers(min_value=1, max_value=300),
+    exclude_p=st.floats(min_value=0.0, max_value=0.5),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_under_exclusions_b_star_only_on_its_track_and_the_turn_within_tijdemans_band(
+    weights: list[int], decisions: int, exclude_p: float, seed: int
+) -> None:
+    """Random exclusions move the rotation off any fixed schedule. The rule ranks by B* only
+    while every eligible firm stands within B* of its entitlement, and its turn then keeps the
+    taker within B*; otherwise it is Tijdeman's rule: the turn goes to a firm the turn keeps
+    within Tijdeman's band whenever there is one, exactly as the rule without B*."""
+    rng = random.Random(seed)
+    firms = firms_with(weights)
+    entitlement = dict.fromkeys(firms, 0.0)
+    offers = dict.fromkeys(firms, 0)
+    for _ in range(decisions):
+        standings = [
+            FirmStanding(f, w, entitlement[f], offers[f])
+            for f, w in firms.items()
+            if rng.random() >= exclude_p
+        ]
+        if not standings:
+            continue
+        ranked, bound = rank_with_bound(standings, optimum=True)
+        plain = rank_firms(standings)
+        taker = ranked[0]
+        if bound.optimum is None:
+            assert ranked == plain
+        else:
+            assert bound.optimum == b_star([s.weight for s in standings])
+            assert all(abs(s.offers - s.entitlement) <= bound.slack + 1e-9 for s in standings)
+            assert taker.offers + 1 - taker.entitlement_after <= bound.slack + 1e-9
+        tijdeman = quota_slack(len(standings))
+        if any(r.offers + 1 - r.entitlement_after <= tijdeman + 1e-9 for r in plain):
+            assert taker.offers + 1 - taker.entitlement_after <= tijdeman + 1e-9
+        for r in ranked:
+            entitlement[r.firm] += r.share
+        offers[taker.firm] += 1
+
+
+def test_a_territory_too_large_for_the_cycle_keeps_tijdemans_bound() -> None:
+    standings = [FirmStanding("F1", 3000.0, 0.0, 0), FirmStanding("F2", 2003.0, 0.0, 0)]
+    ranked, bound = rank_with_bound(standings, optimum=True)
+    assert bound.optimum is None and bound.slack == quota_slack(2)
+    assert ranked == rank_firms(standings)
