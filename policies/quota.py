@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from functools import lru_cache
 
 from typing_extensions import TypedDict
 
@@ -111,17 +112,23 @@ def optimum_bound(standings: Sequence[FirmStanding]) -> Fraction | None:
     eligible = [s for s in standings if s.weight > 0]
     if len(eligible) < 2:
         return None
-    try:
-        weights = integer_weights([s.weight for s in eligible])
-    except ValueError:
+    furthest = max(abs(s.offers - s.entitlement) for s in eligible)
+    if furthest > quota_slack(len(eligible)) + EPS:  # B* ≤ Tijdeman's bound: off the track
         return None
-    if sum(weights) > OPTIMUM_MAX_TURNS:
-        return None
-    bound = b_star(weights)
-    limit = float(bound) + EPS
-    if any(abs(s.offers - s.entitlement) > limit for s in eligible):
+    bound = _b_star_of(tuple(sorted(s.weight for s in eligible)))
+    if bound is None or furthest > float(bound) + EPS:
         return None
     return bound
+
+
+@lru_cache(maxsize=8192)
+def _b_star_of(weights: tuple[float, ...]) -> Fraction | None:
+    """B* of these weights (it does not depend on their order), None past the size limit."""
+    try:
+        whole = integer_weights(weights)
+    except ValueError:
+        return None
+    return b_star(whole) if sum(whole) <= OPTIMUM_MAX_TURNS else None
 
 
 def rank_firms(standings: Sequence[FirmStanding], *, optimum: bool = False) -> list[RankedFirm]:

@@ -3,7 +3,9 @@
 Drives `policies.quota.rank_firms` the way the allocator does (each ranked firm earns its share,
 the first one gets the turn) over a long run of decisions among firms with seeded random
 weights, once with every firm eligible at every decision and once with each firm excluded
-independently at random (conflicts, caps, duty windows), and prints and saves the figures.
+independently at random (conflicts, caps, duty windows), each under both firm bounds of the
+policy (`[rotation] firm_bound`: Tijdeman's, and B* of the weights where the rotation is on its
+track), and prints and saves the figures.
 
     .venv/bin/python scripts/bench_rotation.py [--decisions 10000 --firms 15 --exclusion 0.2]
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from policies.optimum import b_star  # noqa: E402
 from policies.quota import FirmStanding, quota_slack, rank_firms  # noqa: E402
 
 
@@ -40,7 +43,12 @@ class Scenario:
 
 
 def run(
-    name: str, weights: dict[str, float], decisions: int, exclusion: float, rng: random.Random
+    name: str,
+    weights: dict[str, float],
+    decisions: int,
+    exclusion: float,
+    rng: random.Random,
+    optimum: bool,
 ) -> Scenario:
     """Run the rotation over `decisions` decisions; a firm is left out of a decision with
     probability `exclusion` (a decision with no eligible firm does not happen)."""
@@ -59,7 +67,7 @@ def run(
         if not standings:
             continue
         started = time.perf_counter_ns()
-        ranked = rank_firms(standings)
+        ranked = rank_firms(standings, optimum=optimum)
         timings_ns.append(time.perf_counter_ns() - started)
         for r in ranked:
             entitlement[r.firm] += r.share
@@ -94,24 +102,33 @@ def main() -> None:
     rng = random.Random(args.seed)
     weights = {f"F{i:03d}": float(rng.randint(1, 15)) for i in range(args.firms)}
     scenarios = [
-        run("no exclusions", weights, args.decisions, 0.0, random.Random(args.seed + 1)),
         run(
-            f"{args.exclusion:.0%} random exclusions",
+            f"{label}, {'B*' if optimum else 'Tijdeman'}",
             weights,
             args.decisions,
-            args.exclusion,
-            random.Random(args.seed + 2),
-        ),
+            exclusion,
+            random.Random(args.seed + offset),
+            optimum,
+        )
+        for optimum in (False, True)
+        for label, exclusion, offset in (
+            ("no exclusions", 0.0, 1),
+            (f"{args.exclusion:.0%} random exclusions", args.exclusion, 2),
+        )
     ]
     bound = quota_slack(args.firms)
+    best = b_star(list(weights.values()))
 
     print(
         f"rotation: {args.firms} firms, {args.decisions} decisions, seed {args.seed}, "
         f"weights {[int(w) for w in weights.values()]}"
     )
-    print(f"quota bound without exclusions: 1 - 1/(2n-2) = {bound:.4f}")
+    print(
+        f"quota bound without exclusions: 1 - 1/(2n-2) = {bound:.4f}; "
+        f"B* = {best} = {float(best):.4f}"
+    )
     header = (
-        f"{'scenario':<26} {'decisions':>9} {'max |dev|':>10} {'mean |dev|':>11} "
+        f"{'scenario':<36} {'decisions':>9} {'max |dev|':>10} {'mean |dev|':>11} "
         f"{'mean |dev| end':>15} "
         f"{'max |dev| end':>14} {'us/rank mean':>13} {'us/rank p50':>12}"
     )
@@ -119,7 +136,7 @@ def main() -> None:
     print("-" * len(header))
     for s in scenarios:
         print(
-            f"{s.name:<26} {s.decisions:>9} {s.max_abs_deviation:>10.4f} "
+            f"{s.name:<36} {s.decisions:>9} {s.max_abs_deviation:>10.4f} "
             f"{s.mean_abs_deviation:>11.4f} "
             f"{s.mean_abs_deviation_end:>15.4f} {s.max_abs_deviation_end:>14.4f} "
             f"{s.us_per_rank:>13.2f} {s.median_us_per_rank:>12.2f}"
@@ -136,6 +153,7 @@ def main() -> None:
                 "seed": args.seed,
                 "weights": weights,
                 "quota_bound": bound,
+                "b_star": float(best),
                 "python": platform.python_version(),
                 "scenarios": [asdict(s) for s in scenarios],
             },
