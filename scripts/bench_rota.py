@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -311,8 +312,54 @@ def measure(
     return found
 
 
+def _spread(found: Mapping[str, Any] | None) -> str:
+    return "" if not found else f"{found['min']}–{found['max']}"
+
+
+def markdown_tables(summary: Mapping[str, Any]) -> str:
+    """The per-territory tables of docs/benchmarks.md, one per registry, from a saved run."""
+    head = (
+        "| territory | lawyers | status | solve s | firm deviation (max) | duties here | "
+        "nights here | nights, all territories | verdict | duties, all territories | verdict | "
+        "problems |\n" + "|---" * 12 + "|"
+    )
+    out: list[str] = []
+    for which in ("demo", "national"):
+        rows = sorted(
+            (x for x in summary["territories"] if x["registry"] == which),
+            key=lambda x: x["territory"],
+        )
+        if not rows:
+            continue
+        lines = [f"{which} registry", "", head]
+        for x in rows:
+            deviation = x["firm_deviation_max"]
+            cells = [
+                x["territory"],
+                x["lawyers"] or "",
+                x["status"],
+                f"{x['solve_s']:.2f}",
+                "" if deviation is None else f"{deviation:.3f}",
+                _spread(x["totals"]),
+                _spread(x["nights"]),
+                _spread(x.get("nights_overall")),
+                x.get("nights_verdict") or "",
+                _spread(x.get("totals_overall")),
+                x.get("totals_verdict") or "",
+                "; ".join(x["problems"]),
+            ]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the per-territory tables of the run saved at --out, and plan nothing",
+    )
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--from", dest="first", type=date.fromisoformat, default=date(2027, 1, 4))
     parser.add_argument("--skip-national", action="store_true")
@@ -326,6 +373,9 @@ def main() -> None:
     parser.add_argument("--measure-limit", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "rota.json")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown_tables(json.loads(args.out.read_text(encoding="utf-8"))))
+        return
     demo = json.loads((ROOT / "data" / "registry.json").read_text(encoding="utf-8"))
     national = national_registry()
     with tempfile.TemporaryDirectory() as tmp:
@@ -361,7 +411,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"saved {args.out}")
+    print(f"saved {args.out} (tables for docs/benchmarks.md: --markdown)")
 
 
 if __name__ == "__main__":
