@@ -254,3 +254,4 @@ class RotaRefusal(StrEnum):
     INFEASIBLE = "infeasible"
     OVERLAPS = "overlaps"
     ON_DUTY_ELSEWHERE = "on_duty_elsewhere"
+    OVER_WEEKLY_CAP = "over_weekly_cap"

@@ -90,6 +90,10 @@ REFUSALS = {
     RotaRefusal.ON_DUTY_ELSEWHERE: N_(
         "Lawyer %(lawyer)s is on duty in another territory from %(start)s to %(end)s."
     ),
+    RotaRefusal.OVER_WEEKLY_CAP: N_(
+        "Lawyer %(lawyer)s would serve %(duties)s duties in week %(week)s of the rota over "
+        "every territory, above the weekly cap of %(cap)s."
+    ),
 }
 
 

@@ -346,6 +346,29 @@ def week_room(lawyer: RotaLawyer, slots: Sequence[Slot], cap: int) -> dict[int, 
     return room
 
 
+def over_weekly_cap(
+    first: datetime,
+    last: datetime,
+    here: Sequence[tuple[int, datetime]],
+    elsewhere: Mapping[int, Sequence[tuple[datetime, datetime]]],
+    cap: int,
+) -> tuple[int, int, int] | None:
+    """A lawyer whose duties here (lawyer, start) and approved duties elsewhere starting in the
+    same week (weeks counted from `first`, the rota's start, up to `last`) exceed the weekly
+    cap: (lawyer, week from 0, duties), the first such by lawyer and week; None if none does.
+    Weeks without a duty here are the other rotas' business."""
+    week = timedelta(days=7)
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for lawyer, start in here:
+        counts[lawyer, (start - first) // week] += 1
+    for lawyer in {lawyer for lawyer, _ in here}:
+        for start, _end in elsewhere.get(lawyer, ()):
+            if first <= start < last and (lawyer, (start - first) // week) in counts:
+                counts[lawyer, (start - first) // week] += 1
+    over = sorted((key, n) for key, n in counts.items() if n > cap)
+    return None if not over else (over[0][0][0], over[0][0][1], over[0][1])
+
+
 def rest_span(rest_hours: int, slot_hours: float) -> int:
     """How many slots apart two duties of one lawyer must at least be, minus one."""
     return math.ceil(rest_hours / slot_hours) if rest_hours > 0 else 0

@@ -34,6 +34,7 @@ from dispatcher.rota.model import (
     RotaLawyer,
     SolverSettings,
     make_slots,
+    over_weekly_cap,
     solve,
 )
 from policies.config import Policy, PolicyBook
@@ -71,6 +72,12 @@ def refusal_text(key: RotaRefusal, values: dict[str, str]) -> str:
             return (
                 f"lawyer {values['lawyer']} is on duty in another territory from "
                 f"{values['start']} to {values['end']}"
+            )
+        case RotaRefusal.OVER_WEEKLY_CAP:
+            return (
+                f"lawyer {values['lawyer']} would serve {values['duties']} duties in week "
+                f"{values['week']} of the rota over every territory, above the weekly cap of "
+                f"{values['cap']}"
             )
 
 
@@ -352,7 +359,8 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
 
     Refused (409) for an infeasible or already approved rota, one overlapping another
     approved rota of its territory, or one putting a lawyer on duty at once (or within the
-    rest) with an approved duty in another territory.
+    rest) with an approved duty in another territory, or above the weekly cap over every
+    territory (rotas approved elsewhere since this one was planned).
     """
     rota = session.get(Rota, rota_id, with_for_update=True)
     if rota is None:
@@ -401,6 +409,20 @@ def approve(session: Session, *, rota_id: str, policies: PolicyBook, actor: str)
                     start=a.isoformat(),
                     end=b.isoformat(),
                 )
+    cap = policies.for_territory(territory.code).rota.weekly_cap
+    here = [(lawyer_id, start) for lawyer_id, start, _end in mine]
+    crowded = over_weekly_cap(rota.starts_at, rota.ends_at, here, elsewhere, cap)
+    if crowded is not None:
+        lawyer_id, week, duties = crowded
+        lawyer = session.get(Lawyer, lawyer_id)
+        raise RotaRefused(
+            RotaRefusal.OVER_WEEKLY_CAP,
+            rota=rota_id,
+            lawyer=lawyer.licence if lawyer else str(lawyer_id),
+            week=str(week + 1),
+            duties=str(duties),
+            cap=str(cap),
+        )
     rota.status = RotaStatus.APPROVED
     rota.approved_by = actor
     rota.approved_at = utcnow()

@@ -21,6 +21,7 @@ from dispatcher.rota import service
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
 from tests.support.flows import open_request, pending
+from tests.support.rotas import approved_rota
 
 ZONE = ZoneInfo("Asia/Baku")
 
@@ -158,3 +159,46 @@ def test_the_cli_plans_and_approves(small: Runtime, monkeypatch: pytest.MonkeyPa
         assert bad.exit_code == 2 and "no territory XXX" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def _free_hours(
+    duties: list[tuple[datetime, datetime]], first: datetime, rest: timedelta, wanted: int
+) -> list[datetime]:
+    """`wanted` one-hour starts in the week from `first`, each at least `rest` from `duties`."""
+    found: list[datetime] = []
+    at = first
+    while len(found) < wanted and at < first + timedelta(days=7) - timedelta(hours=1):
+        end = at + timedelta(hours=1)
+        if all(end + rest <= a or b + rest <= at for a, b in duties):
+            found.append(at)
+        at += timedelta(hours=1)
+    assert len(found) == wanted
+    return found
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_approval_counts_the_weekly_cap_over_every_territory(small: Runtime, extra: int) -> None:
+    """A rota approved elsewhere after this one was planned may put one of its lawyers above
+    the weekly cap counted over every territory: approving this one is then refused, naming
+    the lawyer and the week; up to the cap it is approved."""
+    first = datetime(2027, 5, 3, 8, tzinfo=ZONE)
+    draft = _plan(small, first, days=7)
+    assert draft.status in ("optimal", "feasible")
+    busiest = max(
+        {d.lawyer for d in draft.assignments},
+        key=lambda x: (sum(d.lawyer == x for d in draft.assignments), x),
+    )
+    theirs = [(d.start, d.end) for d in draft.assignments if d.lawyer == busiest]
+    cap = small.policies.default.rota.weekly_cap
+    assert len(theirs) <= cap
+    rest = timedelta(hours=small.policies.default.rota.rest_hours)
+    starts = _free_hours(theirs, first, rest, cap - len(theirs) + extra)
+    approved_rota(small, [(busiest, at) for at in starts], territory="NOR", start=first, hours=1)
+    if extra:
+        with pytest.raises(Conflict) as refused:
+            _approve(small, draft.id)
+        said = str(refused.value)
+        assert f"lawyer {busiest} would serve {cap + 1} duties in week 1" in said
+        assert f"weekly cap of {cap}" in said
+    else:
+        assert _approve(small, draft.id).approval == "approved"
