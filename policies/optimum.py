@@ -43,25 +43,30 @@ def window(d: int, total: int, j: int, t: int) -> tuple[int, int]:
 
 def edd_schedule(weights: Sequence[int], t: int) -> tuple[int, ...] | None:
     """The earliest-due-date sequence (firm indexes, length D) keeping every firm within t/D
-    of its entitlement, or None if no sequence can. Ties go to the lower index."""
+    of its entitlement, or None if no sequence can. Ties go to the lower index.
+
+    `window` inlined: this runs about ten times for each new set of weights, on the
+    allocation's path."""
     total = sum(weights)
     pending: list[tuple[int, int, int]] = []  # (release, firm, copy) of each firm's next copy
     for i, d in enumerate(weights):
-        heapq.heappush(pending, (window(d, total, 1, t)[0], i, 1))
+        pending.append((max(1, -((t - total) // d)), i, 1))
+    heapq.heapify(pending)
     ready: list[tuple[int, int, int]] = []  # (deadline, firm, copy)
     sequence: list[int] = []
+    push, pop = heapq.heappush, heapq.heappop
     for position in range(1, total + 1):
         while pending and pending[0][0] <= position:
-            _release, i, j = heapq.heappop(pending)
-            heapq.heappush(ready, (window(weights[i], total, j, t)[1], i, j))
+            _release, i, j = pop(pending)
+            push(ready, (min(total, ((j - 1) * total + t) // weights[i] + 1), i, j))
         if not ready:
             return None
-        deadline, i, j = heapq.heappop(ready)
+        deadline, i, j = pop(ready)
         if deadline < position:
             return None
         sequence.append(i)
         if j < weights[i]:
-            heapq.heappush(pending, (window(weights[i], total, j + 1, t)[0], i, j + 1))
+            push(pending, (max(1, -((t - (j + 1) * total) // weights[i])), i, j + 1))
     return tuple(sequence)
 
 
@@ -85,10 +90,15 @@ class Optimum:
 @lru_cache(maxsize=512)
 def _optimum(weights: tuple[int, ...]) -> Optimum:
     total = sum(weights)
-    low, high = 0, total - 1  # B* < 1: t* ≤ D − 1 (Tijdeman's bound is feasible)
+    n = len(weights)
+    # Bracket t*: the firm that takes the first turn stands ahead of its
+    # entitlement by (D - dᵢ)/D, so t* ≥ D - max d; Tijdeman's bound 1 - 1/(2n-2) is always
+    # kept, and deviations are multiples of 1/D, so t* ≤ ⌊D (2n-3)/(2n-2)⌋.
+    low = total - max(weights)
+    high = total * (2 * n - 3) // (2 * n - 2) if n >= 2 else 0
     best = edd_schedule(weights, high)
     if best is None:  # pragma: no cover - Tijdeman's theorem
-        raise AssertionError(f"no sequence within 1 for {weights}")
+        raise AssertionError(f"no sequence within Tijdeman's bound for {weights}")
     while low < high:
         middle = (low + high) // 2
         found = edd_schedule(weights, middle)
