@@ -21,7 +21,9 @@ What the flow cannot express exactly: a (case, firm) node leads to the lawyers e
 may be routed to a lawyer eligible only for the other. Such a result is repaired: the person
 takes an unused lawyer of the same firm eligible for them, or else loses that (case, firm)
 arc and the flow is solved again (arcs only go, so it ends). Every assignment returned is
-eligible (tests prove it).
+eligible (tests prove it). Likewise a (case, firm) node's arc to a lawyer costs the best place
+any co-defendant gives the lawyer, so a person may be routed to a co-defendant's first: each
+then moves to the first lawyer of their own queue left unused (`_first_free`).
 
 A person the territory cannot serve goes on, with the others left, to the territory's
 fallbacks in order (a flow per territory, the lawyers and co-defendants' firms already taken
@@ -129,6 +131,7 @@ def plan(people: Sequence[Person], targets: Mapping[str, FirmTarget]) -> Plan:
         if not dropped:
             break
         result.arcs_dropped += dropped
+    result.repaired += _first_free(people, assigned)
     result.assigned = assigned
     counts: dict[str, int] = defaultdict(int)
     for firm, _ in assigned.values():
@@ -263,6 +266,34 @@ def _repair(
         assigned[person.key] = (firm, spare)
         moved += 1
     return moved, dropped
+
+
+def _first_free(people: Sequence[Person], assigned: dict[str, tuple[str, str]]) -> int:
+    """Move each person to the first lawyer of their own firm queue left unused, where the
+    flow gave them a later one (a (case, firm) node's arcs cost the best place of any
+    co-defendant, so a person may be routed to a co-defendant's first). Returns the moves.
+
+    A move keeps the firm and takes only an unused lawyer, so it keeps every rule; each move
+    puts a person strictly earlier in their queue, so it ends.
+    """
+    used = {lawyer for _, lawyer in assigned.values()}
+    moved = 0
+    again = True
+    while again:
+        again = False
+        for person in people:
+            got = assigned.get(person.key)
+            if got is None:
+                continue
+            firm, lawyer = got
+            first = next(lw for lw in person.eligible[firm] if lw == lawyer or lw not in used)
+            if first != lawyer:
+                used.discard(lawyer)
+                used.add(first)
+                assigned[person.key] = (firm, first)
+                moved += 1
+                again = True
+    return moved
 
 
 # --- the decisions, from the database -------------------------------------------------------
