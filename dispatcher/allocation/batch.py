@@ -187,7 +187,7 @@ def _solve(
             places = case_lawyers[(person.case, firm)]
             for place, lawyer in enumerate(lawyers):
                 # Co-defendants may order a firm's lawyers apart (a detention and not): the
-                # lawyer costs their best place; `_repair` then gives each their own first.
+                # lawyer costs their best place; `_first_free` then gives each their own first.
                 places[lawyer] = min(place, places.get(lawyer, place))
             firm_units[firm] += 1
     lawyer_arcs: list[tuple[int, str, str]] = []  # (arc index, firm, lawyer)
