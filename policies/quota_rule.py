@@ -11,6 +11,20 @@ from policies.quota import rank_with_bound
 from policies.vocabulary import RuleName
 
 
+def lawyer_order(answering_reach: float | None) -> str:
+    """The within-firm order (`order_lawyers`) in the bar's words, as a decision records it."""
+    plain = (
+        "furthest below their own entitlement, then lightest workload, "
+        "then longest since the last offer"
+    )
+    if answering_reach is None:
+        return plain
+    return (
+        "a detention: first those who let no invitation lapse lately and stand within "
+        f"{answering_reach:g} of the one furthest below their own entitlement; then " + plain
+    )
+
+
 @dataclass(frozen=True)
 class QuotaRule:
     name: RuleName = RuleName.QUOTA
@@ -24,17 +38,8 @@ class QuotaRule:
                 "quota: the firm that would soonest fall behind its entitlement by more than "
                 f"the bound, among those the turn keeps within it; bound: {bound.describe()}"
             ),
-            "lawyer_order": (
-                "furthest below their own entitlement, then lightest workload, "
-                "then longest since the last offer"
-            ),
+            "lawyer_order": lawyer_order(standings.answering_reach),
         }
-        if standings.answering_reach is not None:
-            how["lawyer_order"] = (
-                "a detention: first those who let no invitation lapse lately and stand within "
-                f"{standings.answering_reach:g} of the one furthest below their own entitlement; "
-                "then " + str(how["lawyer_order"])
-            )
         return Turn(firm=firm, queue=firm_queue(standings, firm), ranking=tuple(ranking), how=how)
 
 

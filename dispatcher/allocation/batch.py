@@ -11,15 +11,19 @@ The (case, firm) node has capacity 1, which keeps co-defendants in distinct firm
 a firm's arcs to the sink carry the convex cost of its deviation from its entitlement
 (squared, plus a steep penalty beyond 1), so the cheapest maximum flow is the fairest among
 the largest assignments, and keeps every firm within 1 of its entitlement whenever some
-largest assignment does. A firm's lawyers carry their place in the firm's queue
-(`order_lawyers`) as a small cost, so a firm sends the lawyer its turn would.
+largest assignment does. A firm's lawyers carry their place in the firm's queue as a small
+cost, so a firm sends the lawyer its turn would: the queue is the single decision's, for each
+person (`order_lawyers` over the same standings; for a detention, with the policy's
+`answering_reach`, those who let no invitation lapse lately first).
 
 What the flow cannot express exactly: a (case, firm) node leads to the lawyers eligible for
 *some* co-defendant of the case, so a person with another language than their co-defendant
 may be routed to a lawyer eligible only for the other. Such a result is repaired: the person
 takes an unused lawyer of the same firm eligible for them, or else loses that (case, firm)
 arc and the flow is solved again (arcs only go, so it ends). Every assignment returned is
-eligible (tests prove it).
+eligible (tests prove it). Likewise a (case, firm) node's arc to a lawyer costs the best place
+any co-defendant gives the lawyer, so a person may be routed to a co-defendant's first: each
+then moves to the first lawyer of their own queue left unused (`_first_free`).
 
 A person the territory cannot serve goes on, with the others left, to the territory's
 fallbacks in order (a flow per territory, the lawyers and co-defendants' firms already taken
@@ -39,15 +43,18 @@ import numpy as np
 from ortools.graph.python.min_cost_flow import SimpleMinCostFlow
 from sqlmodel import Session
 
+from dispatcher.allocation.batch_pools import BatchPools
 from dispatcher.allocation.decision import (
     Outcome,
+    lawyer_turn,
     lock_lawyer,
     lock_territories,
     new_decision,
     open_load,
+    passed_over,
     save_decision,
 )
-from dispatcher.allocation.pool import Pool, build_pool
+from dispatcher.allocation.pool import Pool
 from dispatcher.allocation.record import (
     BatchRecord,
     PoolSummary,
@@ -56,12 +63,13 @@ from dispatcher.allocation.record import (
     RuleRecord,
     UnfilledExplanation,
 )
-from dispatcher.allocation.registry_facts import TerritoryRow, kept_registry
+from dispatcher.allocation.registry_facts import LawyerRow, TerritoryRow, kept_registry
 from dispatcher.allocation.standings import Standing, charge, rank, read_standings
 from dispatcher.db import utcnow
 from dispatcher.models import Lawyer, Request
 from policies.config import Policy
 from policies.quota import LawyerStanding, order_lawyers
+from policies.quota_rule import lawyer_order
 from policies.vocabulary import DecisionKind, LawyerStatus
 
 # Costs are integers: a unit of squared deviation is SCALE; each unit beyond 1 of deviation
@@ -123,6 +131,7 @@ def plan(people: Sequence[Person], targets: Mapping[str, FirmTarget]) -> Plan:
         if not dropped:
             break
         result.arcs_dropped += dropped
+    result.repaired += _first_free(people, assigned)
     result.assigned = assigned
     counts: dict[str, int] = defaultdict(int)
     for firm, _ in assigned.values():
@@ -175,8 +184,11 @@ def _solve(
                 arc(cf, node(("case out", person.case, firm)))
             arc(p, cf)
             person_arcs.append((p, cf, person.key, firm))
+            places = case_lawyers[(person.case, firm)]
             for place, lawyer in enumerate(lawyers):
-                case_lawyers[(person.case, firm)].setdefault(lawyer, place)
+                # Co-defendants may order a firm's lawyers apart (a detention and not): the
+                # lawyer costs their best place; `_first_free` then gives each their own first.
+                places[lawyer] = min(place, places.get(lawyer, place))
             firm_units[firm] += 1
     lawyer_arcs: list[tuple[int, str, str]] = []  # (arc index, firm, lawyer)
     firm_lawyers: dict[str, set[str]] = defaultdict(set)
@@ -254,6 +266,34 @@ def _repair(
         assigned[person.key] = (firm, spare)
         moved += 1
     return moved, dropped
+
+
+def _first_free(people: Sequence[Person], assigned: dict[str, tuple[str, str]]) -> int:
+    """Move each person to the first lawyer of their own firm queue left unused, where the
+    flow gave them a later one (a (case, firm) node's arcs cost the best place of any
+    co-defendant, so a person may be routed to a co-defendant's first). Returns the moves.
+
+    A move keeps the firm and takes only an unused lawyer, so it keeps every rule; each move
+    puts a person strictly earlier in their queue, so it ends.
+    """
+    used = {lawyer for _, lawyer in assigned.values()}
+    moved = 0
+    again = True
+    while again:
+        again = False
+        for person in people:
+            got = assigned.get(person.key)
+            if got is None:
+                continue
+            firm, lawyer = got
+            first = next(lw for lw in person.eligible[firm] if lw == lawyer or lw not in used)
+            if first != lawyer:
+                used.discard(lawyer)
+                used.add(first)
+                assigned[person.key] = (firm, first)
+                moved += 1
+                again = True
+    return moved
 
 
 # --- the decisions, from the database -------------------------------------------------------
@@ -336,7 +376,9 @@ def _decide_round(
 ) -> None:
     kept = kept_registry(session)
     facts = kept.facts_of(session, territory)
-    pools = {r.id: build_pool(session, r, facts, policy, now) for r in requests}
+    # One read of what the batch's persons share here; each person's pool as `build_pool`'s.
+    shared = BatchPools(session, facts, policy, now)
+    pools = {r.id: shared.pool(r) for r in requests}
     states = read_standings(session, territory.id)
     targets: dict[str, FirmTarget] = {}
     earned: dict[int, float] = defaultdict(float)
@@ -351,19 +393,18 @@ def _decide_round(
             continue
         firm_codes[firm_id] = code
         targets[code] = FirmTarget(state.offers, state.entitlement + earned.get(firm_id, 0.0))
-    # Each firm's lawyers in the order its turn would try them (the existing rule).
-    queue_place = _queue_places(pools)
+    # Each firm's lawyers in the order its turn would try them for each person.
+    queues = FirmQueues(pools)
     people: list[Person] = []
     licence_of: dict[str, int] = {}
     for request in requests:
         pool = pools[request.id]
         taken_firms = case_firms[request.case_number]
         eligible: dict[str, list[str]] = {}
-        for firm_id, lawyers in pool.eligible.items():
+        for firm_id in pool.eligible:
             if firm_id in taken_firms or pool.weights.get(firm_id, 0.0) <= 0:
                 continue
-            free = [lw for lw in lawyers if lw.id not in taken_lawyers]
-            free.sort(key=lambda lw: queue_place[lw.id])
+            free = [lw for lw in queues.queue(pool, firm_id) if lw.id not in taken_lawyers]
             if free:
                 eligible[pool.firms[firm_id].code] = [lw.licence for lw in free]
                 licence_of.update((lw.licence, lw.id) for lw in free)
@@ -395,48 +436,70 @@ def _decide_round(
         taken_lawyers.add(lawyer_id)
         case_firms[request.case_number].add(firm_id)
         outcomes[request.id] = _record(
-            session, request, pool, states, policy, firm_id, lawyer, home, tried, figures
+            session, request, pool, queues, states, policy, firm_id, lawyer, home, tried, figures
         )
         lawyer.last_offer_at = now
         session.add(lawyer)
 
 
-def _queue_places(pools: Mapping[str, Pool]) -> dict[int, int]:
-    """Every eligible lawyer's place in their firm's queue, by `order_lawyers`, read once."""
-    any_pool = next(iter(pools.values()), None)
-    if any_pool is None:
-        return {}
-    rows = {lw.id: lw for pool in pools.values() for lws in pool.eligible.values() for lw in lws}
-    weighed = any_pool.weigher(sorted(rows))
-    by_firm: dict[int, list[LawyerStanding]] = defaultdict(list)
-    for lawyer_id, row in rows.items():
-        by_firm[row.firm_id].append(
-            LawyerStanding(
+class FirmQueues:
+    """Each firm's eligible lawyers in the order a single decision would try them for a person
+    (`order_lawyers` over the lawyers' standings; for a detention, with the policy's
+    `answering_reach`), their workloads, standings and lapses read once for the batch."""
+
+    def __init__(self, pools: Mapping[str, Pool]) -> None:
+        self._standing: dict[int, LawyerStanding] = {}
+        self._orders: dict[tuple[tuple[int, ...], float | None], list[LawyerRow]] = {}
+        rows = {
+            lw.id: lw for pool in pools.values() for lws in pool.eligible.values() for lw in lws
+        }
+        # A detention's reader also reads who let an invitation lapse (the same moment and
+        # policy for every detention of the batch here).
+        reader = next(
+            (p.weigher for p in pools.values() if p.answering_reach is not None),
+            next((p.weigher for p in pools.values()), None),
+        )
+        if reader is None:
+            return
+        weighed = reader(sorted(rows))
+        for lawyer_id, row in rows.items():
+            self._standing[lawyer_id] = LawyerStanding(
                 row.licence,
                 weighed.workload.get(lawyer_id, 0.0),
                 weighed.last_offer.get(lawyer_id),
                 *weighed.standing.get(lawyer_id, (0.0, 0)),
+                lapsed=lawyer_id in weighed.lapsed,
             )
-        )
-    ids = {row.licence: lawyer_id for lawyer_id, row in rows.items()}
-    places: dict[int, int] = {}
-    for standings in by_firm.values():
-        for place, standing in enumerate(order_lawyers(standings)):
-            places[ids[standing.licence]] = place
-    for pool in pools.values():
-        # The record's queue shows the same figures as a single decision's.
-        pool.workload.update(weighed.workload)
-        pool.load.update(weighed.load)
-        pool.last_offer.update(weighed.last_offer)
-        pool.standing.update(weighed.standing)
-        pool.weighed_firms.update(pool.eligible)
-    return places
+        for pool in pools.values():
+            # The record's queue shows the same figures as a single decision's.
+            pool.workload.update(weighed.workload)
+            pool.load.update(weighed.load)
+            pool.last_offer.update(weighed.last_offer)
+            pool.standing.update(weighed.standing)
+            if pool.answering_reach is not None:
+                pool.lapsed.update(weighed.lapsed)
+            pool.weighed_firms.update(pool.eligible)
+
+    def queue(self, pool: Pool, firm_id: int) -> list[LawyerRow]:
+        """The firm's eligible lawyers for this pool's person, the one to invite first."""
+        lawyers = pool.eligible[firm_id]
+        reach = pool.answering_reach
+        key = (tuple(lw.id for lw in lawyers), reach)
+        found = self._orders.get(key)
+        if found is None:
+            by_licence = {lw.licence: lw for lw in lawyers}
+            ordered = order_lawyers(
+                [self._standing[lw.id] for lw in lawyers], answering_reach=reach
+            )
+            found = self._orders[key] = [by_licence[s.licence] for s in ordered]
+        return found
 
 
 def _record(
     session: Session,
     request: Request,
     pool: Pool,
+    queues: FirmQueues,
     states: dict[int, Standing],
     policy: Policy,
     firm_id: int,
@@ -454,19 +517,31 @@ def _record(
         {
             "name": RULE,
             "firm_order": "min-cost flow over the batch: firms' counts closest to entitlement",
-            "lawyer_order": "the firm's queue (lightest workload first)",
+            "lawyer_order": "the firm's queue, as a single decision's: "
+            + lawyer_order(pool.answering_reach),
         },
     )
-    queue: list[QueuedLawyer] = [
-        {
-            "licence": lawyer.licence,
-            "load": pool.load[lawyer.id or 0],
-            "workload": pool.workload[lawyer.id or 0],
-            "last_offer_at": (
-                at.isoformat() if (at := pool.last_offer.get(lawyer.id or 0)) else None
-            ),
+    # The firm's queue for this person, as a single decision records it: each lawyer's own
+    # standing with this decision's share, and for a detention who let an invitation lapse.
+    firm = pool.firms[firm_id].code
+    share = next(r.share for r in ranking if r.firm == firm)
+    earned = share / len(pool.eligible[firm_id])
+    queue: list[QueuedLawyer] = []
+    for lw in queues.queue(pool, firm_id):
+        entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
+        entry: QueuedLawyer = {
+            "licence": lw.licence,
+            "load": pool.load[lw.id],
+            "workload": pool.workload[lw.id],
+            "last_offer_at": at.isoformat() if (at := pool.last_offer.get(lw.id)) else None,
+            "entitlement": round(entitlement + earned, 9),
+            "offers": offers,
+            "shortfall": round(entitlement + earned - offers, 9),
         }
-    ]
+        if pool.answering_reach is not None:
+            entry["lapsed"] = lw.id in pool.lapsed
+        queue.append(entry)
+    chosen_at = next(q for q in queue if q["licence"] == lawyer.licence)
     explanation: RotationExplanation = {
         "kind": DecisionKind.ROTATION,
         "policy_version": policy.version,
@@ -479,9 +554,12 @@ def _record(
         "rule": rule,
         "ranking": [r.as_dict() for r in ranking],
         "lawyer_queue": queue,
-        "chosen": {"firm": pool.firms[firm_id].code, "lawyer": lawyer.licence},
+        "chosen": {"firm": firm, "lawyer": lawyer.licence},
         "tried": list(tried[request.id]),
         "batch": figures,
+        "lawyer_turn": lawyer_turn(
+            lawyer.licence, chosen_at.get("shortfall", 0.0), firm, passed_over(queue, chosen_at)
+        ),
     }
     decision = new_decision(request, territory, policy, via, explanation)
     decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True

@@ -192,6 +192,26 @@ def conflicted_firms(session: Session, request: Request) -> dict[int, str]:
 _UNJUDGED = "not judged yet"  # a marker no reason equals (compared by identity)
 
 
+@dataclass(frozen=True)
+class Moment:
+    """What every request in a territory shares at one moment, read once: who is paused, and
+    the lawyers at their cap with their loads (a lawyer not here is below it)."""
+
+    now: datetime
+    paused: frozenset[int]
+    at_cap: dict[int, int]
+
+
+def read_moment(session: Session, facts: TerritoryFacts, now: datetime) -> Moment:
+    """Who is paused at `now` and who of the territory's lawyers is at their cap."""
+    paused = frozenset(session.execute(PAUSED, {"now": now}).scalars())
+    at_cap = {
+        lawyer_id: n
+        for lawyer_id, n in session.execute(AT_CAP, {"territory": facts.territory.id}).all()
+    }
+    return Moment(now, paused, at_cap)
+
+
 def build_pool(
     session: Session, request: Request, facts: TerritoryFacts, policy: Policy, now: datetime
 ) -> Pool:
@@ -202,11 +222,37 @@ def build_pool(
     is paused for letting invitations lapse. A pause never leaves the territory without a
     lawyer: when only paused lawyers could be invited, they are (`Pool.pause_waived`).
     """
-    paused = set(session.execute(PAUSED, {"now": now}).scalars())
-    pool = _pool(session, request, facts, policy, now, paused)
-    if pool.eligible or not paused:
+    moment = read_moment(session, facts, now)
+    invited = set(session.execute(INVITED, {"request": request.id}).scalars())
+    return pool_of(
+        session, request, facts, policy, moment, invited, conflicted_firms(session, request)
+    )
+
+
+# How a lawyer alike in everything else is judged (`_pool`), by (profile, at cap, on the rota).
+Judged = dict[tuple[int, bool, bool | None], str | None]
+
+
+def pool_of(
+    session: Session,
+    request: Request,
+    facts: TerritoryFacts,
+    policy: Policy,
+    moment: Moment,
+    invited: set[int],
+    conflicts: dict[int, str],
+    judged: Judged | None = None,
+) -> Pool:
+    """`build_pool` over what it reads: the moment, this request's invitations and conflicts.
+
+    `judged` may be shared by requests of the same need (urgency, language, juvenile) under
+    the same policy at the same moment: it keeps how the lawyers alike were judged.
+    """
+    judged = {} if judged is None else judged
+    pool = _pool(session, request, facts, policy, moment, moment.paused, invited, conflicts, judged)
+    if pool.eligible or not moment.paused:
         return pool
-    waived = _pool(session, request, facts, policy, now, set())
+    waived = _pool(session, request, facts, policy, moment, frozenset(), invited, conflicts, judged)
     if not waived.eligible:
         return pool
     return replace(waived, pause_waived=True)
@@ -217,17 +263,17 @@ def _pool(
     request: Request,
     facts: TerritoryFacts,
     policy: Policy,
-    now: datetime,
-    paused: set[int],
+    moment: Moment,
+    paused: frozenset[int],
+    invited: set[int],
+    conflicts: dict[int, str],
+    judged: Judged,
 ) -> Pool:
+    now = moment.now
     territory = facts.territory
     firms = facts.firms
     # Only the lawyers at their cap: a lawyer not read is below it, whatever the exact count.
-    load: dict[int, int] = defaultdict(int)
-    for lawyer_id, n in session.execute(AT_CAP, {"territory": territory.id}).all():
-        load[lawyer_id] = n
-    invited = set(session.execute(INVITED, {"request": request.id}).scalars())
-    conflicts = conflicted_firms(session, request)
+    load: dict[int, int] = defaultdict(int, moment.at_cap)
     need = Need(
         urgency=request.urgency,
         language=request.person_language,
@@ -238,11 +284,10 @@ def _pool(
     eligible: dict[int, list[LawyerRow]] = {}
     excluded: list[ExcludedLawyer] = []
     load_of = load.get
-    # A lawyer with no conflict and no invitation for this request is judged as the others of
-    # the same profile and the same side of the cap are: once per decision.
-    judged: dict[tuple[int, bool, bool | None], str | None] = {}
     # An approved rota covering the moment: its lawyers on duty (None: the duty windows rule).
     rota = facts.rota.on_duty(now)
+    # A lawyer with no conflict and no invitation for this request is judged as the others of
+    # the same profile and the same side of the cap are: once per decision (`judged`).
     for lawyer, standing, profile in facts.lawyers:
         if standing is not None:
             excluded.append(standing)

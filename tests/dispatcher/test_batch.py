@@ -79,6 +79,13 @@ def test_the_flow_is_largest_valid_and_within_one_when_some_largest_is(
     people, targets = instance
     result = plan(people, targets)
     assert _valid(people, result.assigned)
+    # No one holds a later lawyer of their own firm queue while an earlier one stays unused.
+    used = {lw for _, lw in result.assigned.values()}
+    for person in people:
+        if person.key in result.assigned:
+            firm, lawyer = result.assigned[person.key]
+            queue = list(person.eligible[firm])
+            assert all(lw in used for lw in queue[: queue.index(lawyer)])
     size, best = _brute_force(people, targets)
     # Each (case, firm) arc dropped by the repair costs at most one person (an arc of
     # capacity 1 carries one unit of the flow, whose maximum bounds the true one).
@@ -114,6 +121,18 @@ def test_co_defendants_with_different_languages_are_repaired_into_eligible_lawye
     ]
     result = plan(people, {"F1": FirmTarget(0, 1.0)})
     assert len(result.assigned) == 1 and _valid(people, result.assigned)
+
+
+def test_co_defendants_ordering_a_firm_apart_each_get_their_own_first() -> None:
+    # A detention puts F1's answering lawyer first, their standard co-defendant the one who
+    # lapsed; only the detention can go to F1. The (case, F1) node's arcs cost both lawyers 0.
+    people = [
+        Person("detention", "c", {"F1": ["F1-answers", "F1-lapsed"]}),
+        Person("standard", "c", {"F1": ["F1-lapsed", "F1-answers"], "F2": ["F2-a"]}),
+    ]
+    targets = {"F1": FirmTarget(0, 1.0), "F2": FirmTarget(0, 1.0)}
+    result = plan(people, targets)
+    assert result.assigned == {"detention": ("F1", "F1-answers"), "standard": ("F2", "F2-a")}
 
 
 # --- through the database -----------------------------------------------------------------
