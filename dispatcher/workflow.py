@@ -605,8 +605,8 @@ def _invite(
         deadline=deadline,
         answer_token_hash=hash_token(answer_token),
     )
+    # Its id and columns are set here (no flush): it is written with the transaction's next.
     session.add(invitation)
-    session.flush()
     session.info.setdefault(_INVITED_KEY, {})[request.id] = InvitationOut(
         id=invitation.id,
         lawyer=lawyer.licence,
