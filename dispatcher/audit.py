@@ -50,6 +50,7 @@ from dispatcher.db import utcnow
 from dispatcher.models import AuditEvent, AuditHead, AuditKey
 
 GENESIS = "0" * 64
+_INSERT_EVENT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 # Where a session keeps the head it has locked, with the transaction that holds the lock.
 HEAD_KEY = "audit_head"
 
@@ -156,8 +157,8 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
 
-    The event and the head are written with the transaction's next flush (at the latest its
-    commit); the sequence number and hash are known at once.
+    The event is written at once, the head with the transaction's next flush (at the latest
+    its commit); the sequence number and hash are known at once.
     """
     head = lock_head(session)
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
@@ -174,7 +175,23 @@ def record(
         hash="",
     )
     event.hash = _digest(event)
-    session.add(event)
+    # Written at once in one statement, not through the ORM's flush (which cost several
+    # times the statement on every order); the head is flushed with the transaction.
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "at": event.at,
+            "actor": event.actor,
+            "action": event.action,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "request_id": event.request_id,
+            "payload": event.payload,
+            "prev_hash": event.prev_hash,
+            "hash": event.hash,
+        },
+    )
     if head is None:
         head = AuditHead(id=1, seq=seq, hash=event.hash)
         session.add(head)
