@@ -37,16 +37,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NotRequired
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import String, type_coerce
 from sqlalchemy import select as select_columns
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 from typing_extensions import TypedDict
 
 from dispatcher import events
-from dispatcher.db import utcnow
+from dispatcher.db import after_commit, utcnow
 from dispatcher.models import AuditEvent, AuditHead, AuditKey
 
 GENESIS = "0" * 64
@@ -61,9 +63,18 @@ def canonical(payload: Any) -> str:
     )
 
 
+# Per engine (database): the deployment's key, once a transaction that read it has committed.
+_KEYS: WeakKeyDictionary[Engine, bytes] = WeakKeyDictionary()
+
+
 def deployment_key(session: Session) -> bytes:
     """The deployment's key of keyed hashes: made once (by the migration, or here on a schema
-    made from the models) and never changed."""
+    made from the models) and never changed, so a process keeps it once a transaction that
+    read it (or made it) has committed."""
+    engine = session.get_bind().engine
+    kept = _KEYS.get(engine)
+    if kept is not None:
+        return kept
     row = session.get(AuditKey, 1)
     if row is None:
         try:
@@ -74,7 +85,13 @@ def deployment_key(session: Session) -> bytes:
             pass  # another transaction made it first: read that one
         row = session.get(AuditKey, 1)
         assert row is not None
-    return bytes.fromhex(row.key)
+    key = bytes.fromhex(row.key)
+
+    def keep() -> None:
+        _KEYS.setdefault(engine, key)
+
+    after_commit(session, keep)
+    return key
 
 
 def keyed(session: Session, value: object) -> str:
