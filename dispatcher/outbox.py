@@ -153,6 +153,7 @@ class Courier:
         self._in_flight_lock = threading.Lock()
         # Whether messages may be due that no thread had room for (a finishing thread claims).
         self._more = False
+        self._closing = False
         # Tries sent and not yet recorded, and the lock of the one thread recording them.
         self._finished: queue.SimpleQueue[Sent] = queue.SimpleQueue()
         self._recording = threading.Lock()
@@ -324,6 +325,7 @@ class Courier:
     def close(self) -> None:
         """End the delivery threads: what is being sent finishes, what waits for a thread stays
         pending in the outbox (the next process sends it); the HTTP client closes."""
+        self._closing = True  # a finishing thread claims nothing more
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -365,6 +367,8 @@ class Courier:
         again while messages may be left waiting, so at most `parallel` are in flight (leased)
         at a time, and a message is handed over once. What the threads sent is recorded in
         one transaction for as many as have finished meanwhile (`_record_finished`)."""
+        if self._closing:
+            return 0
         with self._in_flight_lock:
             room = min(limit, self.parallel - len(self._in_flight))
             if room <= 0:
