@@ -37,19 +37,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NotRequired
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import String, type_coerce
 from sqlalchemy import select as select_columns
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 from typing_extensions import TypedDict
 
 from dispatcher import events
-from dispatcher.db import utcnow
+from dispatcher.db import after_commit, utcnow
 from dispatcher.models import AuditEvent, AuditHead, AuditKey
 
 GENESIS = "0" * 64
+_INSERT_EVENT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 # Where a session keeps the head it has locked, with the transaction that holds the lock.
 HEAD_KEY = "audit_head"
 
@@ -60,9 +63,18 @@ def canonical(payload: Any) -> str:
     )
 
 
+# Per engine (database): the deployment's key, once a transaction that read it has committed.
+_KEYS: WeakKeyDictionary[Engine, bytes] = WeakKeyDictionary()
+
+
 def deployment_key(session: Session) -> bytes:
     """The deployment's key of keyed hashes: made once (by the migration, or here on a schema
-    made from the models) and never changed."""
+    made from the models) and never changed, so a process keeps it once a transaction that
+    read it (or made it) has committed."""
+    engine = session.get_bind().engine
+    kept = _KEYS.get(engine)
+    if kept is not None:
+        return kept
     row = session.get(AuditKey, 1)
     if row is None:
         try:
@@ -73,7 +85,13 @@ def deployment_key(session: Session) -> bytes:
             pass  # another transaction made it first: read that one
         row = session.get(AuditKey, 1)
         assert row is not None
-    return bytes.fromhex(row.key)
+    key = bytes.fromhex(row.key)
+
+    def keep() -> None:
+        _KEYS.setdefault(engine, key)
+
+    after_commit(session, keep)
+    return key
 
 
 def keyed(session: Session, value: object) -> str:
@@ -156,8 +174,8 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
 
-    The event and the head are written with the transaction's next flush (at the latest its
-    commit); the sequence number and hash are known at once.
+    The event is written at once, the head with the transaction's next flush (at the latest
+    its commit); the sequence number and hash are known at once.
     """
     head = lock_head(session)
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
@@ -174,7 +192,23 @@ def record(
         hash="",
     )
     event.hash = _digest(event)
-    session.add(event)
+    # Written at once in one statement, not through the ORM's flush (which cost several
+    # times the statement on every order); the head is flushed with the transaction.
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "at": event.at,
+            "actor": event.actor,
+            "action": event.action,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "request_id": event.request_id,
+            "payload": event.payload,
+            "prev_hash": event.prev_hash,
+            "hash": event.hash,
+        },
+    )
     if head is None:
         head = AuditHead(id=1, seq=seq, hash=event.hash)
         session.add(head)

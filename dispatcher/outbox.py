@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -52,6 +53,18 @@ class Attempt:
     ok: bool
     error: str | None = None
     permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A claimed message's try: its attempts and error (None: delivered), whether trying again
+    cannot help, and once recorded, the message's new columns."""
+
+    message: OutboxMessage
+    attempts: Sequence[Attempt]
+    error: str | None
+    refused: bool
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class NotificationChannel(Protocol):
@@ -138,6 +151,12 @@ class Courier:
         # Messages handed to the delivery threads and not yet done (see `pump`).
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
+        # Whether messages may be due that no thread had room for (a finishing thread claims).
+        self._more = False
+        self._closing = False
+        # Tries sent and not yet recorded, and the lock of the one thread recording them.
+        self._finished: queue.SimpleQueue[Sent] = queue.SimpleQueue()
+        self._recording = threading.Lock()
         self.channel: NotificationChannel = channel or LogChannel()
         self.http = http or httpx.Client(timeout=timeout_s)
         # Invitations' follow-up (delivery, giving up); without one they are retried for ever.
@@ -214,6 +233,14 @@ class Courier:
         message = self._claim(message_id)
         if message is None:
             return False
+        sent = self._send(message)
+        with unit_of_work(self.engine) as session:
+            sent = self._record(session, sent)
+        self._log(sent)
+        return sent.error is None
+
+    def _send(self, message: OutboxMessage) -> Sent:
+        """Try a claimed message once, outside any transaction."""
         error: str | None = None
         refused = False
         attempts: Sequence[Attempt] = ()
@@ -225,70 +252,80 @@ class Courier:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         if error is None and attempts and not any(attempt.ok for attempt in attempts):
             error = "; ".join(f"{a.channel}: {a.error or 'failed'}" for a in attempts)[:2000]
+        return Sent(message, tuple(attempts), error, refused)
+
+    def _record(self, session: Session, sent: Sent) -> Sent:
+        """Write what became of a try in the caller's transaction: its attempts, and the
+        message delivered, failed for good or due again later (returned with its new state)."""
+        message, attempts, error, refused = sent.message, sent.attempts, sent.error, sent.refused
+        assert message.id is not None
         tries = message.attempts + 1
-        with unit_of_work(self.engine) as session:
-            now = utcnow()
-            for attempt in attempts:
-                session.add(
-                    OutboxAttempt(
-                        message_id=message_id,
-                        channel=attempt.channel[:200],
-                        at=now,
-                        ok=attempt.ok,
-                        error=attempt.error[:300] if attempt.error else None,
-                    )
+        now = utcnow()
+        for attempt in attempts:
+            session.add(
+                OutboxAttempt(
+                    message_id=message.id,
+                    channel=attempt.channel[:200],
+                    at=now,
+                    ok=attempt.ok,
+                    error=attempt.error[:300] if attempt.error else None,
                 )
-            wait: float | None = None if refused else backoff_s(tries)
-            if message.kind == OutboxKind.CALLBACK:
-                most = self._callback_attempts(message)
-                if most is not None and tries >= most:
-                    wait = None
-            elif message.kind == OutboxKind.INVITATION and self.follow_up is not None:
-                wait = self.follow_up.settle(
-                    session, message, tries=tries, attempts=attempts, delivered=error is None
-                )
-            values: dict[str, Any] = {"attempts": tries}
-            if error is None:
-                values |= {
-                    "status": OutboxStatus.DELIVERED,
-                    "delivered_at": now,
-                    "last_error": None,
-                }
-            elif wait is None:
-                values |= {"status": OutboxStatus.FAILED, "last_error": error}
-                if message.kind == OutboxKind.CALLBACK:
-                    # The court was never told: the bar's report counts these.
-                    request_id = str(message.payload.get("id", ""))
-                    audit.record(
-                        session,
-                        actor=CALLBACK_ACTOR,
-                        action="callback.failed",
-                        entity_type="request",
-                        entity_id=request_id,
-                        request_id=request_id,
-                        payload={"attempts": tries, "refused": refused, "error": error[:300]},
-                    )
-            else:
-                values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
-            session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
             )
+        wait: float | None = None if refused else backoff_s(tries)
+        if message.kind == OutboxKind.CALLBACK:
+            most = self._callback_attempts(message)
+            if most is not None and tries >= most:
+                wait = None
+        elif message.kind == OutboxKind.INVITATION and self.follow_up is not None:
+            wait = self.follow_up.settle(
+                session, message, tries=tries, attempts=attempts, delivered=error is None
+            )
+        values: dict[str, Any] = {"attempts": tries}
         if error is None:
-            log.info("outbox.delivered", message_id=message_id, kind=message.kind)
-        elif values.get("status") == OutboxStatus.FAILED:
-            log.warning("outbox.failed", message_id=message_id, kind=message.kind, attempts=tries)
+            values |= {
+                "status": OutboxStatus.DELIVERED,
+                "delivered_at": now,
+                "last_error": None,
+            }
+        elif wait is None:
+            values |= {"status": OutboxStatus.FAILED, "last_error": error}
+            if message.kind == OutboxKind.CALLBACK:
+                # The court was never told: the bar's report counts these.
+                request_id = str(message.payload.get("id", ""))
+                audit.record(
+                    session,
+                    actor=CALLBACK_ACTOR,
+                    action="callback.failed",
+                    entity_type="request",
+                    entity_id=request_id,
+                    request_id=request_id,
+                    payload={"attempts": tries, "refused": refused, "error": error[:300]},
+                )
+        else:
+            values |= {"next_attempt_at": now + timedelta(seconds=wait), "last_error": error}
+        session.execute(
+            update(OutboxMessage).where(col(OutboxMessage.id) == message.id).values(**values)
+        )
+        return Sent(message, attempts, error, refused, values)
+
+    @staticmethod
+    def _log(sent: Sent) -> None:
+        message_id, kind = sent.message.id, sent.message.kind
+        if sent.error is None:
+            log.info("outbox.delivered", message_id=message_id, kind=kind)
+        elif sent.values.get("status") == OutboxStatus.FAILED:
+            log.warning(
+                "outbox.failed", message_id=message_id, kind=kind, attempts=sent.values["attempts"]
+            )
         else:
             log.warning(
-                "outbox.retry",
-                message_id=message_id,
-                kind=message.kind,
-                attempts=values["attempts"],
+                "outbox.retry", message_id=message_id, kind=kind, attempts=sent.values["attempts"]
             )
-        return error is None
 
     def close(self) -> None:
         """End the delivery threads: what is being sent finishes, what waits for a thread stays
         pending in the outbox (the next process sends it); the HTTP client closes."""
+        self._closing = True  # a finishing thread claims nothing more
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -323,32 +360,119 @@ class Courier:
         return sum(self._threads().map(self.deliver_one, ids))
 
     def pump(self, limit: int = 500) -> int:
-        """Hand what is due to the delivery threads and return at once (how many were handed
-        over): a message committed while others are being sent starts as soon as a thread is
-        free, not after the others' batch. At most `limit` wait for a thread at a time; each
-        is claimed (leased) only when its thread takes it, so however many wait, at most
-        `parallel` are in flight, and a message handed over twice is sent once."""
-        with self._in_flight_lock:
-            busy = set(self._in_flight)
-        room = limit - len(busy)
-        if room <= 0:
+        """Claim what is due, as many messages as there are free delivery threads (at most
+        `limit`), in one guarded statement, hand them to the threads and return at once (how
+        many were handed over): a message committed while others are being sent starts as
+        soon as a thread is free, not after the others' batch. A thread that finishes claims
+        again while messages may be left waiting, so at most `parallel` are in flight (leased)
+        at a time, and a message is handed over once. What the threads sent is recorded in
+        one transaction for as many as have finished meanwhile (`_record_finished`)."""
+        if self._closing:
             return 0
-        fresh = [m for m in self._due(room + len(busy)) if m not in busy][:room]
+        with self._in_flight_lock:
+            room = min(limit, self.parallel - len(self._in_flight))
+            if room <= 0:
+                self._more = True
+                return 0
+        claimed = sorted(self._claim_due(room), key=lambda m: m.id or 0)
         threads = self._threads()
         with self._in_flight_lock:
-            self._in_flight.update(fresh)
-        for message_id in fresh:
-            threads.submit(self._deliver_handed, message_id)
-        return len(fresh)
+            self._in_flight.update(m.id for m in claimed if m.id is not None)
+            if len(claimed) == room:
+                self._more = True  # more may be due than there was room for
+        for message in claimed:
+            threads.submit(self._deliver_handed, message)
+        return len(claimed)
 
-    def _deliver_handed(self, message_id: int) -> None:
+    def _claim_due(self, limit: int) -> list[OutboxMessage]:
+        """Take the lease on up to `limit` due messages, oldest first, and read them, in one
+        guarded statement (a message another process leased meanwhile is not taken)."""
+        now = utcnow()
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.next_attempt_at) <= now,
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            # Rows other processes are claiming are passed over, not waited for.
+            due = due.with_for_update(skip_locked=True)
+        with unit_of_work(self.engine) as session:
+            # The ids first, then the guarded update: PostgreSQL may run a LIMIT subquery
+            # inside an UPDATE more than once, and take more rows than the limit.
+            ids = list(session.exec(due).all())
+            if not ids:
+                return []
+            return list(
+                session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.id).in_(ids),
+                        col(OutboxMessage.status) == OutboxStatus.PENDING,
+                        col(OutboxMessage.next_attempt_at) <= now,
+                    )
+                    .values(next_attempt_at=now + LEASE)
+                    .returning(OutboxMessage)
+                    .execution_options(synchronize_session=False)
+                ).all()
+            )
+
+    def _deliver_handed(self, message: OutboxMessage) -> None:
         try:
-            self.deliver_one(message_id)
+            sent = self._send(message)
+            self._finished.put(sent)
+            self._record_finished()
         except Exception:
-            log.exception("outbox.delivery_failed", message_id=message_id)
+            log.exception("outbox.delivery_failed", message_id=message.id)
         finally:
             with self._in_flight_lock:
-                self._in_flight.discard(message_id)
+                self._in_flight.discard(message.id)
+                again, self._more = self._more, False
+            if again:
+                try:
+                    self.pump()
+                except Exception:
+                    log.exception("outbox.failed")
+
+    def _record_finished(self) -> None:
+        """Record every finished try in one transaction: one thread records at a time, and
+        takes along what the others finished while it waited for the database."""
+        while True:
+            if not self._recording.acquire(blocking=False):
+                return  # the thread recording now takes ours along (it looks again after)
+            try:
+                batch: list[Sent] = []
+                while True:
+                    try:
+                        batch.append(self._finished.get_nowait())
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._record_batch(batch)
+            finally:
+                self._recording.release()
+            if self._finished.empty():
+                return
+
+    def _record_batch(self, batch: list[Sent]) -> None:
+        try:
+            with unit_of_work(self.engine) as session:
+                recorded = [self._record(session, sent) for sent in batch]
+        except Exception:
+            # One message's record failed: record the others each on its own.
+            log.exception("outbox.record_failed", messages=len(batch))
+            recorded = []
+            for sent in batch:
+                try:
+                    with unit_of_work(self.engine) as session:
+                        recorded.append(self._record(session, sent))
+                except Exception:
+                    log.exception("outbox.record_failed", message_id=sent.message.id)
+        for sent in recorded:
+            self._log(sent)
 
 
 class OutboxBell:

@@ -203,16 +203,10 @@ def request_out(session: Session, request: Request) -> RequestOut:
     ids = {"request_id": request.id}
     invitation = session.execute(_PENDING_INVITATION, ids).first()
     appointment = session.execute(_APPOINTMENT, ids).first()
-    return RequestOut(
-        id=request.id,
-        external_ref=request.external_ref,
-        kind=request.kind,
-        status=request.status,
-        territory=territory.code if territory else None,
-        case_number=request.case_number,
-        urgency=request.urgency,
-        category=request.category,
-        invitation=(
+    return _request_json(
+        request,
+        territory.code if territory else None,
+        (
             InvitationOut(
                 id=invitation[0],
                 lawyer=invitation[3],
@@ -223,7 +217,7 @@ def request_out(session: Session, request: Request) -> RequestOut:
             if invitation
             else None
         ),
-        appointment=(
+        (
             AppointmentOut(
                 id=appointment[0],
                 lawyer=appointment[3],
@@ -237,9 +231,54 @@ def request_out(session: Session, request: Request) -> RequestOut:
             if appointment
             else None
         ),
+    )
+
+
+def _request_json(
+    request: Request,
+    territory: str | None,
+    invitation: InvitationOut | None,
+    appointment: AppointmentOut | None,
+) -> RequestOut:
+    return RequestOut(
+        id=request.id,
+        external_ref=request.external_ref,
+        kind=request.kind,
+        status=request.status,
+        territory=territory,
+        case_number=request.case_number,
+        urgency=request.urgency,
+        category=request.category,
+        invitation=invitation,
+        appointment=appointment,
         created_at=request.created_at.isoformat(),
         updated_at=request.updated_at.isoformat(),
     )
+
+
+# What a transaction that opens requests holds of them, for their answers (`opened_out`):
+# the territory each was filed in, and the invitation `_invite` sent for it.
+_OPENED_KEY = "opened_requests"
+_INVITED_KEY = "invitations_sent"
+
+
+def opened_out(session: Session, request: Request) -> RequestOut:
+    """`request_out` of a request this transaction has just opened (`create_request` said it
+    was created), built from what the transaction holds instead of read back: nothing else
+    can have touched the request yet, so its territory is the one it was filed in, its
+    pending invitation (if any) is the one this transaction sent, and it has no appointment.
+    A request the transaction did not open, or one in a state this does not know, is read."""
+    territory = session.info.get(_OPENED_KEY, {}).get(request.id)
+    if territory is None:
+        return request_out(session, request)
+    invitation: InvitationOut | None = None
+    if request.status == INVITING:
+        invitation = session.info.get(_INVITED_KEY, {}).get(request.id)
+        if invitation is None:
+            return request_out(session, request)
+    elif request.status not in (AWAITING_CHOICE, UNFILLED):
+        return request_out(session, request)
+    return _request_json(request, territory, invitation, None)
 
 
 def where_and_whom(session: Session, request_id: str) -> tuple[PlaceOut | None, ContactOut | None]:
@@ -415,6 +454,7 @@ def create_request(
         if existing is None:
             raise
         return _same_or_conflict(existing, digest, data), False
+    session.info.setdefault(_OPENED_KEY, {})[request.id] = territory.code
     duplicates = session.exec(
         _POSSIBLE_DUPLICATES,
         params={
@@ -565,8 +605,15 @@ def _invite(
         deadline=deadline,
         answer_token_hash=hash_token(answer_token),
     )
+    # Its id and columns are set here (no flush): it is written with the transaction's next.
     session.add(invitation)
-    session.flush()
+    session.info.setdefault(_INVITED_KEY, {})[request.id] = InvitationOut(
+        id=invitation.id,
+        lawyer=lawyer.licence,
+        firm=firm.code,
+        deadline=deadline.isoformat(),
+        delivery=invitation.delivery,
+    )
     audit.record(
         session,
         actor=ctx.actor,

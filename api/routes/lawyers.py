@@ -8,6 +8,7 @@ from contextlib import suppress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -91,14 +92,20 @@ async def follow_invitations(
                 await asyncio.wait_for(changes.get(), PENDING_REREAD_S)
 
 
-@router.post("/invitations/{invitation_id}/accept", responses=errors(*AUTH, *BODY, 404, 409))
+# The routes every order passes through answer with the JSON they build: FastAPI checks and
+# serialises a returned model on a worker thread of its own, one more thread hop a request.
+@router.post(
+    "/invitations/{invitation_id}/accept",
+    response_model=RequestOut,
+    responses=errors(*AUTH, *BODY, 404, 409),
+)
 def accept(
     invitation_id: str,
     principal: LawyerDep,
     runtime: RuntimeDep,
     uow: UowDep,
     body: AcceptIn | None = None,
-) -> RequestOut:
+) -> JSONResponse:
     """Accept; the body may say in how many minutes the lawyer can be there."""
     with uow() as session:
         request = workflow.accept(
@@ -108,7 +115,8 @@ def accept(
             context(runtime, principal),
             eta_minutes=body.eta_minutes if body is not None else None,
         )
-        return workflow.request_out(session, request)
+        out = workflow.request_out(session, request)
+    return JSONResponse(out.model_dump(mode="json"))
 
 
 @router.post("/invitations/{invitation_id}/decline", responses=errors(*AUTH, *BODY, 404, 409))
@@ -134,16 +142,21 @@ def my_appointments(
         return workflow.lawyer_appointments(session, lawyer_of(session, principal), open_only)
 
 
-@router.post("/appointments/{appointment_id}/close", responses=errors(*AUTH, 404, 409, 422))
+@router.post(
+    "/appointments/{appointment_id}/close",
+    response_model=ClosedAppointmentOut,
+    responses=errors(*AUTH, 404, 409, 422),
+)
 def close(
     appointment_id: str, principal: LawyerDep, runtime: RuntimeDep, uow: UowDep
-) -> ClosedAppointmentOut:
+) -> JSONResponse:
     with uow() as session:
         appointment = workflow.close_appointment(
             session, appointment_id, lawyer_of(session, principal), context(runtime, principal)
         )
-        return ClosedAppointmentOut(
+        out = ClosedAppointmentOut(
             id=appointment.id,
             request_id=appointment.request_id,
             closed_at=appointment.closed_at.isoformat() if appointment.closed_at else None,
         )
+    return JSONResponse(out.model_dump(mode="json"))

@@ -101,6 +101,9 @@ def file_request(
                 now=utcnow(),
             )
             request, created = workflow.create_request(session, body, requester=requester, ctx=ctx)
+            # A new request's answer is built from what the transaction holds (no read back).
+            if created:
+                return workflow.opened_out(session, request), created
             return workflow.request_out(session, request), created
     except lanes.Refused as refused:
         with uow() as session:

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import bindparam, select
+from sqlmodel import Session, col
 
 from dispatcher.models import Invitation, Lawyer, Place, Request, Territory
 from dispatcher.notifications.texts import SMS_LIMIT, TEXTS
@@ -53,36 +54,50 @@ def _fit(text: str, place: str, room: int) -> str:
     return text[: room - 1] + "…"
 
 
+# The invitation's lawyer, deadline and request, its territory and place, in one statement
+# (a notification is composed for every invitation sent).
+_NOTICE = (
+    select(
+        Lawyer,
+        col(Invitation.deadline),
+        col(Request.urgency),
+        col(Request.case_number),
+        Territory,
+        Place,
+    )
+    .join(Invitation, col(Invitation.lawyer_id) == Lawyer.id)
+    .join(Request, col(Request.id) == Invitation.request_id)
+    .outerjoin(Territory, col(Territory.id) == Request.territory_id)
+    .outerjoin(Place, col(Place.id) == Request.place_id)
+    .where(col(Invitation.id) == bindparam("invitation_id"))
+)
+
+
 def compose(
     session: Session, payload: dict[str, Any], *, policies: PolicyBook, public_url: str
 ) -> Notice | None:
     """The notification of an outbox invitation message; None when its invitation is gone."""
-    invitation = session.get(Invitation, payload.get("invitation_id"))
-    if invitation is None:
+    found = session.execute(_NOTICE, {"invitation_id": payload.get("invitation_id")}).first()
+    if found is None:
         return None
-    request = session.get(Request, invitation.request_id)
-    lawyer = session.get(Lawyer, invitation.lawyer_id)
-    if request is None or lawyer is None:
-        return None
+    lawyer, deadline, urgency_word, case_number, territory, place = found
     language = language_of(lawyer)
     texts = TEXTS[language]
-    urgency = texts["urgency"].get(request.urgency, request.urgency)
+    urgency = texts["urgency"].get(urgency_word, urgency_word)
     if payload.get("withdrawn"):
-        body = texts["withdrawn"].format(case=request.case_number)
+        body = texts["withdrawn"].format(case=case_number)
         return Notice(lawyer, body[:SMS_LIMIT], body[:SMS_LIMIT])
-    territory = session.get(Territory, request.territory_id)
-    place = session.get(Place, request.place_id) if request.place_id is not None else None
     where = place or territory
     name = getattr(where, f"name_{language}", "") if where is not None else ""
     zone = policies.for_territory(territory.code if territory else "").timezone
     text = texts["body"].format(
         urgency=urgency,
-        case=request.case_number,
+        case=case_number,
         place=name,
-        deadline=local_time(invitation.deadline, zone),
+        deadline=local_time(deadline, zone),
     )
     link = answer_link(public_url, payload)
     room = SMS_LIMIT - (len(link) + 1 if link else 0)
     body = _fit(text, name, room) + (f" {link}" if link else "")
-    title = texts["title"].format(urgency=urgency, case=request.case_number)
+    title = texts["title"].format(urgency=urgency, case=case_number)
     return Notice(lawyer, title, body)

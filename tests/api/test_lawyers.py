@@ -580,3 +580,31 @@ def test_the_request_answer_names_its_invitation_then_its_appointment_as_stored(
     assert closed.status_code == 200, closed.text
     after = api.get(f"{REQUESTS}/{created['id']}", "court").json()
     assert after["appointment"] == {**appointment, "closed": True}
+
+
+def test_the_order_accept_and_close_answers_are_the_contracts(api: Api) -> None:
+    """The answers the hot routes build themselves equal what the contract's reads give."""
+    posted = api.post(REQUESTS, "court", api.order("SHAPE-1"))
+    assert posted.status_code == 201, posted.text
+    created = posted.json()
+    read = api.get(f"{REQUESTS}/{created['id']}", "court")
+    assert created == read.json()
+    assert set(created) == {
+        "id", "external_ref", "kind", "status", "territory", "case_number", "urgency",
+        "category", "invitation", "appointment", "created_at", "updated_at",
+    }  # fmt: skip
+    accepted = accept(api, created["invitation"])
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.headers["content-type"] == "application/json"
+    answer = accepted.json()
+    assert answer == api.get(f"{REQUESTS}/{created['id']}", "court").json()
+    assert answer["status"] == "assigned" and answer["appointment"]["closed"] is False
+    lawyer = created["invitation"]["lawyer"]
+    closed = api.post(f"/api/v1/appointments/{answer['appointment']['id']}/close", lawyer)
+    assert closed.status_code == 200, closed.text
+    body = closed.json()
+    assert set(body) == {"id", "request_id", "closed_at"}
+    assert body["id"] == answer["appointment"]["id"] and body["request_id"] == created["id"]
+    assert datetime.fromisoformat(body["closed_at"]).tzinfo is not None
+    after = api.get(f"{REQUESTS}/{created['id']}", "court").json()
+    assert after["appointment"]["closed"] is True

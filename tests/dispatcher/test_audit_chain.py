@@ -7,13 +7,14 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from dispatcher import audit
 from dispatcher.db import unit_of_work
-from dispatcher.models import AuditEvent, AuditHead
+from dispatcher.models import AuditEvent, AuditHead, AuditKey
 from dispatcher.runtime import Runtime
 
 
@@ -105,3 +106,23 @@ def test_the_first_event_of_an_empty_chain_starts_it(runtime: Runtime) -> None:
     assert (first.seq, first.prev_hash) == (1, audit.GENESIS)
     assert second.prev_hash == first.hash
     assert chain(runtime.engine) == (True, ["a", "b"])
+
+
+def test_the_kept_key_is_the_committed_one(runtime: Runtime) -> None:
+    """The process keeps the deployment's key once a transaction that read it has committed;
+    a key made in a transaction that rolls back is never kept."""
+    with unit_of_work(runtime.engine) as session:
+        session.execute(delete(AuditKey))  # a schema whose key is not made yet
+    audit._KEYS.pop(runtime.engine, None)
+    with pytest.raises(RuntimeError), unit_of_work(runtime.engine) as session:
+        made = audit.deployment_key(session)
+        raise RuntimeError("the caller fails")
+    assert runtime.engine not in audit._KEYS
+    with unit_of_work(runtime.engine) as session:
+        kept = audit.deployment_key(session)
+        row = session.get(AuditKey, 1)
+        assert row is not None and kept == bytes.fromhex(row.key) and kept != made
+    assert audit._KEYS[runtime.engine] == kept
+    with unit_of_work(runtime.engine) as session:
+        assert audit.keyed(session, {"a": 1}) == audit.keyed(session, {"a": 1})
+        assert audit.deployment_key(session) == kept
