@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -95,6 +95,13 @@ def local_time(value: datetime | str, language: str, timezone: str) -> str:
     """A moment as the reader's locale writes it, in the territory's local time."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return format_datetime(moment, "medium", tzinfo=ZoneInfo(timezone), locale=language)
+
+
+def local_minute(value: datetime, language: str, timezone: str) -> str:
+    """A moment to the minute (a rota's period: no seconds), in the territory's local time."""
+    zone = ZoneInfo(timezone)
+    day = format_date(value.astimezone(zone), "medium", locale=language)
+    return f"{day}, {format_time(value, 'short', tzinfo=zone, locale=language)}"
 
 
 @cache

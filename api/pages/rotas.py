@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from api.deps import PagePrincipal, RuntimeDep, UowDep
-from api.pages.rendering import N_, gettext, language_names, local_time
+from api.pages.rendering import N_, gettext, language_names, local_minute, local_time
 from api.pages.session import form_allowed, render_staff, see_other, staff_language
 from dispatcher.errors import DomainError, NotFound
 from dispatcher.models import Territory
@@ -209,7 +209,7 @@ def _list(
         can_plan=who.role == Role.ADMIN,
         period_days=runtime.policies.default.rota.period_days,
         refused=refused,
-        when=lambda moment: local_time(moment, language, timezone),
+        when=lambda moment: local_minute(moment, language, timezone),
     )
 
 
@@ -298,6 +298,8 @@ def _show(
             rota = service.read(session, rota_id=rota_id, policies=runtime.policies)
             problems = service.problems_of(session, rota_id=rota_id)
             shown = service.lawyers_of(session, sorted({d.lawyer for d in rota.assignments}))
+            firms = [f["firm"] for f in rota.figures["firms"]] if rota.figures else []
+            firm_names = service.firm_names(session, firms)
     except NotFound:
         return render_staff(request, "not_found.html", principal=who, status_code=404)
     policy = runtime.policies.for_territory(rota.territory)
@@ -313,7 +315,7 @@ def _show(
         (LawyerFigure(shown[lic], *c) for lic, c in counts.items()),
         key=lambda f: (f.lawyer.firm, f.lawyer.name),
     )
-    firm_names = {s.firm for s in shown.values()}
+    firms_on_duty = {s.firm for s in shown.values()}
     clocks = sorted(
         {
             (d.start.astimezone(zone).strftime("%H:%M"), d.end.astimezone(zone).strftime("%H:%M"))
@@ -331,14 +333,15 @@ def _show(
         clocks=clocks,
         lawyer_figures=figures,
         problems=[problem_words(language, p) for p in problems],
-        firm_count=len(firm_names),
+        firm_count=len(firms_on_duty),
         can_approve=who.role == Role.ADMIN
         and rota.approval == "draft"
         and rota.status != "infeasible",
         done=DONE.get(done or ""),
         refused=refused,
         reason=reason,
-        when=lambda moment: local_time(moment, language, policy.timezone),
+        when=lambda moment: local_minute(moment, language, policy.timezone),
+        firm_names=firm_names,
     )
 
 

@@ -495,6 +495,14 @@ def lawyers_of(session: Session, licences: list[str]) -> dict[str, RotaLawyerSho
     return {lic: RotaLawyerShown(licence=lic, name=name, firm=firm) for lic, name, firm in rows}
 
 
+def firm_names(session: Session, codes: list[str]) -> dict[str, str]:
+    """The firms' names by code."""
+    rows = session.execute(
+        select(col(Firm.code), col(Firm.name)).where(col(Firm.code).in_(codes))
+    ).all()
+    return {code: name for code, name in rows}
+
+
 def problems_of(session: Session, *, rota_id: str) -> list[ProblemShown]:
     """A rota's problems with their keys and values (the pages say them from these)."""
     return problems_shown(_rota(session, rota_id).problems)

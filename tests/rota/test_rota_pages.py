@@ -44,6 +44,12 @@ def test_the_admin_plans_and_approves_on_the_page_and_the_bar_only_reads(api: Ap
     assert 'data-approval="draft"' in shown.text
     text = text_of(shown.text)
     assert "First Bureau" in text and "Largest firm deviation" in text
+    # The firms' table names the firms, and the period is given to the minute.
+    firm_rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>', shown.text)
+    assert {"First Bureau", "Second Bureau", "Third Bureau"} <= set(firm_rows)
+    assert not {"F1", "F2", "F3"} & set(firm_rows)
+    period = re.findall(r"<time datetime=[^>]+>([^<]+)</time>", shown.text)
+    assert len(period) >= 2 and not any(re.search(r"\d:\d\d:\d\d", p) for p in period)
     assert len(re.findall(r'<td class="night">', shown.text)) == 3  # three nights
     bar = Page(api, api.tokens["bar"])
     read = bar.get(path, lang="ru")
