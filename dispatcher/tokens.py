@@ -216,11 +216,7 @@ def look_up(session: Session, token: str) -> Sighting | None:
     whether `note_use` is due, so that a reading transaction can check a token and a writing
     one is opened only about once a minute per token."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    now = utcnow()
-    principal = _live(row, now)
-    if principal is None or row is None:
-        return None
-    return Sighting(principal, _use_due(row, now))
+    return None if row is None else _sighting(row, utcnow())
 
 
 def note_use(session: Session, token_id: int) -> None:
@@ -240,22 +236,24 @@ def note_use(session: Session, token_id: int) -> None:
     )
 
 
-def _live(row: ApiToken | None, now: datetime) -> Principal | None:
-    if row is None or row.id is None or not is_live(row, now):
+def _sighting(row: ApiToken, now: datetime) -> Sighting | None:
+    """The principal of a live token and whether its use is due to be written; None if the
+    token is revoked or expired."""
+    if row.id is None or not is_live(row, now):
         return None
-    return Principal(row.id, row.role, row.name, row.requester_id, row.lawyer_id)
-
-
-def _use_due(row: ApiToken, now: datetime) -> bool:
-    return row.last_used_at is None or row.last_used_at <= now - LAST_USED_EVERY
+    principal = Principal(row.id, row.role, row.name, row.requester_id, row.lawyer_id)
+    due = row.last_used_at is None or row.last_used_at <= now - LAST_USED_EVERY
+    return Sighting(principal, due)
 
 
 def _principal_of(session: Session, row: ApiToken | None) -> Principal | None:
-    now = utcnow()
-    principal = _live(row, now)
-    if principal is not None and row is not None and _use_due(row, now):
-        note_use(session, principal.token_id)
-    return principal
+    """`look_up`'s principal, with its use written when due."""
+    seen = None if row is None else _sighting(row, utcnow())
+    if seen is None:
+        return None
+    if seen.use_due:
+        note_use(session, seen.principal.token_id)
+    return seen.principal
 
 
 class TokenOut(BaseModel):
