@@ -539,6 +539,23 @@ class LawyerRotationState(SQLModel, table=True):
     offers: int = 0
 
 
+class LawyerEarning(SQLModel, table=True):
+    """A firm's share of one charged decision not yet added to its lawyers' standings: each
+    lawyer listed (the firm's eligible lawyers then, ids joined by commas) earns `earned`.
+
+    A decision writes one row a firm instead of one a lawyer; the rows of a firm are added
+    to its lawyers' `LawyerRotationState`, in the order written (`id`), and deleted, when
+    their standings are next read (`allocation.earnings`)."""
+
+    __tablename__ = "lawyer_earning"
+    __table_args__ = (Index("ix_lawyer_earning_firm", "firm_id", "territory_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    territory_id: int = Field(foreign_key="territory.id")
+    firm_id: int = Field(foreign_key="firm.id")
+    earned: float
+    lawyers: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class LawyerPause(SQLModel, table=True):
     """A lawyer who let `lapses` invitations expire within the policy's window gets no
     invitation from `starts_at` to `ends_at`."""

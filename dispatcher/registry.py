@@ -643,6 +643,11 @@ def upsert_lawyer(session: Session, data: LawyerIn, *, where: str = "body", know
         known.unlinked.append((lawyer, territory_ids))
         return Change.CREATED
     change = Change.UNCHANGED
+    if lawyer.firm_id != firm.id:
+        # The old firm's earnings not yet added include this lawyer's: added before they leave.
+        from dispatcher.allocation.earnings import settle_firms
+
+        settle_firms(session, [lawyer.firm_id])
     if any(getattr(lawyer, k) != v for k, v in values.items()):
         for k, v in values.items():
             setattr(lawyer, k, v)

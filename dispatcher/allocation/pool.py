@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from dispatcher.allocation.earnings import settle
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
@@ -378,6 +379,7 @@ def workloads(
         lawyer_id: at
         for lawyer_id, at in session.execute(LAST_OFFER, {"lawyers": lawyer_ids}).all()
     }
+    settle(session, territory_id, lawyer_ids)  # their firms' earnings not yet added
     standing = {
         lawyer_id: (float(entitlement), int(offers))
         for lawyer_id, entitlement, offers in session.execute(

@@ -6,7 +6,8 @@ decisions, so what one decision reads no other changes before it charges. A lawy
 (a lawyer_rotation_state row) is kept the same way one level down: at every charged decision
 each eligible firm's share is split equally among its eligible lawyers, and the lawyer
 invited (or chosen) is charged the offer. The turn firm's lawyers' standings are read with
-their workloads (`pool.weigh`); every eligible lawyer's is charged by increment.
+their workloads (`pool.weigh`); the eligible lawyers' earnings are written a firm at a time
+and added to their standings when these are next read (`earnings`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 from sqlmodel import Session
 from typing_extensions import TypedDict
 
+from dispatcher.allocation.earnings import Earning, earn, earning
 from dispatcher.allocation.pool import Pool, lawyer_standings
 from dispatcher.allocation.registry_facts import LawyerRow
 from dispatcher.allocation.statements import (
     CHARGE,
-    LAWYER_CHARGE,
     NEW_SHARES,
     ROTATION_STATE,
     STANDINGS,
@@ -110,13 +111,6 @@ class _StandingRow(TypedDict):
     new_offers: int
 
 
-class _LawyerChargeRow(TypedDict):
-    territory: int
-    lawyer: int
-    earned: float
-    charged: int
-
-
 class _ShareRow(TypedDict):
     decision_id: int
     firm_id: int
@@ -138,7 +132,7 @@ def charge(
     assert decision.id is not None
     shares: list[_ShareRow] = []
     standing: list[_StandingRow] = []
-    lawyers: list[_LawyerChargeRow] = []
+    earnings: list[Earning] = []
     territory_id = pool.territory.id
     for r in ranking:
         firm_id = pool.firm_ids[r.firm]
@@ -159,16 +153,8 @@ def charge(
         )
         eligible = pool.eligible[firm_id]
         earned = r.share / len(eligible)
-        lawyers.extend(
-            {
-                "territory": territory_id,
-                "lawyer": lw.id,
-                "earned": earned,
-                "charged": 1 if lw.id == chosen_lawyer_id else 0,
-            }
-            for lw in eligible
-        )
-    # Every eligible firm's and lawyer's standing and share in one statement each.
+        earnings.append(earning(territory_id, firm_id, earned, [lw.id for lw in eligible]))
+    # Every eligible firm's standing, share and lawyers' earnings in one statement each.
     executemany(session, CHARGE, standing)
     executemany(session, NEW_SHARES, shares)
-    executemany(session, LAWYER_CHARGE, lawyers)
+    earn(session, territory_id, earnings, chosen_lawyer_id)

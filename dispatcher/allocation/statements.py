@@ -15,11 +15,13 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import Session, func
 
+import dispatcher.models  # noqa: F401  (the tables below are the models' own)
 from dispatcher.db import metadata
 from policies.vocabulary import InvitationStatus
 
 ROTATION_STATE = metadata.tables["rotation_state"]
 LAWYER_ROTATION_STATE = metadata.tables["lawyer_rotation_state"]
+LAWYER_EARNING = metadata.tables["lawyer_earning"]
 LAWYER_PAUSE = metadata.tables["lawyer_pause"]
 APPOINTMENT = metadata.tables["appointment"]
 INVITATION = metadata.tables["invitation"]
@@ -119,13 +121,50 @@ LAWYER_STANDINGS = sa_select(
     LAWYER_ROTATION_STATE.c.territory_id == bindparam("territory"),
     LAWYER_ROTATION_STATE.c.lawyer_id.in_(bindparam("lawyers", expanding=True)),
 )
-# The same text on SQLite and PostgreSQL (both take ON CONFLICT ... DO UPDATE).
-LAWYER_CHARGE = text(
+# A charged decision's earnings, one row a firm, added to its lawyers' standings when they
+# are next read (`allocation.earnings`); the chosen lawyer's offer is counted at once. The
+# same text on SQLite and PostgreSQL (both take ON CONFLICT ... DO UPDATE).
+NEW_EARNINGS = text(
+    "INSERT INTO lawyer_earning (territory_id, firm_id, earned, lawyers) "
+    "VALUES (:territory_id, :firm_id, :earned, :lawyers)"
+)
+LAWYER_OFFER = text(
     "INSERT INTO lawyer_rotation_state (territory_id, lawyer_id, entitlement, offers) "
-    "VALUES (:territory, :lawyer, :earned, :charged) "
+    "VALUES (:territory, :lawyer, 0.0, 1) "
     "ON CONFLICT (territory_id, lawyer_id) DO UPDATE SET "
-    "entitlement = lawyer_rotation_state.entitlement + excluded.entitlement, "
-    "offers = lawyer_rotation_state.offers + excluded.offers"
+    "offers = lawyer_rotation_state.offers + 1"
+)
+LAWYER_ENTITLEMENT = text(
+    "INSERT INTO lawyer_rotation_state (territory_id, lawyer_id, entitlement, offers) "
+    "VALUES (:territory, :lawyer, :entitlement, 0) "
+    "ON CONFLICT (territory_id, lawyer_id) DO UPDATE SET entitlement = excluded.entitlement"
+)
+# The earnings not yet added of the firms these lawyers belong to, in the order written.
+PENDING_EARNINGS = (
+    sa_select(LAWYER_EARNING.c.id, LAWYER_EARNING.c.earned, LAWYER_EARNING.c.lawyers)
+    .where(
+        LAWYER_EARNING.c.territory_id == bindparam("territory"),
+        LAWYER_EARNING.c.firm_id.in_(
+            sa_select(LAWYER.c.firm_id)
+            .where(LAWYER.c.id.in_(bindparam("lawyers", expanding=True)))
+            .distinct()
+        ),
+    )
+    .order_by(LAWYER_EARNING.c.id)
+)
+# Every territory's earnings not yet added of these firms (a lawyer leaving one of them).
+FIRMS_EARNINGS = (
+    sa_select(
+        LAWYER_EARNING.c.id,
+        LAWYER_EARNING.c.territory_id,
+        LAWYER_EARNING.c.earned,
+        LAWYER_EARNING.c.lawyers,
+    )
+    .where(LAWYER_EARNING.c.firm_id.in_(bindparam("firms", expanding=True)))
+    .order_by(LAWYER_EARNING.c.id)
+)
+EARNINGS_ADDED = LAWYER_EARNING.delete().where(
+    LAWYER_EARNING.c.id.in_(bindparam("ids", expanding=True))
 )
 NEW_DECISION = DECISION.insert().returning(DECISION.c.id)
 WORKLOAD = union_all(

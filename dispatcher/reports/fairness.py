@@ -16,8 +16,9 @@ Definitions (the report's keys):
   firm's share split equally among the firm's lawyers eligible at that decision (the
   decision's recorded exclusions say who was not); `offers`, the charged decisions that went to
   them; `deviation = offers - entitlement`; `lawyer_max_abs_deviation` its largest absolute
-  value. The rotation keeps the same standing (`lawyer_rotation_state`) to order a firm's
-  lawyers (`policies.quota.order_lawyers`).
+  value. The rotation keeps the same standing (`lawyer_rotation_state`, with the firms'
+  earnings not yet added in `lawyer_earning`) to order a firm's lawyers
+  (`policies.quota.order_lawyers`).
 - `optimum_deviation` (`optimum` as a fraction): B* of the territory's firm weights (their
   active lawyers), the least largest |offers − entitlement| any rotation can keep with those
   weights (`policies.optimum`); the rotation reaches it while eligibility does not change, so

@@ -21,7 +21,14 @@ from dispatcher.allocation.batch import FirmQueues
 from dispatcher.allocation.batch_pools import BatchPools
 from dispatcher.allocation.pool import lawyers_in_turn
 from dispatcher.db import unit_of_work, utcnow
-from dispatcher.models import Decision, Invitation, Lawyer, LawyerRotationState, Request
+from dispatcher.models import (
+    Decision,
+    Invitation,
+    Lawyer,
+    LawyerEarning,
+    LawyerRotationState,
+    Request,
+)
 from dispatcher.runtime import Runtime
 from tests.support.clients import make_token
 from tests.support.flows import (
@@ -86,6 +93,7 @@ def _set_standings(session: Session, shortfalls: dict[str, float]) -> None:
     kept = allocation.kept_registry(session)
     territory = next(t for t in kept.territories.values() if t.code == "CEN")
     session.execute(delete(LawyerRotationState))
+    session.execute(delete(LawyerEarning))  # the firms' earnings not yet added to standings
     for lawyer in session.exec(select(Lawyer)).all():
         assert lawyer.id is not None
         session.add(
