@@ -54,11 +54,10 @@ from dispatcher.allocation.decision import (
     passed_over,
     save_decision,
 )
-from dispatcher.allocation.pool import Pool
+from dispatcher.allocation.pool import Pool, queue_record
 from dispatcher.allocation.record import (
     BatchRecord,
     PoolSummary,
-    QueuedLawyer,
     RotationExplanation,
     RuleRecord,
     UnfilledExplanation,
@@ -525,22 +524,7 @@ def _record(
     # standing with this decision's share, and for a detention who let an invitation lapse.
     firm = pool.firms[firm_id].code
     share = next(r.share for r in ranking if r.firm == firm)
-    earned = share / len(pool.eligible[firm_id])
-    queue: list[QueuedLawyer] = []
-    for lw in queues.queue(pool, firm_id):
-        entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
-        entry: QueuedLawyer = {
-            "licence": lw.licence,
-            "load": pool.load[lw.id],
-            "workload": pool.workload[lw.id],
-            "last_offer_at": at.isoformat() if (at := pool.last_offer.get(lw.id)) else None,
-            "entitlement": round(entitlement + earned, 9),
-            "offers": offers,
-            "shortfall": round(entitlement + earned - offers, 9),
-        }
-        if pool.answering_reach is not None:
-            entry["lapsed"] = lw.id in pool.lapsed
-        queue.append(entry)
+    queue = queue_record(pool, firm_id, queues.queue(pool, firm_id), share)
     chosen_at = next(q for q in queue if q["licence"] == lawyer.licence)
     explanation: RotationExplanation = {
         "kind": DecisionKind.ROTATION,

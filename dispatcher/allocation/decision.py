@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 
 from prometheus_client import Histogram
 from sqlmodel import Session
 
 from dispatcher import audit
-from dispatcher.allocation.pool import build_pool
+from dispatcher.allocation.pool import build_pool, queue_record
 from dispatcher.allocation.record import (
     ChoiceExplanation,
     DecisionExplanation,
@@ -139,10 +138,6 @@ def passed_over(queued: list[QueuedLawyer], chosen: QueuedLawyer) -> QueuedLawye
     return max(behind, key=lambda q: q.get("shortfall", 0.0), default=None)
 
 
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
-
-
 def new_decision(
     request: Request,
     territory: TerritoryRow,
@@ -212,22 +207,7 @@ def decide_rotation(
         rule = cast(RuleRecord, {"name": policy.rotation.rule, **turn.how})
         # Each of the firm's eligible lawyers earns this part of the firm's share now.
         share = next(r.share for r in turn.ranking if r.firm == turn.firm)
-        earned = share / len(pool.eligible[firm_id])
-        queued: list[QueuedLawyer] = []
-        for lw in queue:
-            entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
-            entry: QueuedLawyer = {
-                "licence": lw.licence,
-                "load": pool.load[lw.id],
-                "workload": pool.workload[lw.id],
-                "last_offer_at": _iso(pool.last_offer.get(lw.id)),
-                "entitlement": round(entitlement + earned, 9),
-                "offers": offers,
-                "shortfall": round(entitlement + earned - offers, 9),
-            }
-            if pool.answering_reach is not None:
-                entry["lapsed"] = lw.id in pool.lapsed
-            queued.append(entry)
+        queued = queue_record(pool, firm_id, queue, share)
         chosen_at = next(q for q in queued if q["licence"] == lawyer.licence)
         explanation: RotationExplanation = {
             "kind": DecisionKind.ROTATION,

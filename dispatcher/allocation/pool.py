@@ -9,6 +9,7 @@ the territory's rotation.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from dispatcher.allocation.earnings import settle
-from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary
+from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary, QueuedLawyer
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
     AT_CAP,
@@ -410,6 +411,33 @@ def lawyer_standings(pool: Pool, firm_id: int) -> list[LawyerStanding]:
         )
         for lw in pool.eligible[firm_id]
     ]
+
+
+def queue_record(
+    pool: Pool, firm_id: int, lawyers: Sequence[LawyerRow], share: float
+) -> list[QueuedLawyer]:
+    """The firm's queue as a decision records it (its `lawyer_queue`): each lawyer's own
+    standing with this decision's part of the firm's `share` (every eligible lawyer of the firm
+    earns the same part), and for a detention who let an invitation lapse lately. The pool
+    must have been weighed for the firm (`Pool.weigh`)."""
+    earned = share / len(pool.eligible[firm_id])
+    queue: list[QueuedLawyer] = []
+    for lw in lawyers:
+        entitlement, offers = pool.standing.get(lw.id, (0.0, 0))
+        at = pool.last_offer.get(lw.id)
+        entry: QueuedLawyer = {
+            "licence": lw.licence,
+            "load": pool.load[lw.id],
+            "workload": pool.workload[lw.id],
+            "last_offer_at": at.isoformat() if at else None,
+            "entitlement": round(entitlement + earned, 9),
+            "offers": offers,
+            "shortfall": round(entitlement + earned - offers, 9),
+        }
+        if pool.answering_reach is not None:
+            entry["lapsed"] = lw.id in pool.lapsed
+        queue.append(entry)
+    return queue
 
 
 def lawyers_in_turn(pool: Pool, firm_id: int) -> list[LawyerRow]:
