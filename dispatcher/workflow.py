@@ -586,7 +586,7 @@ def _record_decision(session: Session, request: Request, decision: Any, ctx: Con
 def _invite(
     session: Session,
     request: Request,
-    lawyer: Lawyer,
+    lawyer: allocation.Invitee,
     firm: allocation.FirmRow,
     decision_id: int | None,
     policy: Policy,

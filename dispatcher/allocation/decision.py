@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from prometheus_client import Histogram
 from sqlmodel import Session
@@ -28,7 +28,14 @@ from dispatcher.allocation.record import (
 )
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryRow, kept_registry
 from dispatcher.allocation.standings import charge, rank, read_standings, take_turn
-from dispatcher.allocation.statements import DECISION, LOCK_TERRITORIES, NEW_DECISION, OPEN_LOAD
+from dispatcher.allocation.statements import (
+    DECISION,
+    LAST_OFFERED,
+    LOCK_LAWYER_LOAD,
+    LOCK_TERRITORIES,
+    NEW_DECISION,
+    OPEN_LOAD,
+)
 from dispatcher.db import utcnow
 from dispatcher.models import Decision, Lawyer, Request
 from policies.config import Policy
@@ -39,12 +46,22 @@ DECISION_SECONDS = Histogram(
 )
 
 
+class Invitee(Protocol):
+    """What inviting a lawyer reads of them: a registry row (`LawyerRow`) or the ORM's."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def licence(self) -> str: ...
+
+
 @dataclass
 class Outcome:
     """A rotation decision, with the lawyer to invite and their firm (None: no one eligible)."""
 
     decision: Decision
-    lawyer: Lawyer | None
+    lawyer: Invitee | None
     firm: FirmRow | None
 
 
@@ -90,16 +107,19 @@ def lock_lawyer(session: Session, lawyer_id: int) -> Lawyer:
     return lawyer
 
 
-def _first_within_cap(session: Session, queue: list[LawyerRow]) -> Lawyer | None:
+def _first_within_cap(session: Session, queue: list[LawyerRow]) -> LawyerRow | None:
     """The first lawyer of the queue still active and under the cap once locked (None: none).
 
     The pool was read before the locks: a decision in another territory may have filled a
     shared lawyer's cap, or the registry may have changed, meanwhile.
     """
     for row in queue:
-        lawyer = lock_lawyer(session, row.id)
-        if lawyer.status == LawyerStatus.ACTIVE and open_load(session, row.id) < lawyer.max_open:
-            return lawyer
+        found = session.execute(LOCK_LAWYER_LOAD, {"lawyer": row.id}).one_or_none()
+        if found is None:
+            continue
+        status, max_open, load = found
+        if status == LawyerStatus.ACTIVE and load < max_open:
+            return row
     return None
 
 
@@ -180,7 +200,7 @@ def decide_rotation(
     lock_territories(session, chain)
     for territory in chain:
         policy = policy_for(territory.code)
-        lawyer: Lawyer | None = None
+        lawyer: LawyerRow | None = None
         facts = kept.facts_of(session, territory)
         pool = build_pool(session, request, facts, policy, now)
         if pool.eligible:
@@ -233,10 +253,10 @@ def decide_rotation(
         decision = new_decision(request, territory, policy, via, explanation)
         decision.firm_id, decision.lawyer_id, decision.charged = firm_id, lawyer.id, True
         save_decision(session, decision)
-        assert lawyer.id is not None
         charge(session, decision, pool, list(turn.ranking), states, firm_id, lawyer.id)
-        lawyer.last_offer_at = now
-        session.add(lawyer)
+        # On the session's connection, past its registry watch (`registry_version`): the
+        # last offer is the one column of a lawyer that every decision writes and none keeps.
+        session.connection().execute(LAST_OFFERED, {"lawyer": lawyer.id, "at": now})
         DECISION_SECONDS.labels(DecisionKind.ROTATION).observe(time.perf_counter() - started)
         return Outcome(decision, lawyer, pool.firms[firm_id])
     home = chain[0]
