@@ -96,15 +96,22 @@ class Runtime:
         self.started = True
 
     def prime_registry(self) -> int:
-        """Read every territory's registry facts now, then move what the process holds out of
+        """Read every territory's registry facts now, and the rotation's optimum bound for each
+        territory's firms (`allocation.prime_bounds`); then move what the process holds out of
         the cyclic collector's reach (`gc.freeze`, after a collection so that no garbage goes
         with it): the facts live as long as the registry's version, and a full collection
         walking them stalls a decision for as long as it takes. Returns the territories read."""
         with unit_of_work(self.engine) as session:
             territories = allocation.prime(session)
+            bounds = allocation.prime_bounds(session, self.policies.for_territory)
         gc.collect()
         gc.freeze()
-        log.info("registry.primed", territories=territories, frozen=gc.get_freeze_count())
+        log.info(
+            "registry.primed",
+            territories=territories,
+            optimum_bounds=bounds,
+            frozen=gc.get_freeze_count(),
+        )
         return territories
 
     def stop(self) -> None:

@@ -21,7 +21,7 @@ B*, the decision falls back to Tijdeman's bound, exactly as the rule without B*.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -130,6 +130,15 @@ def _b_star_of(weights: tuple[float, ...]) -> Fraction | None:
     except ValueError:
         return None
     return b_star(whole) if sum(whole) <= OPTIMUM_MAX_TURNS else None
+
+
+def prime_bound(weights: Iterable[float]) -> Fraction | None:
+    """B* of the firms of these weights (those above 0), computed now and kept for the
+    process as a decision keeps it: a process computes it at start for each territory's full
+    set of firms, rather than in that territory's first decisions (about a millisecond for a
+    capital district's weights)."""
+    positive = tuple(sorted(w for w in weights if w > 0))
+    return _b_star_of(positive) if len(positive) >= 2 else None
 
 
 def rank_firms(standings: Sequence[FirmStanding], *, optimum: bool = False) -> list[RankedFirm]:

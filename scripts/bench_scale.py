@@ -236,6 +236,8 @@ def bench_allocation(
             began = time.perf_counter()
             kept.facts_of(session, territory)
             reads_ms.append((time.perf_counter() - began) * 1000)
+        # And B* of each territory's firms, as `Runtime.start` computes it.
+        allocation.prime_bounds(session, policies.for_territory)
     # Then, as `Runtime.start` does, what the process holds leaves the collector's full passes.
     gc.collect()
     gc.freeze()

@@ -66,7 +66,13 @@ from dispatcher.allocation.registry_facts import (
     prime,
     request_territory_code,
 )
-from dispatcher.allocation.standings import Standing, rank, read_standings, take_turn
+from dispatcher.allocation.standings import (
+    Standing,
+    prime_bounds,
+    rank,
+    read_standings,
+    take_turn,
+)
 from dispatcher.allocation.statements import ROTATION_STATE
 from dispatcher.allocation.tablet_list import regional_list
 
@@ -112,6 +118,7 @@ __all__ = [
     "lock_territories",
     "open_load",
     "prime",
+    "prime_bounds",
     "rank",
     "read_standings",
     "regional_list",

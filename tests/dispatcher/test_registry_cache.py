@@ -24,6 +24,8 @@ from dispatcher import allocation, registry, registry_version
 from dispatcher.db import make_engine, unit_of_work, utcnow
 from dispatcher.models import Lawyer, Request
 from dispatcher.runtime import Runtime
+from policies import quota
+from policies.optimum import b_star, integer_weights
 from tests.support.clients import make_token
 from tests.support.flows import accept_and_close, open_request, runtime_at
 from tests.support.registries import load_registry, small_registry
@@ -156,6 +158,62 @@ def test_a_started_service_has_read_every_territory_and_frozen_it(tmp_path: Path
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        rt.stop()
+
+
+def _full_sets(rt: Runtime) -> dict[str, list[float]]:
+    """Each territory's weights of its active firms (of two or more): the set of firms a
+    decision meets when every firm has an eligible lawyer."""
+    sets: dict[str, list[float]] = {}
+    with unit_of_work(rt.engine) as session:
+        kept = allocation.kept_registry(session)
+        for territory in kept.territories.values():
+            facts = kept.facts_of(session, territory)
+            weights = [
+                w for f, w in facts.weights.items() if w > 0 and facts.firms[f].status == "active"
+            ]
+            if len(weights) >= 2:
+                sets[territory.code] = weights
+    return sets
+
+
+def test_a_started_service_has_computed_each_territorys_optimum_bound(tmp_path: Path) -> None:
+    """B* of each territory's full set of firms is computed at start, not in the territory's
+    first decisions: asking for it afterwards computes nothing (a cache hit), and gives B*."""
+    rt = runtime_at(tmp_path / "bounds.db", prime_registry=True)
+    try:
+        load_registry(rt, small_registry())
+        allocation.forget_registry()
+        quota._b_star_of.cache_clear()
+        rt.start()
+        sets = _full_sets(rt)
+        assert sets, "the registry should have a territory of several firms"
+        for weights in sets.values():
+            computed = quota._b_star_of.cache_info().misses
+            assert quota.prime_bound(weights) == b_star(integer_weights(weights))
+            assert quota._b_star_of.cache_info().misses == computed
+    finally:
+        gc.unfreeze()
+        rt.stop()
+
+
+def test_a_rotation_keeping_tijdemans_bound_computes_no_optimum(tmp_path: Path) -> None:
+    rt = runtime_at(tmp_path / "tijdeman.db")
+    try:
+        load_registry(rt, small_registry())
+        default = rt.policies.default
+        rotation = default.rotation.model_copy(update={"firm_bound": "tijdeman"})
+        tijdeman = default.model_copy(update={"rotation": rotation})
+        sets = _full_sets(rt)
+        quota._b_star_of.cache_clear()
+        with unit_of_work(rt.engine) as session:
+            assert allocation.prime_bounds(session, lambda _code: tijdeman) == 0
+            assert quota._b_star_of.cache_info().currsize == 0
+            assert allocation.prime_bounds(session, rt.policies.for_territory) == len(sets)
+        assert quota._b_star_of.cache_info().currsize == len(
+            {tuple(sorted(w)) for w in sets.values()}
+        )
+    finally:
         rt.stop()
 
 
