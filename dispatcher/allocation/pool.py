@@ -16,15 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from dispatcher.allocation.earnings import settle
+from dispatcher.allocation.earnings import read_settled
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary, QueuedLawyer
 from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
 from dispatcher.allocation.statements import (
     AT_CAP,
     EXPIRED,
     INVITED,
-    LAST_OFFER,
-    LAWYER_STANDINGS,
     OTHER_DEFENCE,
     PAUSED,
     REGISTERED_CONFLICTS,
@@ -376,17 +374,8 @@ def workloads(
     for lawyer_id, category, n in session.execute(WORKLOAD, {"lawyers": lawyer_ids}).all():
         found[lawyer_id] += n * policy.workload.weight(category)
         load[lawyer_id] += n
-    last_offer: dict[int, datetime | None] = {
-        lawyer_id: at
-        for lawyer_id, at in session.execute(LAST_OFFER, {"lawyers": lawyer_ids}).all()
-    }
-    settle(session, territory_id, lawyer_ids)  # their firms' earnings not yet added
-    standing = {
-        lawyer_id: (float(entitlement), int(offers))
-        for lawyer_id, entitlement, offers in session.execute(
-            LAWYER_STANDINGS, {"territory": territory_id, "lawyers": lawyer_ids}
-        ).all()
-    }
+    # Their firms' earnings not yet added are added as their standings are read.
+    standing, last_offer = read_settled(session, territory_id, lawyer_ids)
     lapsed: set[int] = set()
     if lapses_since is not None:
         lapsed = {

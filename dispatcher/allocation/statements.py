@@ -175,8 +175,22 @@ WORKLOAD = union_all(
     )
     .group_by(INVITATION.c.lawyer_id, REQUEST.c.category),
 )
-LAST_OFFER = sa_select(LAWYER.c.id, LAWYER.c.last_offer_at).where(
-    LAWYER.c.id.in_(bindparam("lawyers", expanding=True))
+# Lawyers' last offers and their own standings in a territory's rotation (entitlement and
+# offers None: none yet), in one statement.
+LAWYERS_READ = (
+    sa_select(
+        LAWYER.c.id,
+        LAWYER.c.last_offer_at,
+        LAWYER_ROTATION_STATE.c.entitlement,
+        LAWYER_ROTATION_STATE.c.offers,
+    )
+    .select_from(LAWYER)
+    .outerjoin(
+        LAWYER_ROTATION_STATE,
+        (LAWYER_ROTATION_STATE.c.lawyer_id == LAWYER.c.id)
+        & (LAWYER_ROTATION_STATE.c.territory_id == bindparam("territory")),
+    )
+    .where(LAWYER.c.id.in_(bindparam("lawyers", expanding=True)))
 )
 OPEN_LOAD = sa_select(
     sa_select(func.count())

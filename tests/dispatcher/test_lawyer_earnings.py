@@ -1,7 +1,7 @@
 """Lawyers' earnings written a firm at a time give the standings of the lawyer-by-lawyer charge.
 
 A charged decision writes one `lawyer_earning` row a firm; the lawyers' standings take their
-firm's rows when they are read (`allocation.earnings.settle`). Over random decisions (random
+firm's rows when they are read (`allocation.earnings.read_settled`). Over random decisions (random
 firms, eligible subsets, shares and chosen lawyers) and reads at random moments, every
 standing read must equal, to the last bit, the plain accumulation the charge did before: each
 eligible lawyer's entitlement increased by their firm's share split equally, one decision at
@@ -71,14 +71,17 @@ def _ids(session: Session) -> tuple[list[int], dict[int, list[int]], dict[str, i
 def _read(
     session: Session, territory_id: int, lawyer_ids: list[int]
 ) -> dict[int, tuple[float, int]]:
-    """The standings as `pool.workloads` reads them: settled, then read."""
-    earnings.settle(session, territory_id, lawyer_ids)
-    return {
+    """The standings as `pool.workloads` reads them (settled as read), then as the database
+    holds them afterwards: the two must be the same."""
+    standing, _last_offer = earnings.read_settled(session, territory_id, lawyer_ids)
+    written = {
         lawyer_id: (float(entitlement), int(offers))
         for lawyer_id, entitlement, offers in session.execute(
             LAWYER_STANDINGS, {"territory": territory_id, "lawyers": lawyer_ids}
         ).all()
     }
+    assert standing == written
+    return standing
 
 
 # One decision: its territory, and per firm (eligible or not) the share, the eligible lawyers
