@@ -802,9 +802,23 @@ def _any_stray_lawyer(session: Session, firm_ids: list[int]) -> bool:
     return stray is not None
 
 
+def _write_first(session: Session) -> None:
+    """Take the audit chain's head before a registry write changes any row.
+
+    Every writing transaction takes it, and allocation takes it first of all its locks
+    (`audit.lock_head`); a registry write taking it only at its audit event, after flushing
+    lawyers, could hold a lawyer's row that a decision holding the head waits for, a deadlock
+    PostgreSQL would break by failing one of them. Taking it first also puts a lawyer's move
+    to another firm after any decision in progress, so the old firm's earnings it adds
+    (`earnings.settle_firms`) are the ones that decision left, not ones it adds itself too.
+    """
+    audit.lock_head(session)
+
+
 def import_registry(session: Session, data: RegistryFile, *, actor: str) -> ImportSummary:
     """Apply a whole registry file inside the caller's transaction (all or nothing)."""
     _refuse_repeats(data)
+    _write_first(session)
     summary = ImportSummary()
     known = Known.load(session)
     for i, t in enumerate(data.territories):
@@ -859,6 +873,7 @@ def _audit_write(session: Session, *, actor: str, kind: str, key: str, data: Bas
 
 def save_territory(session: Session, data: TerritoryIn, *, actor: str) -> Change:
     """An administrator's write of one territory."""
+    _write_first(session)
     known = Known(session)
     check_fallbacks(data, where="body", known=known)
     change = upsert_territory(session, data, known=known)
@@ -869,6 +884,7 @@ def save_territory(session: Session, data: TerritoryIn, *, actor: str) -> Change
 
 def save_firm(session: Session, data: FirmIn, *, actor: str) -> Change:
     """An administrator's write of one firm; it may not drop a territory its lawyers serve."""
+    _write_first(session)
     change = upsert_firm(session, data, known=Known(session))
     session.flush()
     check_firm_covers_lawyers(session, get_firm(session, data.code), where="body")
@@ -879,6 +895,7 @@ def save_firm(session: Session, data: FirmIn, *, actor: str) -> Change:
 
 def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> Change:
     """An administrator's write of one lawyer."""
+    _write_first(session)
     known = Known(session)
     change = upsert_lawyer(session, data, known=known)
     known.link_new()
@@ -889,6 +906,7 @@ def save_lawyer(session: Session, data: LawyerIn, *, actor: str) -> Change:
 
 def save_place(session: Session, data: PlaceIn, *, actor: str) -> Change:
     """An administrator's write of one place."""
+    _write_first(session)
     change = upsert_place(session, data, known=Known(session))
     if change is not Change.UNCHANGED:
         session.flush()
@@ -898,6 +916,7 @@ def save_place(session: Session, data: PlaceIn, *, actor: str) -> Change:
 
 def save_conflict(session: Session, data: ConflictIn, *, actor: str) -> Change:
     """Register a conflict: CREATED, or UNCHANGED when it was registered already."""
+    _write_first(session)
     change = add_conflict(session, data, known=Known(session))
     if change is not Change.UNCHANGED:
         _audit_write(session, actor=actor, kind="conflict", key=data.lawyer, data=data)
@@ -906,5 +925,6 @@ def save_conflict(session: Session, data: ConflictIn, *, actor: str) -> Change:
 
 def delete_conflict(session: Session, data: ConflictIn, *, actor: str) -> None:
     """Remove a registered conflict (404 when there is none)."""
+    _write_first(session)
     remove_conflict(session, data)
     _audit_write(session, actor=actor, kind="conflict_removed", key=data.lawyer, data=data)

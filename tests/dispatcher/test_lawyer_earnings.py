@@ -11,13 +11,15 @@ old firm's rows owe them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 from sqlmodel import Session, select
 
+from dispatcher import registry
 from dispatcher.allocation import earnings
 from dispatcher.allocation.statements import LAWYER_STANDINGS
 from dispatcher.db import unit_of_work
@@ -177,3 +179,57 @@ def test_a_lawyer_moving_firm_keeps_what_the_old_firm_earned(runtime: Runtime) -
         for territory_id in territories:
             # Read through the new firm: the old firm's row was added when the lawyer left.
             assert _read(session, territory_id, [mover]) == {mover: (0.25, 1)}
+
+
+def _statements(runtime: Runtime, write: Any) -> list[str]:
+    """The statements `write(session)` sends, in order, in a transaction of its own."""
+    sent: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    with unit_of_work(runtime.engine) as session:
+        session.connection()  # the transaction begins before the listening does
+        event.listen(runtime.engine, "before_cursor_execute", listen)
+        try:
+            write(session)
+        finally:
+            event.remove(runtime.engine, "before_cursor_execute", listen)
+    return sent
+
+
+def _first(sent: list[str], found: Callable[[str], bool]) -> int:
+    return next(i for i, s in enumerate(sent) if found(s))
+
+
+def _writes(statement: str) -> bool:
+    return statement.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}
+
+
+def test_a_registry_write_takes_the_chain_head_before_any_row(runtime: Runtime) -> None:
+    """A lawyer's move to another firm (saved alone, or with a whole registry file) takes the
+    audit chain's head, as a decision does first, before it reads the old firm's earnings or
+    writes any row: a decision in progress finishes first, and no lock is taken in the other
+    order (which PostgreSQL would break by failing one of the two)."""
+    load_registry(runtime, _registry())
+    with unit_of_work(runtime.engine) as session:
+        territories, firms, by_licence = _ids(session)
+        mover = by_licence["L-0-0"]
+        old_firm = next(f for f, lws in firms.items() if mover in lws)
+        earnings.earn(
+            session,
+            territories[0],
+            [earnings.earning(territories[0], old_firm, 0.25, firms[old_firm])],
+            mover,
+        )
+    moved = registry.RegistryFile.model_validate(_registry(moved=True))
+    lawyer = next(lw for lw in moved.lawyers if lw.licence == "L-0-0")
+    for write in (
+        lambda s: registry.save_lawyer(s, lawyer, actor="test"),
+        lambda s: registry.import_registry(s, moved, actor="test"),
+    ):
+        sent = _statements(runtime, write)
+        head = _first(sent, lambda s: "FROM audit_head" in s)
+        assert head < _first(sent, lambda s: "lawyer_earning" in s), sent
+        assert head < _first(sent, _writes), sent
+        load_registry(runtime, _registry())  # back to the old firm for the next write
