@@ -35,7 +35,13 @@ from dispatcher.models import Request
 from dispatcher.rota.cover import RotaCover
 from policies.config import Policy, load_policy_book
 from policies.eligibility import DutyWindow, Need, request_exclusion
-from policies.vocabulary import FirmStatus, LawyerStatus
+from policies.vocabulary import (
+    Category,
+    FirmStatus,
+    LawyerStatus,
+    RequestKind,
+    RequestStatus,
+)
 
 POLICY = load_policy_book().default
 EQUAL = POLICY.model_copy(
@@ -184,6 +190,24 @@ def reference_pool(
     return waived
 
 
+def _request(urgency: str, language: str, juvenile: bool) -> Request:
+    """A court order of this need (never written: the pool reads only the need)."""
+    return Request(
+        requester_id=1,
+        external_ref="ORDER-1",
+        payload_hash="0" * 64,
+        kind=RequestKind.COURT_ORDER,
+        category=Category.MINOR,
+        status=RequestStatus.INVITING,
+        case_number="CASE-1",
+        territory_id=1,
+        urgency=urgency,
+        person_name="Person",
+        person_language=language,
+        person_juvenile=juvenile,
+    )
+
+
 def _as_found(pool: Pool) -> dict[str, Any]:
     return {
         "eligible": list(pool.eligible.items()),
@@ -264,15 +288,7 @@ def test_the_pool_judged_by_profile_is_the_pool_judged_lawyer_by_lawyer(
             firm_ids[f % len(firm_ids)]: f"registered victim_counsel of L-{f:03d} in this case"
             for f in m["conflicts"]
         }
-        request = Request(
-            requester_id=1,
-            case_number="CASE-1",
-            territory_id=1,
-            urgency=m["urgency"],
-            person_name="Person",
-            person_language=m["language"],
-            person_juvenile=m["juvenile"],
-        )
+        request = _request(m["urgency"], m["language"], m["juvenile"])
         policy = m["policy"]
         expected = reference_pool(request, facts, policy, moment, invited, conflicts)
         pool = pool_of(session, request, facts, policy, moment, invited, conflicts)
@@ -305,15 +321,7 @@ def test_a_pool_mutated_by_a_rule_leaves_the_kept_judgement_whole() -> None:
         for n in range(6)
     ]
     facts = _facts([True, True], lawyers, RotaCover((), ()))
-    request = Request(
-        requester_id=1,
-        case_number="CASE-1",
-        territory_id=1,
-        urgency="standard",
-        person_name="Person",
-        person_language="az",
-        person_juvenile=False,
-    )
+    request = _request("standard", "az", False)
     session = Session(create_engine("sqlite://"))
     moment = Moment(MONDAY, frozenset(), {})
     first = pool_of(session, request, facts, POLICY, moment, set(), {})
