@@ -384,54 +384,60 @@ def _patched(
         return {f: list(lws) for f, lws in common.eligible.items()}, list(common.excluded)
     lawyers = facts.lawyers
     status = common.status
+    record = facts.record
     # The excluded: runs of the common records between the changed lawyers.
     excluded: list[ExcludedLawyer] = []
     at, records = common.excluded_at, common.excluded
     start = 0
+    by_firm: dict[int, list[tuple[int, LawyerRow, str | None]]] = {}
     for i, reason in changed:
+        lawyer = lawyers[i][0]
+        by_firm.setdefault(lawyer.firm_id, []).append((i, lawyer, reason))
         end = bisect_left(at, i, start)
-        excluded += records[start:end]
+        if end > start:
+            excluded += records[start:end]
         if status[i] is not None:
             end += 1  # no longer for the common reason
         if reason is not None:
-            excluded.append(facts.record(lawyers[i][0], reason))
+            excluded.append(record(lawyer, reason))
         start = end
     excluded += records[start:]
     # The eligible: the firms of changed lawyers only, the same way.
-    by_firm: dict[int, list[tuple[int, str | None]]] = {}
-    for i, reason in changed:
-        by_firm.setdefault(lawyers[i][0].firm_id, []).append((i, reason))
+    eligible = {f: list(lws) for f, lws in common.eligible.items() if f not in by_firm}
+    reordered = False
     firsts: dict[int, int] = {}
-    eligible: dict[int, list[LawyerRow]] = {}
-    for firm_id, lws in common.eligible.items():
-        if firm_id not in by_firm:
-            eligible[firm_id] = list(lws)
-            firsts[firm_id] = common.eligible_at[firm_id][0]
     for firm_id, changes in by_firm.items():
         at = common.eligible_at.get(firm_id, [])
         rows = common.eligible.get(firm_id, [])
         mine: list[LawyerRow] = []
-        first: int | None = None
+        first = -1
         start = 0
-        for i, reason in changes:
+        for i, lawyer, reason in changes:
             end = bisect_left(at, i, start)
             if end > start:
-                first = at[start] if first is None else first
+                first = at[start] if first < 0 else first
                 mine += rows[start:end]
             if status[i] is None:
                 end += 1  # no longer eligible
             if reason is None:
-                first = i if first is None else first
-                mine.append(lawyers[i][0])
+                first = i if first < 0 else first
+                mine.append(lawyer)
             start = end
         if start < len(at):
-            first = at[start] if first is None else first
+            first = at[start] if first < 0 else first
             mine += rows[start:]
         if mine:
-            assert first is not None
             eligible[firm_id] = mine
             firsts[firm_id] = first
+        if first != (at[0] if at else -1):
+            reordered = True
+    if not reordered:
+        # Every firm keeps its first eligible lawyer: the common order holds.
+        return {f: eligible[f] for f in common.eligible if f in eligible}, excluded
     # Firms in the order of their first eligible lawyer, as when judged one by one.
+    for firm_id in eligible:
+        if firm_id not in firsts:
+            firsts[firm_id] = common.eligible_at[firm_id][0]
     return {f: eligible[f] for f in sorted(eligible, key=firsts.__getitem__)}, excluded
 
 
