@@ -5,17 +5,16 @@ and over them, duty windows running past midnight, an approved rota covering the
 not, suspended firms and lawyers, lawyers on leave or not serving the territory) and random
 moments and requests (paused lawyers up to all of them, invitations, conflicted firms, equal
 weights, the language rule off), the pool equals the one the rules give lawyer by lawyer
-(`reference_pool`, the formulation the allocator had before): the eligible firms in the order
-of their first eligible lawyer, each firm's lawyers in licence order, the same excluded records
-in the same order, the excluded firms, weights, loads, the pause waived or not.
+(`reference_pool` of tests/support/pools.py, the formulation the allocator had before): the
+eligible firms in the order of their first eligible lawyer, each firm's lawyers in licence
+order, the same excluded records in the same order, the excluded firms, weights, loads, the
+pause waived or not.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -23,7 +22,6 @@ from sqlalchemy import create_engine
 from sqlmodel import Session
 
 from dispatcher.allocation.pool import Moment, Pool, pool_of
-from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer
 from dispatcher.allocation.registry_facts import (
     FirmRow,
     LawyerRow,
@@ -33,8 +31,8 @@ from dispatcher.allocation.registry_facts import (
 )
 from dispatcher.models import Request
 from dispatcher.rota.cover import RotaCover
-from policies.config import Policy, load_policy_book
-from policies.eligibility import DutyWindow, Need, request_exclusion
+from policies.config import load_policy_book
+from policies.eligibility import DutyWindow
 from policies.vocabulary import (
     Category,
     FirmStatus,
@@ -42,6 +40,7 @@ from policies.vocabulary import (
     RequestKind,
     RequestStatus,
 )
+from tests.support.pools import as_found, reference_pool
 
 POLICY = load_policy_book().default
 EQUAL = POLICY.model_copy(
@@ -100,96 +99,6 @@ def _facts(
     return territory_facts(TerritoryRow(1, "CEN", ()), firms, rows, rota)
 
 
-def _reference(
-    request: Request,
-    facts: TerritoryFacts,
-    policy: Policy,
-    moment: Moment,
-    paused: frozenset[int],
-    invited: set[int],
-    conflicts: dict[int, str],
-) -> dict[str, Any]:
-    """Every lawyer judged on their own, in facts order."""
-    load: dict[int, int] = defaultdict(int, moment.at_cap)
-    need = Need(
-        urgency=request.urgency,
-        language=request.person_language,
-        juvenile=request.person_juvenile,
-        local_time=moment.now.astimezone(ZoneInfo(policy.timezone)),
-    )
-    rota = facts.rota.on_duty(moment.now)
-    eligible: dict[int, list[LawyerRow]] = {}
-    excluded: list[ExcludedLawyer] = []
-    for lawyer, standing, _profile in facts.lawyers:
-        if standing is not None:
-            excluded.append(standing)
-            continue
-        reason = request_exclusion(
-            conflicted=conflicts.get(lawyer.firm_id),
-            already_invited=lawyer.id in invited,
-            languages=lawyer.languages,
-            specialisations=lawyer.specialisations,
-            load=load.get(lawyer.id, 0),
-            max_open=lawyer.max_open,
-            duty=lawyer.duty,
-            need=need,
-            policy=policy,
-            on_rota=None if rota is None else lawyer.id in rota,
-            paused=lawyer.id in paused,
-        )
-        if reason is None:
-            eligible.setdefault(lawyer.firm_id, []).append(lawyer)
-        else:
-            excluded.append(facts.record(lawyer, reason))
-    weights = dict(facts.weights)
-    if policy.rotation.weight == "equal":
-        weights = dict.fromkeys(weights, 1.0)
-    excluded_firms: list[ExcludedFirm] = []
-    for firm_id, firm in sorted(facts.firms.items(), key=lambda kv: kv[1].code):
-        if firm_id in eligible:
-            continue
-        if firm.status != FirmStatus.ACTIVE:
-            why = "firm_suspended"
-        elif firm_id in conflicts:
-            why = "conflict"
-        else:
-            why = "no_eligible_lawyer"
-        entry: ExcludedFirm = {"firm": firm.code, "reason": why}
-        if firm_id in conflicts:
-            entry["detail"] = conflicts[firm_id]
-        excluded_firms.append(entry)
-    return {
-        "eligible": list(eligible.items()),
-        "excluded_lawyers": excluded,
-        "excluded_firms": excluded_firms,
-        "weights": weights,
-        "load": dict(load),
-        "firm_ids": {facts.firms[f].code: f for f in eligible},
-        "attempt": len(invited),
-    }
-
-
-def reference_pool(
-    request: Request,
-    facts: TerritoryFacts,
-    policy: Policy,
-    moment: Moment,
-    invited: set[int],
-    conflicts: dict[int, str],
-) -> dict[str, Any]:
-    """The pool lawyer by lawyer, with the pause set aside when only paused lawyers could be
-    invited."""
-    found = _reference(request, facts, policy, moment, moment.paused, invited, conflicts)
-    found["pause_waived"] = False
-    if found["eligible"] or not moment.paused:
-        return found
-    waived = _reference(request, facts, policy, moment, frozenset(), invited, conflicts)
-    if not waived["eligible"]:
-        return found
-    waived["pause_waived"] = True
-    return waived
-
-
 def _request(urgency: str, language: str, juvenile: bool) -> Request:
     """A court order of this need (never written: the pool reads only the need)."""
     return Request(
@@ -208,21 +117,8 @@ def _request(urgency: str, language: str, juvenile: bool) -> Request:
     )
 
 
-def _as_found(pool: Pool) -> dict[str, Any]:
-    return {
-        "eligible": list(pool.eligible.items()),
-        "excluded_lawyers": pool.excluded_lawyers,
-        "excluded_firms": pool.excluded_firms,
-        "weights": dict(pool.weights),
-        "load": dict(pool.load),
-        "firm_ids": pool.firm_ids,
-        "attempt": pool.attempt,
-        "pause_waived": pool.pause_waived,
-    }
-
-
 def _assert_same(pool: Pool, expected: dict[str, Any]) -> None:
-    assert _as_found(pool) == expected
+    assert as_found(pool) == expected
     # The very records the facts keep (explanations share them, never change them).
     assert all(
         a is b for a, b in zip(pool.excluded_lawyers, expected["excluded_lawyers"], strict=True)
