@@ -4,6 +4,11 @@ The registry's facts come kept (`registry_facts`); what changes from one request
 is read here: the lawyers' loads, the request's invitations and conflicts, and, only for the
 firms a rule looks into, the weighted workloads, last offers and the lawyers' own standings in
 the territory's rotation.
+
+The rules judge a territory's lawyers a profile at a time: every lawyer as the others of the
+same languages, specialisations and duty roster are below their caps (the facts keep that
+judgement per combination of the profiles' reasons), then one by one only those who differ at
+this moment: at their cap, paused, invited, of a conflicted firm, or on an approved rota.
 """
 
 from __future__ import annotations
