@@ -103,8 +103,9 @@ def request_exclusion(
     For a detention, an approved rota covering the moment decides who is on duty (`on_rota`);
     without one (None), the lawyer's weekly duty windows do.
 
-    The load counts only through `load >= max_open`: lawyers alike in everything else and on
-    the same side of their cap get the same answer (the allocator relies on it).
+    The load and the cap count only through `load >= max_open`: lawyers alike in everything
+    else and on the same side of their caps get the same answer, whatever their caps (the
+    allocator relies on it: it judges a territory's lawyers a profile at a time).
     """
     if conflicted is not None:
         return "conflict"

@@ -4,10 +4,16 @@ The registry's facts come kept (`registry_facts`); what changes from one request
 is read here: the lawyers' loads, the request's invitations and conflicts, and, only for the
 firms a rule looks into, the weighted workloads, last offers and the lawyers' own standings in
 the territory's rotation.
+
+The rules judge a territory's lawyers a profile at a time: every lawyer as the others of the
+same languages, specialisations and duty roster are below their caps (the facts keep that
+judgement per combination of the profiles' reasons), then one by one only those who differ at
+this moment: at their cap, paused, invited, of a conflicted firm, or on an approved rota.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +24,13 @@ from sqlmodel import Session
 
 from dispatcher.allocation.earnings import read_settled
 from dispatcher.allocation.record import ExcludedFirm, ExcludedLawyer, PoolSummary, QueuedLawyer
-from dispatcher.allocation.registry_facts import FirmRow, LawyerRow, TerritoryFacts, TerritoryRow
+from dispatcher.allocation.registry_facts import (
+    Alike,
+    FirmRow,
+    LawyerRow,
+    TerritoryFacts,
+    TerritoryRow,
+)
 from dispatcher.allocation.statements import (
     AT_CAP,
     EXPIRED,
@@ -280,19 +292,18 @@ def _pool(
         juvenile=request.person_juvenile,
         local_time=now.astimezone(ZoneInfo(policy.timezone)),
     )
-    weights: dict[int, float] = defaultdict(float, facts.weights)
-    eligible: dict[int, list[LawyerRow]] = {}
-    excluded: list[ExcludedLawyer] = []
-    load_of = load.get
     # An approved rota covering the moment: its lawyers on duty (None: the duty windows rule).
     rota = facts.rota.on_duty(now)
-    # A lawyer with no conflict and no invitation for this request is judged as the others of
-    # the same profile and the same side of the cap are: once per decision (`judged`).
-    for lawyer, standing, profile in facts.lawyers:
-        if standing is not None:
-            excluded.append(standing)
-            continue
-        lawyer_load = load_of(lawyer.id, 0)
+    off_rota = None if rota is None else False
+    lawyers = facts.lawyers
+    profiles = facts.profiles
+
+    def judge(i: int) -> str | None:
+        """A lawyer's reason (None: eligible). One with no conflict and no invitation for this
+        request is judged as the others of the same profile and the same side of the cap are:
+        once per decision (`judged`)."""
+        lawyer, _standing, profile = lawyers[i]
+        lawyer_load = load.get(lawyer.id, 0)
         conflicted = conflicts.get(lawyer.firm_id) if conflicts else None
         alone = conflicted is not None or lawyer.id in invited or lawyer.id in paused
         on_rota = None if rota is None else lawyer.id in rota
@@ -314,15 +325,131 @@ def _pool(
             )
             if not alone:
                 judged[alike] = reason
-        if reason is None:
-            eligible.setdefault(lawyer.firm_id, []).append(lawyer)
-        else:
-            excluded.append(facts.record(lawyer, reason))
-    if policy.rotation.weight == "equal":
-        for firm_id in weights:
-            weights[firm_id] = 1.0
+        return reason
+
+    # Every lawyer as its profile is judged below the cap, off any rota (kept per facts by the
+    # profiles' reasons); then the few who are not alike are judged one by one: at their cap,
+    # paused, invited, of a conflicted firm, or on the rota.
+    reasons: list[str | None] = []
+    for profile, lawyer, _ids in profiles.groups:
+        key = (profile, False, off_rota)
+        reason = judged.get(key, _UNJUDGED)
+        if reason is _UNJUDGED:
+            # Any lawyer of the profile: below a cap of 1 or more with no load.
+            reason = judged[key] = request_exclusion(
+                conflicted=None,
+                already_invited=False,
+                languages=lawyer.languages,
+                specialisations=lawyer.specialisations,
+                load=0,
+                max_open=lawyer.max_open,
+                duty=lawyer.duty,
+                need=need,
+                policy=policy,
+                on_rota=off_rota,
+            )
+        reasons.append(reason)
+    common = facts.alike(tuple(reasons))
+    at = profiles.at
+    others: set[int] = set(profiles.capless)
+    for lawyer_id in at.keys() & set(moment.at_cap).union(invited, paused, rota or ()):
+        others.update(at[lawyer_id])
+    for firm_id in conflicts:
+        others.update(profiles.by_firm.get(firm_id, ()))
+    status = common.status
+    changed = [(i, reason) for i in sorted(others) if (reason := judge(i)) != status[i]]
+    eligible, excluded = _patched(facts, common, changed)
+    weights: dict[int, float] = defaultdict(
+        float,
+        dict.fromkeys(facts.weights, 1.0) if policy.rotation.weight == "equal" else facts.weights,
+    )
+    return Pool(
+        territory=territory,
+        firms=firms,
+        weights=weights,
+        eligible=eligible,
+        load=load,
+        excluded_firms=_excluded_firms(facts, eligible, conflicts),
+        excluded_lawyers=excluded,
+        firm_ids={firms[f].code: f for f in eligible},
+        weigher=WorkloadReader(session, policy, territory.id, _lapses_since(request, policy, now)),
+        attempt=len(invited),
+    )
+
+
+def _patched(
+    facts: TerritoryFacts, common: Alike, changed: list[tuple[int, str | None]]
+) -> tuple[dict[int, list[LawyerRow]], list[ExcludedLawyer]]:
+    """The eligible lawyers by firm and the excluded lawyers, both in facts order, of the
+    lawyers judged alike (`common`, left unchanged) with the reasons of those judged otherwise
+    (`changed`: facts index and reason, by index)."""
+    if not changed:
+        return {f: list(lws) for f, lws in common.eligible.items()}, list(common.excluded)
+    lawyers = facts.lawyers
+    status = common.status
+    record = facts.record
+    # The excluded: runs of the common records between the changed lawyers.
+    excluded: list[ExcludedLawyer] = []
+    at, records = common.excluded_at, common.excluded
+    start = 0
+    by_firm: dict[int, list[tuple[int, LawyerRow, str | None]]] = {}
+    for i, reason in changed:
+        lawyer = lawyers[i][0]
+        by_firm.setdefault(lawyer.firm_id, []).append((i, lawyer, reason))
+        end = bisect_left(at, i, start)
+        if end > start:
+            excluded += records[start:end]
+        if status[i] is not None:
+            end += 1  # no longer for the common reason
+        if reason is not None:
+            excluded.append(record(lawyer, reason))
+        start = end
+    excluded += records[start:]
+    # The eligible: the firms of changed lawyers only, the same way.
+    eligible = {f: list(lws) for f, lws in common.eligible.items() if f not in by_firm}
+    reordered = False
+    firsts: dict[int, int] = {}
+    for firm_id, changes in by_firm.items():
+        at = common.eligible_at.get(firm_id, [])
+        rows = common.eligible.get(firm_id, [])
+        mine: list[LawyerRow] = []
+        first = -1
+        start = 0
+        for i, lawyer, reason in changes:
+            end = bisect_left(at, i, start)
+            if end > start:
+                first = at[start] if first < 0 else first
+                mine += rows[start:end]
+            if status[i] is None:
+                end += 1  # no longer eligible
+            if reason is None:
+                first = i if first < 0 else first
+                mine.append(lawyer)
+            start = end
+        if start < len(at):
+            first = at[start] if first < 0 else first
+            mine += rows[start:]
+        if mine:
+            eligible[firm_id] = mine
+            firsts[firm_id] = first
+        if first != (at[0] if at else -1):
+            reordered = True
+    if not reordered:
+        # Every firm keeps its first eligible lawyer: the common order holds.
+        return {f: eligible[f] for f in common.eligible if f in eligible}, excluded
+    # Firms in the order of their first eligible lawyer, as when judged one by one.
+    for firm_id in eligible:
+        if firm_id not in firsts:
+            firsts[firm_id] = common.eligible_at[firm_id][0]
+    return {f: eligible[f] for f in sorted(eligible, key=firsts.__getitem__)}, excluded
+
+
+def _excluded_firms(
+    facts: TerritoryFacts, eligible: dict[int, list[LawyerRow]], conflicts: dict[int, str]
+) -> list[ExcludedFirm]:
+    """The firms with no eligible lawyer, by code, and why."""
     excluded_firms: list[ExcludedFirm] = []
-    for firm_id, firm in sorted(firms.items(), key=lambda kv: kv[1].code):
+    for firm_id, firm in facts.firms_by_code:
         if firm_id in eligible:
             continue
         if firm.status != FirmStatus.ACTIVE:
@@ -335,18 +462,7 @@ def _pool(
         if firm_id in conflicts:
             entry["detail"] = conflicts[firm_id]
         excluded_firms.append(entry)
-    return Pool(
-        territory=territory,
-        firms=firms,
-        weights=weights,
-        eligible=eligible,
-        load=load,
-        excluded_firms=excluded_firms,
-        excluded_lawyers=excluded,
-        firm_ids={firms[f].code: f for f in eligible},
-        weigher=WorkloadReader(session, policy, territory.id, _lapses_since(request, policy, now)),
-        attempt=len(invited),
-    )
+    return excluded_firms
 
 
 def _lapses_since(request: Request, policy: Policy, now: datetime) -> datetime | None:

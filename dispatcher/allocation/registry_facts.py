@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time as dtime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Text, cast
@@ -63,8 +63,41 @@ class TerritoryRow:
     fallback: tuple[str, ...]
 
 
-# The lawyers the rules judge alike: the same languages, specialisations, cap and duty roster.
-Profile = tuple[tuple[str, ...], tuple[str, ...], int, tuple[DutyWindow, ...]]
+# The lawyers the rules judge alike on the same side of their caps: the same languages,
+# specialisations and duty roster (the cap counts only through whether the load reaches it).
+Profile = tuple[tuple[str, ...], tuple[str, ...], tuple[DutyWindow, ...]]
+
+# Each profile's reason (None: eligible), in the order of `Profiles.groups`.
+Reasons = tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """The territory's lawyers arranged to be judged a profile at a time (`pool._pool`).
+
+    Only the lawyers without a standing exclusion are grouped; `at` and `by_firm` find the
+    few a decision judges one by one (at their cap, paused, invited, conflicted, on a rota).
+    """
+
+    # Per profile with such lawyers: its number, one of its lawyers, their facts indexes.
+    groups: tuple[tuple[int, LawyerRow, tuple[int, ...]], ...]
+    at: dict[int, tuple[int, ...]]  # lawyer id -> facts indexes
+    by_firm: dict[int, tuple[int, ...]]  # firm id -> facts indexes of its lawyers
+    # Lawyers with a cap of 0 or below: at their cap with no load at all.
+    capless: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Alike:
+    """A pool's lawyers when each is judged as its profile is, below the cap: the standing
+    exclusions, then every other lawyer with the reason of its profile (`Reasons`)."""
+
+    status: tuple[str | None, ...]  # per facts index: the reason, None when eligible
+    excluded_at: list[int]  # facts indexes of the excluded, ascending
+    excluded: list[ExcludedLawyer]  # their records, in the same order
+    # Firm id -> facts indexes and rows of its eligible lawyers; firms by their first one.
+    eligible_at: dict[int, list[int]]
+    eligible: dict[int, list[LawyerRow]]
 
 
 @dataclass(frozen=True)
@@ -74,8 +107,9 @@ class TerritoryFacts:
     The firms serving it; every lawyer of those firms by licence, with the record of the
     reason that excludes the lawyer whatever the request (suspended firm or lawyer, on leave,
     not serving the territory) or None, and the lawyer's profile: a number shared by the
-    lawyers of the same languages, specialisations, cap and duty roster, whom the rules judge
-    alike; and each firm's weight (its active lawyers serving the territory).
+    lawyers of the same languages, specialisations and duty roster, whom the rules judge alike
+    on the same side of their caps; and each firm's weight (its active lawyers serving the
+    territory).
     """
 
     territory: TerritoryRow
@@ -87,6 +121,72 @@ class TerritoryFacts:
     # The records of request-specific exclusions, made once per lawyer and reason and shared
     # by the decisions' explanations (which never change them).
     records: dict[tuple[int, str], ExcludedLawyer] = field(default_factory=dict, compare=False)
+    # The pools' lawyers judged a profile at a time, by the profiles' reasons: a territory
+    # sees a few dozen combinations of needs and hours, each one built once (`alike`).
+    alikes: dict[Reasons, Alike] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def firms_by_code(self) -> tuple[tuple[int, FirmRow], ...]:
+        """The firms serving the territory, by code."""
+        return tuple(sorted(self.firms.items(), key=lambda kv: kv[1].code))
+
+    @cached_property
+    def profiles(self) -> Profiles:
+        """The lawyers without a standing exclusion, grouped by profile."""
+        members: dict[int, list[int]] = {}
+        first: dict[int, LawyerRow] = {}
+        at: dict[int, list[int]] = {}
+        by_firm: dict[int, list[int]] = {}
+        capless: list[int] = []
+        for i, (lawyer, standing, profile) in enumerate(self.lawyers):
+            if standing is not None:
+                continue
+            at.setdefault(lawyer.id, []).append(i)
+            by_firm.setdefault(lawyer.firm_id, []).append(i)
+            if lawyer.max_open <= 0:
+                capless.append(i)
+                continue
+            members.setdefault(profile, []).append(i)
+            first.setdefault(profile, lawyer)
+        return Profiles(
+            groups=tuple((p, first[p], tuple(ids)) for p, ids in members.items()),
+            at={k: tuple(v) for k, v in at.items()},
+            by_firm={k: tuple(v) for k, v in by_firm.items()},
+            capless=tuple(capless),
+        )
+
+    def alike(self, reasons: Reasons) -> Alike:
+        """The lawyers judged as their profiles are, by each profile's reason (in the order of
+        `profiles.groups`); a lawyer with a cap of 0 or below counts as at it ("cap")."""
+        found = self.alikes.get(reasons)
+        if found is not None:
+            return found
+        status: list[str | None] = ["cap"] * len(self.lawyers)
+        for (_profile, _lawyer, ids), reason in zip(self.profiles.groups, reasons, strict=True):
+            for i in ids:
+                status[i] = reason
+        excluded_at: list[int] = []
+        excluded_records: list[ExcludedLawyer] = []
+        eligible_at: dict[int, list[int]] = {}
+        eligible: dict[int, list[LawyerRow]] = {}
+        for i, (lawyer, standing, _profile) in enumerate(self.lawyers):
+            if standing is not None:
+                status[i] = standing["reason"]
+                excluded_at.append(i)
+                excluded_records.append(standing)
+                continue
+            reason = status[i]
+            if reason is None:
+                eligible_at.setdefault(lawyer.firm_id, []).append(i)
+                eligible.setdefault(lawyer.firm_id, []).append(lawyer)
+            else:
+                excluded_at.append(i)
+                excluded_records.append(self.record(lawyer, reason))
+        found = Alike(tuple(status), excluded_at, excluded_records, eligible_at, eligible)
+        if len(self.alikes) >= _ALIKES_KEPT:
+            self.alikes.clear()
+        self.alikes[reasons] = found
+        return found
 
     def record(self, lawyer: LawyerRow, reason: str) -> ExcludedLawyer:
         found = self.records.get((lawyer.id, reason))
@@ -95,6 +195,10 @@ class TerritoryFacts:
                 lawyer, self.firms[lawyer.firm_id], reason
             )
         return found
+
+
+# Combinations of reasons kept per territory (beyond, the oldest are read again).
+_ALIKES_KEPT = 256
 
 
 def excluded(lawyer: LawyerRow, firm: FirmRow, reason: str) -> ExcludedLawyer:
@@ -183,23 +287,36 @@ def _read_facts(session: Session, territory: TerritoryRow) -> TerritoryFacts:
             .where(col(FirmTerritory.territory_id) == territory.id)
         ).all()
     }
+    return territory_facts(
+        territory, firms, _lawyer_rows(session, territory.id), read_cover(session, territory.id)
+    )
+
+
+def territory_facts(
+    territory: TerritoryRow,
+    firms: dict[int, FirmRow],
+    lawyers_read: Iterable[tuple[LawyerRow, bool]],
+    rota: RotaCover = NO_COVER,
+) -> TerritoryFacts:
+    """The facts of a territory from its firms and their lawyers by licence, each with whether
+    the lawyer serves the territory too."""
     weights: dict[int, float] = dict.fromkeys(firms, 0.0)
     lawyers: list[tuple[LawyerRow, ExcludedLawyer | None, int]] = []
     profiles: dict[Profile, int] = {}
-    for lawyer, serves in _lawyer_rows(session, territory.id):
+    for lawyer, serves in lawyers_read:
         firm = firms[lawyer.firm_id]
         if lawyer.status == LawyerStatus.ACTIVE and serves:
             weights[lawyer.firm_id] += 1.0
         reason = standing_exclusion(firm.status, lawyer.status, serves)
         entry = None if reason is None else excluded(lawyer, firm, reason)
-        profile = (lawyer.languages, lawyer.specialisations, lawyer.max_open, lawyer.duty)
+        profile = (lawyer.languages, lawyer.specialisations, lawyer.duty)
         lawyers.append((lawyer, entry, profiles.setdefault(profile, len(profiles))))
     return TerritoryFacts(
         territory=territory,
         firms=firms,
         lawyers=tuple(lawyers),
         weights={f: w for f, w in weights.items() if w > 0},
-        rota=read_cover(session, territory.id),
+        rota=rota,
     )
 
 

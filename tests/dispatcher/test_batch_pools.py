@@ -2,7 +2,8 @@
 every person: over random registries (languages, juvenile specialists, caps, duty windows,
 lawyers on leave, registered conflicts) and random batches, some of whose persons already
 hold invitations (loads at the cap, co-defendants defended by a firm) and some of whose
-lawyers are paused (up to all of them, where the pause is waived)."""
+lawyers are paused (up to all of them, where the pause is waived); and both equal the pool of
+every lawyer judged on their own (`tests/support/pools.py`)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from sqlmodel import select
 
 from dispatcher import allocation, workflow
 from dispatcher.allocation.batch_pools import BatchPools
+from dispatcher.allocation.pool import conflicted_firms, read_moment
+from dispatcher.allocation.statements import INVITED
 from dispatcher.db import unit_of_work, utcnow
 from dispatcher.models import Lawyer, LawyerPause, Request
 from tests.support.clients import make_token
 from tests.support.flows import context, request_body, requester, runtime_at
+from tests.support.pools import as_found, reference_pool
 from tests.support.registries import load_registry
 
 LANGUAGES = st.sampled_from([("az",), ("az", "ru"), ("ru",), ("az", "en")])
@@ -153,6 +157,12 @@ def test_every_person_gets_the_pool_build_pool_gives(
                 # Every field: eligible lawyers per firm in order, excluded lawyers and firms
                 # with their reasons, weights, loads at the cap, the pause waived or not.
                 assert derived == single
+                # And both equal the pool of every lawyer judged on their own.
+                moment = read_moment(session, facts, now)
+                invited = set(session.execute(INVITED, {"request": request.id}).scalars())
+                conflicted = conflicted_firms(session, request)
+                expected = reference_pool(request, facts, policy, moment, invited, conflicted)
+                assert as_found(single) == expected
                 assert derived.excluded_lawyers == single.excluded_lawyers
                 assert derived.summary() == single.summary()
                 reasons = {e["reason"] for e in single.excluded_lawyers}
