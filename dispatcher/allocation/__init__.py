@@ -19,6 +19,7 @@ where a benchmark wraps them.
 """
 
 from dispatcher.allocation.batch import decide_batch
+from dispatcher.allocation.bounds import prime_bounds
 from dispatcher.allocation.decision import (
     DECISION_SECONDS,
     ChoiceExcluded,
@@ -66,13 +67,7 @@ from dispatcher.allocation.registry_facts import (
     prime,
     request_territory_code,
 )
-from dispatcher.allocation.standings import (
-    Standing,
-    prime_bounds,
-    rank,
-    read_standings,
-    take_turn,
-)
+from dispatcher.allocation.standings import Standing, rank, read_standings, take_turn
 from dispatcher.allocation.statements import ROTATION_STATE
 from dispatcher.allocation.tablet_list import regional_list
 

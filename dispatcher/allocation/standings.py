@@ -12,7 +12,6 @@ and added to their standings when these are next read (`earnings`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -20,7 +19,7 @@ from typing_extensions import TypedDict
 
 from dispatcher.allocation.earnings import Earning, earn, earning
 from dispatcher.allocation.pool import Pool, lawyer_standings
-from dispatcher.allocation.registry_facts import LawyerRow, kept_registry
+from dispatcher.allocation.registry_facts import LawyerRow
 from dispatcher.allocation.statements import (
     CHARGE,
     NEW_SHARES,
@@ -31,8 +30,7 @@ from dispatcher.allocation.statements import (
 from dispatcher.models import Decision, Request
 from policies.base import Standings, Turn, rule_named
 from policies.config import Policy
-from policies.quota import FirmStanding, RankedFirm, prime_bound, rank_firms
-from policies.vocabulary import FirmStatus, RuleName
+from policies.quota import FirmStanding, RankedFirm, rank_firms
 
 
 @dataclass
@@ -42,29 +40,6 @@ class Standing:
 
     entitlement: float
     offers: int
-
-
-def prime_bounds(session: Session, policy_for: Callable[[str], Policy]) -> int:
-    """Compute B* now for each territory whose rotation keeps it (`firm_bound = "optimum"`),
-    over the weights of all its active firms: the set a decision meets whenever every firm has
-    an eligible lawyer. Returns how many territories. Other sets (a firm with no one on duty)
-    are still computed at their first decision."""
-    kept = kept_registry(session)
-    primed = 0
-    for territory in kept.territories.values():
-        rotation = policy_for(territory.code).rotation
-        if rotation.rule != RuleName.QUOTA or rotation.firm_bound != "optimum":
-            continue
-        facts = kept.facts_of(session, territory)
-        equal = rotation.weight == "equal"
-        weights = [
-            1.0 if equal else weight
-            for f, weight in facts.weights.items()
-            if weight > 0 and facts.firms[f].status == FirmStatus.ACTIVE
-        ]
-        if prime_bound(weights) is not None:
-            primed += 1
-    return primed
 
 
 def read_standings(session: Session, territory_id: int) -> dict[int, Standing]:

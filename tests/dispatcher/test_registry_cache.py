@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from dispatcher import allocation, registry, registry_version
+from dispatcher.allocation.bounds import weight_sets
 from dispatcher.db import make_engine, unit_of_work, utcnow
 from dispatcher.models import Lawyer, Request
 from dispatcher.runtime import Runtime
@@ -161,34 +162,28 @@ def test_a_started_service_has_read_every_territory_and_frozen_it(tmp_path: Path
         rt.stop()
 
 
-def _full_sets(rt: Runtime) -> dict[str, list[float]]:
-    """Each territory's weights of its active firms (of two or more): the set of firms a
-    decision meets when every firm has an eligible lawyer."""
-    sets: dict[str, list[float]] = {}
+def _weight_sets(rt: Runtime) -> dict[str, set[tuple[float, ...]]]:
+    """Each territory's sets of firms' weights a decision can meet when nobody is busy."""
     with unit_of_work(rt.engine) as session:
         kept = allocation.kept_registry(session)
-        for territory in kept.territories.values():
-            facts = kept.facts_of(session, territory)
-            weights = [
-                w for f, w in facts.weights.items() if w > 0 and facts.firms[f].status == "active"
-            ]
-            if len(weights) >= 2:
-                sets[territory.code] = weights
-    return sets
+        return {
+            t.code: weight_sets(kept.facts_of(session, t), rt.policies.for_territory(t.code))
+            for t in kept.territories.values()
+        }
 
 
-def test_a_started_service_has_computed_each_territorys_optimum_bound(tmp_path: Path) -> None:
-    """B* of each territory's full set of firms is computed at start, not in the territory's
-    first decisions: asking for it afterwards computes nothing (a cache hit), and gives B*."""
+def test_a_started_service_has_computed_each_territorys_optimum_bounds(tmp_path: Path) -> None:
+    """B* of every set of firms a territory's decisions meet when nobody is busy is computed
+    at start, not in the decisions: asking for it afterwards computes nothing, and gives B*."""
     rt = runtime_at(tmp_path / "bounds.db", prime_registry=True)
     try:
         load_registry(rt, small_registry())
         allocation.forget_registry()
         quota._b_star_of.cache_clear()
         rt.start()
-        sets = _full_sets(rt)
+        sets = [weights for found in _weight_sets(rt).values() for weights in found]
         assert sets, "the registry should have a territory of several firms"
-        for weights in sets.values():
+        for weights in sets:
             computed = quota._b_star_of.cache_info().misses
             assert quota.prime_bound(weights) == b_star(integer_weights(weights))
             assert quota._b_star_of.cache_info().misses == computed
@@ -204,15 +199,14 @@ def test_a_rotation_keeping_tijdemans_bound_computes_no_optimum(tmp_path: Path) 
         default = rt.policies.default
         rotation = default.rotation.model_copy(update={"firm_bound": "tijdeman"})
         tijdeman = default.model_copy(update={"rotation": rotation})
-        sets = _full_sets(rt)
+        sets = _weight_sets(rt)
         quota._b_star_of.cache_clear()
         with unit_of_work(rt.engine) as session:
             assert allocation.prime_bounds(session, lambda _code: tijdeman) == 0
             assert quota._b_star_of.cache_info().currsize == 0
-            assert allocation.prime_bounds(session, rt.policies.for_territory) == len(sets)
-        assert quota._b_star_of.cache_info().currsize == len(
-            {tuple(sorted(w)) for w in sets.values()}
-        )
+            primed = allocation.prime_bounds(session, rt.policies.for_territory)
+        assert primed == sum(len(found) for found in sets.values()) > 0
+        assert quota._b_star_of.cache_info().currsize == len(set().union(*sets.values()))
     finally:
         rt.stop()
 
