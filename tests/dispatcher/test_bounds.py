@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from dispatcher.allocation.bounds import firm_sets, weight_sets
+from dispatcher.allocation.bounds import firm_sets, one_left_out, weight_sets
 from dispatcher.allocation.pool import Moment, pool_of
 from dispatcher.rota.cover import RotaCover
 from policies.eligibility import DutyWindow
@@ -114,3 +114,12 @@ def test_the_sets_change_where_a_window_opens_and_where_it_closes() -> None:
         frozenset({f1, f2}),  # Tuesday 18:00 to 20:00
     }
     assert weight_sets(facts, POLICY) == {(1.0, 1.0), (1.0, 1.0, 1.0)}
+
+
+def test_a_firm_left_out_once_per_distinct_weight() -> None:
+    assert list(one_left_out((1.0, 1.0, 2.0, 5.0))) == [
+        (1.0, 2.0, 5.0),
+        (1.0, 1.0, 5.0),
+        (1.0, 1.0, 2.0),
+    ]
+    assert list(one_left_out((3.0, 4.0))) == []  # a rotation over one firm needs no bound

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from dispatcher import allocation, registry, registry_version
-from dispatcher.allocation.bounds import weight_sets
+from dispatcher.allocation.bounds import one_left_out, weight_sets
 from dispatcher.db import make_engine, unit_of_work, utcnow
 from dispatcher.models import Lawyer, Request
 from dispatcher.runtime import Runtime
@@ -205,8 +205,17 @@ def test_a_rotation_keeping_tijdemans_bound_computes_no_optimum(tmp_path: Path) 
             assert allocation.prime_bounds(session, lambda _code: tijdeman) == 0
             assert quota._b_star_of.cache_info().currsize == 0
             primed = allocation.prime_bounds(session, rt.policies.for_territory)
-        assert primed == sum(len(found) for found in sets.values()) > 0
-        assert quota._b_star_of.cache_info().currsize == len(set().union(*sets.values()))
+        base = set().union(*sets.values())
+        assert primed == quota._b_star_of.cache_info().currsize > len(base) > 0
+        # Each set, and each with a firm or two left out, is computed: asking computes nothing.
+        computed = quota._b_star_of.cache_info().misses
+        for weights in base:
+            for fewer in one_left_out(weights):
+                quota.prime_bound(fewer)
+                for fewest in one_left_out(fewer):
+                    quota.prime_bound(fewest)
+            quota.prime_bound(weights)
+        assert quota._b_star_of.cache_info().misses == computed
     finally:
         rt.stop()
 
