@@ -84,6 +84,7 @@ class Choice(_Section):
     list_size: int = Field(gt=0, le=50)
     lawyers_per_firm: int = Field(gt=0)
     firms_in_turn_only: bool
+    in_turn_bound: Literal["tijdeman", "rotation"]
     session_ttl_s: int = Field(gt=0)
     reoffer_on_decline: bool
     receipt_s: int = Field(gt=0)

@@ -79,9 +79,12 @@ def firm_standings(session: Session, pool: Pool, states: dict[int, Standing]) ->
     ]
 
 
-def rank(session: Session, pool: Pool, states: dict[int, Standing]) -> list[RankedFirm]:
-    """The eligible firms of the pool in rotation order."""
-    return rank_firms(firm_standings(session, pool, states))
+def rank(
+    session: Session, pool: Pool, states: dict[int, Standing], *, optimum: bool = False
+) -> list[RankedFirm]:
+    """The eligible firms of the pool in rotation order (with `optimum`, by B*'s deadlines
+    where the rotation is on its track: `policies.quota.rank_firms`)."""
+    return rank_firms(firm_standings(session, pool, states), optimum=optimum)
 
 
 def take_turn(

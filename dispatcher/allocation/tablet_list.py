@@ -15,7 +15,7 @@ from dispatcher.db import utcnow
 from dispatcher.models import Decision, Request
 from policies.config import Policy
 from policies.quota import RankedFirm
-from policies.vocabulary import DecisionKind
+from policies.vocabulary import DecisionKind, RuleName
 
 
 def regional_list(
@@ -24,7 +24,8 @@ def regional_list(
     """The tablet list: the lawyers of the firms next in turn, shuffled (or a starving firm's).
 
     With `[choice] firms_in_turn_only`, only the firms a choice would not carry more than the
-    rotation's slack above their entitlement are shown (the rule's `within_quota`): a choice
+    rotation's slack above their entitlement are shown (the rule's `within_quota`; the slack is
+    Tijdeman's, or with `in_turn_bound = "rotation"` the bound the rule keeps now): a choice
     is charged to the chosen firm, so whatever the suspect picks, every firm stays within the
     bound the rotation keeps. Otherwise a small firm listed at every hand-over is chosen more
     often than its share, and no rotation turn can take that back. A list left short by the
@@ -34,7 +35,14 @@ def regional_list(
     kept = kept_registry(session)
     territory = kept.territories[request.territory_id]
     pool = build_pool(session, request, kept.facts_of(session, territory), policy, now)
-    ranking = rank(session, pool, read_standings(session, territory.id)) if pool.eligible else []
+    # "In turn" by the bound the rotation keeps now (B* on its track), or by Tijdeman's.
+    optimum = (
+        policy.choice.in_turn_bound == "rotation"
+        and policy.rotation.rule == RuleName.QUOTA
+        and policy.rotation.firm_bound == "optimum"
+    )
+    states = read_standings(session, territory.id) if pool.eligible else {}
+    ranking = rank(session, pool, states, optimum=optimum) if pool.eligible else []
     starving = [r for r in ranking if r.shortfall - r.share >= policy.rotation.starvation_shortfall]
     firms_shown: list[RankedFirm]
     per_firm = policy.choice.lawyers_per_firm

@@ -14,6 +14,7 @@ from dispatcher import schemas, workflow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Choice, Decision, Firm, RotationState
 from dispatcher.runtime import Runtime
+from policies.optimum import b_star
 from policies.quota import quota_slack
 from tests.support.clients import make_token
 from tests.support.flows import (
@@ -68,7 +69,7 @@ def test_court_orders_keep_every_firm_within_one_of_its_entitlement(
 ) -> None:
     rt = runtime_at(tmp_path_factory.mktemp("rot") / "rot.db")
     try:
-        load_registry(rt, _registry(sizes))
+        load_registry(rt, _registry(list(sizes)))
         make_token(rt, "court", "Court", territory="CEN")
         bound = quota_slack(len(sizes)) + 1e-9
         for i in range(decisions):
@@ -141,10 +142,12 @@ def test_a_firm_passed_over_on_the_tablet_is_shown_alone_and_does_not_starve(
         rt.stop()
 
 
-def _lead_of_a_favourite(rt: Runtime, choices: int) -> tuple[float, int]:
+def _lead_of_a_favourite(
+    rt: Runtime, choices: int, sizes: tuple[int, ...] = (1, 4, 4)
+) -> tuple[float, int]:
     """Suspects who always pick the one-lawyer firm F1 when it is listed: the most any firm
     ever got ahead of its entitlement, and how often F1 was chosen."""
-    load_registry(rt, _registry([1, 4, 4]))
+    load_registry(rt, _registry(list(sizes)))
     make_token(rt, "investigator", "Police", territory="CEN")
     lead, favourite = 0.0, 0
     for i in range(choices):
@@ -177,6 +180,26 @@ def test_suspects_choices_keep_every_firm_within_the_rotation_bound(tmp_path: Pa
     finally:
         rt.stop()
     assert lead_all > 2.0 and favourite_all > favourite
+
+
+def test_firms_in_turn_by_the_rotations_own_bound_keep_choices_within_b_star(
+    tmp_path: Path,
+) -> None:
+    """With `in_turn_bound = "rotation"` the list holds the firms to the bound the rotation
+    keeps, B* of their weights while it is on its track: a favourite one-lawyer firm beside
+    firms of 4 and 6 lawyers never runs more than B* = 6/11 ahead, where Tijdeman's bound
+    (0.75) lets it run 8/11 ahead."""
+    sizes = (1, 4, 6)
+    bound = float(b_star(sizes))
+    leads = {}
+    for name in ("tijdeman", "rotation"):
+        rt = runtime_at(tmp_path / f"{name}.db", policy_text=policy_text(in_turn_bound=name))
+        try:
+            leads[name], favourite = _lead_of_a_favourite(rt, 45, sizes)
+        finally:
+            rt.stop()
+        assert favourite >= 45 // 11 - 1  # its share of 1/11, not starved either
+    assert leads["rotation"] <= bound + 1e-9 < leads["tijdeman"] <= quota_slack(3) + 1e-9
 
 
 def test_choices_are_not_charged_when_the_policy_says_so(tmp_path: Path) -> None:
