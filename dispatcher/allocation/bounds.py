@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from dispatcher.allocation.pool import judge_alike
 from dispatcher.allocation.registry_facts import Reasons, TerritoryFacts, kept_registry
 from policies.config import Policy
-from policies.eligibility import DutyWindow, Need, request_exclusion
+from policies.eligibility import DutyWindow, Need
 from policies.quota import prime_bound
 from policies.vocabulary import FirmStatus, RuleName, Urgency
 
@@ -89,20 +90,7 @@ def firm_sets(facts: TerritoryFacts, policy: Policy) -> set[frozenset[int]]:
     sets: set[frozenset[int]] = set()
     seen: set[Reasons] = set()
     for need in _needs(facts, policy):
-        reasons = tuple(
-            request_exclusion(
-                conflicted=None,
-                already_invited=False,
-                languages=lawyer.languages,
-                specialisations=lawyer.specialisations,
-                load=0,
-                max_open=lawyer.max_open,
-                duty=lawyer.duty,
-                need=need,
-                policy=policy,
-            )
-            for _profile, lawyer, _ids in groups
-        )
+        reasons = tuple(judge_alike(lawyer, need, policy) for _profile, lawyer, _ids in groups)
         if reasons in seen:
             continue
         seen.add(reasons)

@@ -335,19 +335,7 @@ def _pool(
         key = (profile, False, off_rota)
         reason = judged.get(key, _UNJUDGED)
         if reason is _UNJUDGED:
-            # Any lawyer of the profile: below a cap of 1 or more with no load.
-            reason = judged[key] = request_exclusion(
-                conflicted=None,
-                already_invited=False,
-                languages=lawyer.languages,
-                specialisations=lawyer.specialisations,
-                load=0,
-                max_open=lawyer.max_open,
-                duty=lawyer.duty,
-                need=need,
-                policy=policy,
-                on_rota=off_rota,
-            )
+            reason = judged[key] = judge_alike(lawyer, need, policy, on_rota=off_rota)
         reasons.append(reason)
     common = facts.alike(tuple(reasons))
     at = profiles.at
@@ -442,6 +430,25 @@ def _patched(
         if firm_id not in firsts:
             firsts[firm_id] = common.eligible_at[firm_id][0]
     return {f: eligible[f] for f in sorted(eligible, key=firsts.__getitem__)}, excluded
+
+
+def judge_alike(
+    lawyer: LawyerRow, need: Need, policy: Policy, *, on_rota: bool | None = None
+) -> str | None:
+    """How the lawyers of `lawyer`'s profile are judged for `need` when they are below their
+    caps (a cap of 1 or more, no load), not invited, paused or conflicted."""
+    return request_exclusion(
+        conflicted=None,
+        already_invited=False,
+        languages=lawyer.languages,
+        specialisations=lawyer.specialisations,
+        load=0,
+        max_open=lawyer.max_open,
+        duty=lawyer.duty,
+        need=need,
+        policy=policy,
+        on_rota=on_rota,
+    )
 
 
 def _excluded_firms(
