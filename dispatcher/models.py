@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     CheckConstraint,
     Column,
@@ -114,6 +115,7 @@ class TabletOption(TypedDict):
 # Partial indexes name the status they hold as a literal: only such queries can use them.
 _PENDING = Column("status", String) == InvitationStatus.PENDING.value
 _EXPIRED = Column("status", String) == InvitationStatus.EXPIRED.value
+_AT_CAP = Column("open_load", Integer) >= Column("max_open", Integer)
 
 
 # --- registry ---------------------------------------------------------------------------
@@ -143,7 +145,18 @@ class FirmTerritory(SQLModel, table=True):
 
 
 class Lawyer(SQLModel, table=True):
-    __table_args__ = (one_of("status", LawyerStatus),)
+    __table_args__ = (
+        one_of("status", LawyerStatus),
+        # The lawyers at their cap, by firm: a decision reads a territory's through its firms
+        # (`allocation.statements.AT_CAP` names this condition outright, as a partial index
+        # needs), and few lawyers are at their cap at any time.
+        Index(
+            "ix_lawyer_busy",
+            "firm_id",
+            sqlite_where=_AT_CAP,
+            postgresql_where=_AT_CAP,
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     licence: str = Field(max_length=32, unique=True)
     name: str = Field(max_length=200)
@@ -160,6 +173,12 @@ class Lawyer(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     photo: str | None = Field(default=None, max_length=500)
     notify: list[str] = _json(list)
+    # Open appointments plus pending invitations, kept by the database's own triggers on
+    # `invitation` and `appointment` (`OPEN_LOAD_TRIGGERS` below), whatever writes them. Read
+    # only by SQL statements (`allocation.statements.AT_CAP`), never through this class: a
+    # loaded lawyer's value is stale as soon as the triggers move it, and the ORM never
+    # writes it after the row's insert (0, no work yet).
+    open_load: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class LawyerTerritory(SQLModel, table=True):
@@ -513,6 +532,88 @@ class Appointment(SQLModel, table=True):
     closed_at: datetime | None = _when(nullable=True)
     # The minutes the lawyer said they need to get there, when they said.
     eta_minutes: int | None = None
+
+
+# A lawyer's `open_load` kept by the database: a row of open work (a pending invitation, an
+# open appointment) adds one to its lawyer's count when it is written, and takes it back when
+# it stops being open, moves to another lawyer or goes. Every writer is covered, bulk ones and
+# raw SQL included. The migration that brought the column makes the same triggers.
+_OPEN_WORK = {
+    "invitation": f"status = '{InvitationStatus.PENDING.value}'",
+    "appointment": "closed_at IS NULL",
+}
+
+
+def _open(table: str, row: str) -> str:
+    return f"{row}.{_OPEN_WORK[table]}"
+
+
+def _moved(table: str) -> str:
+    """Whether an update changes what the row counts towards (the WHEN of the update trigger)."""
+    return (
+        f"({_open(table, 'OLD')}) <> ({_open(table, 'NEW')}) "
+        f"OR ({_open(table, 'NEW')} AND OLD.lawyer_id <> NEW.lawyer_id)"
+    )
+
+
+def _sqlite_triggers(table: str) -> list[str]:
+    add = "UPDATE lawyer SET open_load = open_load + 1 WHERE id = NEW.lawyer_id"
+    take = "UPDATE lawyer SET open_load = open_load - 1 WHERE id = OLD.lawyer_id"
+    columns = "closed_at" if table == "appointment" else "status"
+    return [
+        f"CREATE TRIGGER tr_{table}_open_load_insert AFTER INSERT ON {table} "
+        f"WHEN {_open(table, 'NEW')} BEGIN {add}; END",
+        f"CREATE TRIGGER tr_{table}_open_load_update AFTER UPDATE OF {columns}, lawyer_id "
+        f"ON {table} WHEN {_moved(table)} BEGIN "
+        f"{take} AND {_open(table, 'OLD')}; {add} AND {_open(table, 'NEW')}; END",
+        f"CREATE TRIGGER tr_{table}_open_load_delete AFTER DELETE ON {table} "
+        f"WHEN {_open(table, 'OLD')} BEGIN {take}; END",
+    ]
+
+
+def _postgresql_triggers(table: str) -> list[str]:
+    columns = "closed_at" if table == "appointment" else "status"
+    function = (
+        f"CREATE FUNCTION {table}_open_load() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "  IF TG_OP <> 'INSERT' THEN\n"
+        f"    IF {_open(table, 'OLD')} THEN\n"
+        "      UPDATE lawyer SET open_load = open_load - 1 WHERE id = OLD.lawyer_id;\n"
+        "    END IF;\n"
+        "  END IF;\n"
+        "  IF TG_OP <> 'DELETE' THEN\n"
+        f"    IF {_open(table, 'NEW')} THEN\n"
+        "      UPDATE lawyer SET open_load = open_load + 1 WHERE id = NEW.lawyer_id;\n"
+        "    END IF;\n"
+        "  END IF;\n"
+        "  RETURN NULL;\n"
+        "END\n"
+        "$$"
+    )
+    run = f"FOR EACH ROW WHEN ({{}}) EXECUTE FUNCTION {table}_open_load()"
+    return [
+        function,
+        f"CREATE TRIGGER tr_{table}_open_load_insert AFTER INSERT ON {table} "
+        + run.format(_open(table, "NEW")),
+        f"CREATE TRIGGER tr_{table}_open_load_update AFTER UPDATE OF {columns}, lawyer_id "
+        f"ON {table} " + run.format(_moved(table)),
+        f"CREATE TRIGGER tr_{table}_open_load_delete AFTER DELETE ON {table} "
+        + run.format(_open(table, "OLD")),
+    ]
+
+
+OPEN_LOAD_TRIGGERS = {
+    "sqlite": {table: _sqlite_triggers(table) for table in _OPEN_WORK},
+    "postgresql": {table: _postgresql_triggers(table) for table in _OPEN_WORK},
+}
+for _dialect, _tables in OPEN_LOAD_TRIGGERS.items():
+    for _table, _statements in _tables.items():
+        for _statement in _statements:
+            event.listen(
+                SQLModel.metadata.tables[_table],
+                "after_create",
+                DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+            )
 
 
 # --- rotation and decisions ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from dispatcher import allocation, registry, registry_version
@@ -143,6 +144,15 @@ def test_decisions_and_conflicts_leave_the_version(small: Runtime) -> None:
     with unit_of_work(small.engine) as session:
         offered = session.exec(select(Lawyer).where(col(Lawyer.last_offer_at).is_not(None))).all()
     assert offered, "the decision should have written a last offer"
+    assert _version(small) == before
+    # The database's triggers move the lawyer's `open_load` (the invitation, then the
+    # appointment and its closing) without the session's events: no new version either.
+    loads = text("SELECT sum(open_load) FROM lawyer")
+    with unit_of_work(small.engine) as session:
+        assert session.execute(loads).scalar_one() == 1
+        accept_and_close(session, small, request.id)
+    with unit_of_work(small.engine) as session:
+        assert session.execute(loads).scalar_one() == 0
     assert _version(small) == before
 
 

@@ -13,9 +13,10 @@ from dispatcher.config import Settings
 from dispatcher.db import create_schema, make_engine, unit_of_work
 from dispatcher.models import Decision, Request
 from dispatcher.runtime import Runtime
+from tests.dispatcher.test_open_load import kept_and_counted
 from tests.support import backends
 from tests.support.clients import make_token
-from tests.support.flows import accept_and_close, submit_request
+from tests.support.flows import accept_and_close, accept_pending, submit_request
 from tests.support.registries import ROOT, load_registry, small_registry
 
 
@@ -30,6 +31,11 @@ def test_a_copied_database_has_every_row_and_a_chain_that_verifies(tmp_path: Pat
         request_id = submit_request(small, f"COPY-{n}")
         with unit_of_work(small.engine) as session:
             accept_and_close(session, small, request_id)
+    # Open work too: an open appointment and a pending invitation.
+    request_id = submit_request(small, "COPY-OPEN")
+    with unit_of_work(small.engine) as session:
+        accept_pending(session, small, request_id)
+    submit_request(small, "COPY-PENDING")
     source = small.settings.database_url
     target = backends.database_url(tmp_path / "target.db")
     create_schema(make_engine(target))
@@ -46,6 +52,12 @@ def test_a_copied_database_has_every_row_and_a_chain_that_verifies(tmp_path: Pat
             count = select(func.count()).select_from(table)
             assert after.exec(count).one() == before.exec(count).one() > 0
         assert audit.verify(after).as_dict() == audit.verify(before).as_dict()
+    # Every lawyer's open work is counted once: the copy's triggers count the copied rows.
+    with small.engine.connect() as before_conn, copied.connect() as after_conn:
+        kept_before, counted_before = kept_and_counted(before_conn)
+        kept_after, counted_after = kept_and_counted(after_conn)
+    assert kept_after == counted_after == counted_before == kept_before
+    assert sum(counted_after.values()) > 0
     # The copy takes new rows where the source left off (id sequences moved on).
     again = Runtime.build(small.settings.model_copy(update={"database_url": target}))
     make_token(again, "court", "Court Two", territory="CEN")

@@ -42,8 +42,31 @@ def shape(engine: Engine) -> dict[str, Any]:
             ),
             # The words a column may hold: a vocabulary changed without a migration differs.
             "checks": sorted((c["name"], c["sqltext"]) for c in found.get_check_constraints(table)),
+            # The triggers that keep `lawyer.open_load`, word for word, with their functions.
+            "triggers": triggers(engine, table),
         }
     return out
+
+
+def triggers(engine: Engine, table: str) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+                ),
+                {"t": table},
+            )
+        else:
+            rows = conn.execute(
+                text(
+                    "SELECT t.tgname, pg_get_triggerdef(t.oid) || pg_get_functiondef(t.tgfoid) "
+                    "FROM pg_trigger t "
+                    "WHERE NOT t.tgisinternal AND t.tgrelid = CAST(:t AS regclass)"
+                ),
+                {"t": table},
+            )
+        return sorted((str(name), str(sql)) for name, sql in rows)
 
 
 def test_migrations_and_models_make_the_same_schema(tmp_path: Path) -> None:
@@ -68,6 +91,9 @@ def test_migrations_and_models_make_the_same_schema(tmp_path: Path) -> None:
         made, upgraded = shape(from_models), shape(migrated)
         assert set(made) == set(upgraded)
         assert len(made) >= 15
+        # Both ways make the open-load triggers (on SQLite `create_all` makes them).
+        for table in ("invitation", "appointment"):
+            assert len(made[table]["triggers"]) == 3, table
         for table in made:
             assert made[table] == upgraded[table], table
         # Every constraint and index is named by the convention, never by the backend.
