@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 from typing_extensions import TypedDict
 
@@ -177,8 +178,26 @@ class Lawyer(SQLModel, table=True):
     # `invitation` and `appointment` (`OPEN_LOAD_TRIGGERS` below), whatever writes them. Read
     # only by SQL statements (`allocation.statements.AT_CAP`), never through this class: a
     # loaded lawyer's value is stale as soon as the triggers move it, and the ORM never
-    # writes it after the row's insert (0, no work yet).
+    # writes it after the row's insert (0, no work yet): an update that would is refused
+    # (`OpenLoadWritten`, below).
     open_load: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class OpenLoadWritten(RuntimeError):
+    """The ORM was about to write `lawyer.open_load`, which only the database's triggers keep."""
+
+
+def _open_load_kept_by_triggers(_mapper: Any, _connection: Connection, target: Lawyer) -> None:
+    # A changed `open_load` on a lawyer being updated means a stale count on its way back into
+    # the row (a merged detached lawyer, a loaded value assigned back): refuse the flush, whose
+    # transaction then rolls back, rather than let the cap check read a wrong count.
+    if sa_inspect(target).attrs.open_load.history.has_changes():
+        raise OpenLoadWritten(
+            "lawyer.open_load is kept by the database's triggers and never written by the ORM"
+        )
+
+
+event.listen(Lawyer, "before_update", _open_load_kept_by_triggers)
 
 
 class LawyerTerritory(SQLModel, table=True):

@@ -9,10 +9,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest import raises
 from sqlalchemy import Connection, text
+from sqlmodel import col, select
 
 from dispatcher.db import unit_of_work
-from dispatcher.models import new_id
+from dispatcher.models import Lawyer, OpenLoadWritten, new_id
 from tests.support.clients import make_token
 from tests.support.flows import accept_and_close, accept_pending, runtime_at, submit_request
 from tests.support.registries import load_registry, small_registry
@@ -235,5 +237,44 @@ def test_open_load_follows_every_write_of_open_work(tmp_path: Path) -> None:
                 outer.rollback()
 
         run()
+    finally:
+        rt.stop()
+
+
+def test_the_orm_never_writes_a_stale_open_load_back(tmp_path: Path) -> None:
+    rt = runtime_at(tmp_path / "stale.db")
+    try:
+        load_registry(rt, small_registry())
+        make_token(rt, "court", "Court", territory="CEN")
+        with unit_of_work(rt.engine) as session:
+            idle = session.exec(select(Lawyer).order_by(col(Lawyer.id))).all()
+        # A detached copy of every lawyer, read when nobody had work: open_load 0 each.
+        assert {lawyer.open_load for lawyer in idle} == {0}
+        submit_request(rt, "STALE-1")
+        with rt.engine.connect() as conn:
+            kept, counted = kept_and_counted(conn)
+        busy = next(lawyer for lawyer in idle if kept.get(lawyer.id or 0) == 1)
+        # Merging the stale copy back would write 0 over the triggers' 1: refused, and the
+        # transaction, with the registry change it carried, rolls back.
+        with raises(OpenLoadWritten), unit_of_work(rt.engine) as session:
+            busy.phone = "+994 12 000 00 00"
+            session.merge(busy)
+        with rt.engine.connect() as conn:
+            assert kept_and_counted(conn) == (kept, counted)
+            phone = conn.execute(
+                text("SELECT phone FROM lawyer WHERE id = :i"), {"i": busy.id}
+            ).scalar_one()
+            assert phone != "+994 12 000 00 00"
+        # An ordinary change of a lawyer is written, and the count is left as the triggers keep it.
+        with unit_of_work(rt.engine) as session:
+            fresh = session.get(Lawyer, busy.id)
+            assert fresh is not None
+            fresh.phone = "+994 12 000 00 01"
+        with rt.engine.connect() as conn:
+            assert kept_and_counted(conn) == (kept, counted)
+            phone = conn.execute(
+                text("SELECT phone FROM lawyer WHERE id = :i"), {"i": busy.id}
+            ).scalar_one()
+            assert phone == "+994 12 000 00 01"
     finally:
         rt.stop()
