@@ -91,6 +91,10 @@ class TerritoryView:
     lawyers: list[LawyerRow]
     flags: list[FlagRow]
     counsel: dict[str, dict[str, int | None]]
+    # The firm furthest from its share, in cases, and the least any order of turns could keep
+    # with these firms' sizes (B*): what lies between is what absences, conflicts and choices cost.
+    furthest: float
+    least: float
 
 
 @dataclass
@@ -201,6 +205,8 @@ def territory(full: FullReport, names: Names, language: str) -> TerritoryView:
         lawyers=lawyers,
         flags=flags,
         counsel=counsel,
+        furthest=r["max_abs_deviation"],
+        least=r["optimum_deviation"],
     )
 
 

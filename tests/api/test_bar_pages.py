@@ -11,6 +11,7 @@ from sqlmodel import select
 from dispatcher.db import unit_of_work
 from dispatcher.models import Lawyer, Request
 from dispatcher.reports import overview
+from policies.optimum import b_star
 from tests.api.test_reports import signed_in
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
 from tests.support.clients import Api
@@ -46,6 +47,22 @@ def test_a_territory_says_what_its_figures_mean_and_names_the_flagged_lawyer(api
     assert " s<" not in page.text and " min" in page.text  # times in minutes, not seconds
     russian = api.client.get("/bar", params={"territory": "CEN", "lang": "ru"})
     assert "Что делать:" in russian.text
+
+
+def test_a_territory_shows_the_furthest_firm_beside_the_least_any_rotation_keeps(api: Api) -> None:
+    history(api.rt, steer=False)
+    signed_in(api, "bar")
+    report = api.get("/api/v1/reports/fairness", "bar", territory="CEN").json()
+    weights = [f["weight"] for f in report["firms"] if f["weight"] > 0]
+    assert len(weights) >= 2
+    furthest = max(abs(f["deviation"]) for f in report["firms"])
+    for lang in ("az", "ru", "en"):
+        page = api.client.get("/bar", params={"territory": "CEN", "lang": lang})
+        said = re.search(r'data-figure="least">(.*?)</p>', page.text, re.S)
+        assert said is not None, lang
+        figures = re.findall(r"\d+\.\d\d", said.group(1))
+        # The furthest firm first, then B* of the firms' sizes, computed here afresh.
+        assert figures == [f"{furthest:.2f}", f"{float(b_star(weights)):.2f}"], lang
 
 
 def test_the_dashboard_is_computed_once_per_version_of_the_record(api: Api) -> None:
