@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import pytest
 from sqlmodel import select
 
 from dispatcher.db import unit_of_work
@@ -49,20 +50,30 @@ def test_a_territory_says_what_its_figures_mean_and_names_the_flagged_lawyer(api
     assert "Что делать:" in russian.text
 
 
-def test_a_territory_shows_the_furthest_firm_beside_the_least_any_rotation_keeps(api: Api) -> None:
-    history(api.rt, steer=False)
+@pytest.mark.parametrize("steer", [False, True])
+def test_a_territory_shows_the_furthest_firm_beside_the_least_any_rotation_keeps(
+    api: Api, steer: bool
+) -> None:
+    history(api.rt, steer=steer)
     signed_in(api, "bar")
     report = api.get("/api/v1/reports/fairness", "bar", territory="CEN").json()
     weights = [f["weight"] for f in report["firms"] if f["weight"] > 0]
     assert len(weights) >= 2
     furthest = max(abs(f["deviation"]) for f in report["firms"])
+    least = float(b_star(weights))
     for lang in ("az", "ru", "en"):
         page = api.client.get("/bar", params={"territory": "CEN", "lang": lang})
         said = re.search(r'data-figure="least">(.*?)</p>', page.text, re.S)
         assert said is not None, lang
         figures = re.findall(r"\d+\.\d\d", said.group(1))
         # The furthest firm first, then B* of the firms' sizes, computed here afresh.
-        assert figures == [f"{furthest:.2f}", f"{float(b_star(weights)):.2f}"], lang
+        assert figures == [f"{furthest:.2f}", f"{least:.2f}"], lang
+        if lang == "en":
+            # Within B* it says so; beyond it, it names what the rest comes from.
+            beyond = report["max_abs_deviation"] > report["optimum_deviation"]
+            assert ("the rest comes from" in said.group(1)) == beyond
+    # The two histories give one page of each kind (0.67 beyond B* = 0.50, and 0.33 within).
+    assert (furthest > least) != steer
 
 
 def test_the_dashboard_is_computed_once_per_version_of_the_record(api: Api) -> None:
