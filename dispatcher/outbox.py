@@ -364,9 +364,10 @@ class Courier:
         `limit`), in one guarded statement, hand them to the threads and return at once (how
         many were handed over): a message committed while others are being sent starts as
         soon as a thread is free, not after the others' batch. A thread that finishes claims
-        again while messages may be left waiting, so at most `parallel` are in flight (leased)
-        at a time, and a message is handed over once. What the threads sent is recorded in
-        one transaction for as many as have finished meanwhile (`_record_finished`)."""
+        again while messages may be left waiting, so at most `parallel` are in flight (leased,
+        or sent and not yet recorded) at a time, and a message is handed over once. What the
+        threads sent is recorded in one transaction for as many as have finished meanwhile
+        (`_record_finished`)."""
         if self._closing:
             return 0
         with self._in_flight_lock:
@@ -421,30 +422,41 @@ class Courier:
             )
 
     def _deliver_handed(self, message: OutboxMessage) -> None:
+        queued = False
         try:
             sent = self._send(message)
             self._finished.put(sent)
+            queued = True
             self._record_finished()
         except Exception:
             log.exception("outbox.delivery_failed", message_id=message.id)
         finally:
-            with self._in_flight_lock:
-                self._in_flight.discard(message.id)
-                again, self._more = self._more, False
-            if again:
-                try:
-                    self.pump()
-                except Exception:
-                    log.exception("outbox.failed")
+            if not queued:
+                self._release([message.id])
+
+    def _release(self, ids: list[int | None]) -> None:
+        """Free the messages' places in flight, and claim again if more may be waiting."""
+        with self._in_flight_lock:
+            self._in_flight.difference_update(ids)
+            again, self._more = self._more, False
+        if again:
+            try:
+                self.pump()
+            except Exception:
+                log.exception("outbox.failed")
 
     def _record_finished(self) -> None:
         """Record every finished try in one transaction: one thread records at a time, and
-        takes along what the others finished while it waited for the database."""
+        takes along what the others finished while it waited for the database.
+
+        A sent message keeps its place in flight until its try is recorded, so that sent but
+        unrecorded messages (those a killed process sends again) never number more than the
+        threads: a thread that hands its try to the recording one takes no new message."""
         while True:
             if not self._recording.acquire(blocking=False):
                 return  # the thread recording now takes ours along (it looks again after)
+            batch: list[Sent] = []
             try:
-                batch: list[Sent] = []
                 while True:
                     try:
                         batch.append(self._finished.get_nowait())
@@ -454,6 +466,8 @@ class Courier:
                     self._record_batch(batch)
             finally:
                 self._recording.release()
+                if batch:
+                    self._release([sent.message.id for sent in batch])
             if self._finished.empty():
                 return
 
