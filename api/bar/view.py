@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dispatcher.reports.fairness import even_top_share
 from dispatcher.reports.overview import (
     BAD_DEVIATION,
     WARN_DEVIATION,
@@ -238,15 +239,24 @@ def findings(
         )
     )
     top = [row for row in lawyers if row.appointments][: r["top10_lawyers"]]
+    k, n = r["top10_lawyers"], r["listed_lawyers"]
+    appointments = sum(row.appointments for row in lawyers)
+    even = even_top_share(appointments, n, k)
     out.append(
         Finding(
             "concentration",
             "bad" if r["top10_exceeds"] else "ok",
             {
-                "k": r["top10_lawyers"],
-                "n": r["listed_lawyers"],
+                "k": k,
+                "n": n,
                 "share": f"{100 * r['top10_share']:.0f}",
                 "limit": f"{100 * r['top10_limit']:.0f}",
+                # While appointments are fewer than lawyers even the evenest spread gives the
+                # busiest more than k/n, and the limit is three times that: said in words.
+                "appointments": appointments,
+                "even": f"{100 * even:.0f}"
+                if n and f"{100 * even:.0f}" != f"{100 * k / n:.0f}"
+                else None,
             },
             [row.lawyer for row in top] if r["top10_exceeds"] else [],
         )

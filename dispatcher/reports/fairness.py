@@ -28,8 +28,12 @@ Definitions (the report's keys):
   entitlement (0: every firm got work exactly in proportion to its entitlement).
 - `top10_share` / `top10_limit`: the Texas concentration test. The lawyers on the territory's
   list are its active lawyers plus anyone appointed there; the top 10% of them (rounded up) by
-  appointments may take at most three times their represented share (3 × k/n) of the
-  appointments; `top10_exceeds` says whether they took more.
+  appointments may take at most three times the share that the evenest spread of the same
+  appointments gives them (`even_top_share`); `top10_exceeds` says whether they took more. Once
+  every listed lawyer can have as many appointments as any other that share is k/n, the Texas
+  rule's own; while appointments are fewer than lawyers, even the evenest spread gives the
+  busiest k more (all of them when there are k appointments or fewer), and three times k/n
+  would flag a spread that no rotation could make more even.
 - `time_to_counsel`: seconds from request to accepted invitation, by urgency; `p50_s`, `p90_s`,
   `p99_s` are nearest-rank quantiles at one-second resolution.
 - `choice_stage`: suspects' choices of a lawyer against the uniform choice from the list shown
@@ -150,17 +154,41 @@ def nearest_rank(histogram: Sequence[tuple[int, int]], q: float) -> int | None:
     return sorted(histogram)[-1][0]  # pragma: no cover - the loop always reaches the rank
 
 
+def even_top_share(total: int, listed: int, k: int) -> float:
+    """The share of `total` appointments that the busiest `k` of `listed` lawyers take when the
+    appointments are spread as evenly as possible: each lawyer gets ⌊total/listed⌋ and the
+    remainder one more each (k/listed when there are none)."""
+    if listed <= 0:
+        return 0.0
+    if total <= 0:
+        return k / listed
+    each, left = divmod(total, listed)
+    return (k * each + min(k, left)) / total
+
+
 def concentration(appointments: Iterable[int], listed: int) -> Concentration:
     """The Texas test over the appointment counts of the `listed` lawyers (zeros implied)."""
     counts = sorted(appointments, reverse=True)
     total = sum(counts)
     n = max(listed, len(counts))
     if n == 0:
-        return {"listed": 0, "top10_lawyers": 0, "top10_share": 0.0, "top10_limit": 0.0}
+        return {
+            "listed": 0,
+            "appointments": total,
+            "top10_lawyers": 0,
+            "top10_share": 0.0,
+            "top10_limit": 0.0,
+        }
     k = math.ceil(TOP_FRACTION * n)
     share = sum(counts[:k]) / total if total else 0.0
-    limit = min(1.0, TOP_FACTOR * k / n)
-    return {"listed": n, "top10_lawyers": k, "top10_share": share, "top10_limit": limit}
+    limit = min(1.0, TOP_FACTOR * even_top_share(total, n, k))
+    return {
+        "listed": n,
+        "appointments": total,
+        "top10_lawyers": k,
+        "top10_share": share,
+        "top10_limit": limit,
+    }
 
 
 def chi_square(observed: Sequence[float], expected: Sequence[float]) -> ChiSquare:

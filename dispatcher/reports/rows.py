@@ -109,6 +109,7 @@ class Concentration(TypedDict):
     """The Texas test over a territory's listed lawyers (unrounded)."""
 
     listed: int
+    appointments: int
     top10_lawyers: int
     top10_share: float
     top10_limit: float
@@ -130,7 +131,13 @@ class FairnessReport(_Period):
     listed_lawyers: int
     top10_lawyers: int
     top10_share: Annotated[float, Field(description="Appointments taken by the top 10% of lawyers")]
-    top10_limit: Annotated[float, Field(description="Three times their represented share")]
+    top10_limit: Annotated[
+        float,
+        Field(
+            description="Three times the share the evenest spread of the same appointments "
+            "gives them (3 × k/n once every listed lawyer can have as many)"
+        ),
+    ]
     top10_exceeds: bool
     optimum_deviation: Annotated[
         float,

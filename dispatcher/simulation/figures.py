@@ -79,6 +79,7 @@ class TexasRow(TypedDict):
 
     territory: str
     listed: int
+    appointments: int
     top10_lawyers: int
     top10_share: float
     top10_limit: float
@@ -95,6 +96,7 @@ def texas_by_territory(session: Session) -> list[TexasRow]:
             {
                 "territory": territory.code,
                 "listed": top["listed"],
+                "appointments": top["appointments"],
                 "top10_lawyers": top["top10_lawyers"],
                 "top10_share": round(top["top10_share"], 4),
                 "top10_limit": round(top["top10_limit"], 4),

@@ -9,13 +9,15 @@ import re
 import pytest
 from sqlmodel import select
 
+from dispatcher import workflow
 from dispatcher.db import unit_of_work
-from dispatcher.models import Lawyer, Request
+from dispatcher.models import Lawyer, Request, Requester
 from dispatcher.reports import overview
 from policies.optimum import b_star
 from tests.api.test_reports import signed_in
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
-from tests.support.clients import Api
+from tests.support.clients import Api, make_token
+from tests.support.flows import accept_and_close, context, request_body
 
 
 def test_the_overview_names_territories_and_puts_the_flagged_one_first(api: Api) -> None:
@@ -74,6 +76,37 @@ def test_a_territory_shows_the_furthest_firm_beside_the_least_any_rotation_keeps
             assert ("the rest comes from" in said.group(1)) == beyond
     # The two histories give one page of each kind (0.67 beyond B* = 0.50, and 0.33 within).
     assert (furthest > least) != steer
+
+
+def test_a_few_appointments_spread_evenly_are_not_called_a_concentration(api: Api) -> None:
+    # One court order, one appointment among CEN's six lawyers: three times k/n (1/2) would
+    # flag it whoever took it, as a week's history was flagged in nearly every territory of the
+    # demo. Spread as evenly as one appointment can be, the busiest lawyer takes all of it; the
+    # finding stays green, and the page says why in each language.
+    make_token(api.rt, "court", "Court One", territory="CEN")
+    with unit_of_work(api.rt.engine) as session:
+        court = session.exec(select(Requester).where(Requester.name == "Court One")).one()
+        request, _ = workflow.create_request(
+            session, request_body("C-1"), requester=court, ctx=context(api.rt)
+        )
+        accept_and_close(session, api.rt, request.id)
+    signed_in(api, "bar")
+    report = api.get("/api/v1/reports/fairness", "bar", territory="CEN").json()
+    k, n = report["top10_lawyers"], report["listed_lawyers"]
+    appointments = sum(r["appointments"] for r in report["lawyers"])
+    assert 0 < appointments < n and k == 1
+    assert report["top10_share"] > 3 * k / n  # over the Texas rule's three times k/n
+    assert report["top10_limit"] == 1.0 and report["top10_exceeds"] is False
+    said = {
+        "en": f"With {appointments} appointments among {n} lawyers, even the evenest spread",
+        "ru": f"При {appointments} назначениях на {n} адвокатов",
+        "az": f"{n} vəkil arasında {appointments} təyinat olanda",
+    }
+    for lang, words in said.items():
+        page = api.client.get("/bar", params={"territory": "CEN", "lang": lang})
+        finding = re.search(r'data-finding="concentration">(.*?)</li>', page.text, re.S)
+        assert finding is not None and words in finding.group(1), lang
+        assert "status-ok" in page.text.split('data-finding="concentration"')[0][-80:], lang
 
 
 def test_the_dashboard_is_computed_once_per_version_of_the_record(api: Api) -> None:
