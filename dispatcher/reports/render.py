@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +22,10 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sqlmodel import Session
 
 from dispatcher.registry import get_territory
@@ -190,20 +192,13 @@ def figure_counts(
     ax.axhspan(-1, 1, color="#e6f2e6", zorder=0)
     ax.axhline(0, color="grey", linewidth=0.6)
     drawn = _series(full)
+    ends: list[tuple[str, str, float, float]] = []
     for i, (firm, days, values) in enumerate(drawn):
         label = (names or {}).get(firm, firm) if firm else said["others"]
         colour = colours[i] if firm else "#767676"
         xs = mdates.date2num(days)  # type: ignore[no-untyped-call]
         ax.step(xs, values, where="post", color=colour, linewidth=1.6 if firm else 1.0)
-        ax.annotate(
-            f"{label} ({values[-1]:+.1f})",
-            (xs[-1], values[-1]),
-            xytext=(6, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize="small",
-            color=colour,
-        )
+        ends.append((f"{label} ({values[-1]:+.1f})", colour, float(xs[-1]), values[-1]))
     ax.xaxis_date()
     if not drawn:
         ax.text(0.5, 0.5, said["none"], ha="center", va="center", transform=ax.transAxes)
@@ -212,7 +207,57 @@ def figure_counts(
         ax.spines[side].set_visible(False)
     fig.autofmt_xdate()
     fig.subplots_adjust(right=0.72)
+    _label_ends(fig, ax, ends)
     return fig
+
+
+# Labels at the lines' ends are this many points apart at least (small text is about 8.3).
+LABEL_GAP_PT = 11.0
+
+
+def _label_ends(fig: Figure, ax: Axes, ends: list[tuple[str, str, float, float]]) -> None:
+    """Each line's label at its end, moved up or down just enough that no two overlap (firms
+    that end at the same deviation would otherwise print over each other)."""
+    if not ends:
+        return
+    to_points = 72.0 / fig.dpi
+    at = [float(ax.transData.transform((x, y))[1]) * to_points for _, _, x, y in ends]
+    placed = spread(at, LABEL_GAP_PT)
+    for (text, colour, x, y), want, got in zip(ends, at, placed, strict=True):
+        ax.annotate(
+            text,
+            (x, y),
+            xytext=(6, got - want),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+            color=colour,
+        )
+
+
+def spread(wanted: Sequence[float], gap: float) -> list[float]:
+    """Positions as close as possible to `wanted` (least squares) with neighbours at least
+    `gap` apart, each keeping its rank: clusters of labels that would touch are set around
+    the mean of what their members want."""
+    order = sorted(range(len(wanted)), key=lambda i: (wanted[i], i))
+    # Each cluster: its members (in rank order) and the position of its lowest member.
+    clusters: list[tuple[list[int], float]] = []
+    for i in order:
+        members, low = [i], wanted[i]
+        while clusters and clusters[-1][1] + len(clusters[-1][0]) * gap > low:
+            before, _ = clusters.pop()
+            members = before + members
+            low = sum(wanted[m] - k * gap for k, m in enumerate(members)) / len(members)
+        clusters.append((members, low))
+    out = [0.0] * len(wanted)
+    for members, low in clusters:
+        for k, m in enumerate(members):
+            out[m] = low + k * gap
+    return out
+
+
+# The time-to-counsel axes reach this far above their tallest bar, the legend's room.
+LEGEND_ROOM = 1.45
 
 
 def figure_counsel(
@@ -244,7 +289,10 @@ def figure_counsel(
                         linestyle=style,
                         label=f"{key} {seconds / 60:.0f} min",
                     )
-            ax.legend(fontsize="small", frameon=False)
+            # Whole people on the axis, and room above the tallest bar for the legend.
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylim(0, ax.get_ylim()[1] * LEGEND_ROOM)
+            ax.legend(fontsize="small", frameon=False, loc="upper right")
         ax.set_xlabel(said["minutes"], fontsize="small")
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
