@@ -133,7 +133,9 @@ def overview(rows: list[TerritoryStanding], names: Names, language: str) -> list
             territory=territory_name(names, r["territory"], language),
             standing=r,
             worst_firm=firm(names, r["worst_firm"]) if r["worst_firm"] else None,
-            within_hour_share=r["within_hour"] / r["served"] if r["served"] else None,
+            within_hour_share=r["within_hour"] / r["detained_served"]
+            if r["detained_served"]
+            else None,
             top_lawyers=[lawyer(names, code) for code in r["top_lawyers"]],
         )
         for r in rows

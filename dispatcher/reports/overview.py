@@ -69,7 +69,8 @@ class TerritoryStanding(TypedDict):
     decisions: int
     requests: int
     served: int
-    within_hour: int
+    detained_served: int  # detained people who got a lawyer
+    within_hour: int  # of them, those whose lawyer accepted within the hour
     detention_p90_s: int | None
     worst_firm: str | None
     max_abs_deviation: float
@@ -114,8 +115,11 @@ def names(session: Session) -> Names:
 
 def _counsel(
     session: Session, start: datetime | None, end: datetime | None
-) -> tuple[dict[str, tuple[int, int, int]], dict[str, int | None]]:
-    """Per territory: (requests, served, within the hour); and the detention p90 in seconds."""
+) -> tuple[dict[str, tuple[int, int, int, int]], dict[str, int | None]]:
+    """Per territory: (requests, served, detained people served, of them within the hour); and
+    the detention p90 in seconds. The hour is the measure of detentions only: a request for
+    someone not detained has a deadline of hours, and counting it flagged territories whose
+    detained people all had counsel within the hour."""
     seconds = cast(
         func.round(seconds_between(session, col(Appointment.opened_at), col(Request.created_at))),
         Integer,
@@ -131,6 +135,7 @@ def _counsel(
     )
     histograms: dict[str, list[tuple[int, int]]] = defaultdict(list)
     served: dict[str, int] = defaultdict(int)
+    detained: dict[str, int] = defaultdict(int)
     within: dict[str, int] = defaultdict(int)
     for code, urgency, value, n in session.exec(
         select(Territory.code, Request.urgency, seconds, func.count())
@@ -141,12 +146,14 @@ def _counsel(
         .group_by(col(Territory.code), col(Request.urgency), seconds)
     ).all():
         served[code] += int(n)
-        if int(value) <= WITHIN_SECONDS:
-            within[code] += int(n)
         if urgency == Urgency.DETENTION:
+            detained[code] += int(n)
+            if int(value) <= WITHIN_SECONDS:
+                within[code] += int(n)
             histograms[code].append((int(value), int(n)))
     counts = {
-        code: (int(n), served.get(code, 0), within.get(code, 0)) for code, n in requests.items()
+        code: (int(n), served.get(code, 0), detained.get(code, 0), within.get(code, 0))
+        for code, n in requests.items()
     }
     return counts, {code: nearest_rank(h, 0.90) for code, h in histograms.items()}
 
@@ -239,7 +246,7 @@ def attention(row: TerritoryStanding) -> tuple[str, list[str]]:
     bad = bool(problems)
     if WARN_DEVIATION <= row["max_abs_deviation"] < BAD_DEVIATION:
         problems.append("deviation")
-    if row["served"] and row["within_hour"] / row["served"] < WARN_WITHIN_HOUR:
+    if row["detained_served"] and row["within_hour"] / row["detained_served"] < WARN_WITHIN_HOUR:
         problems.append("slow")
     if row["requests"] and row["served"] < row["requests"] * WARN_WITHIN_HOUR:
         problems.append("unserved")
@@ -269,12 +276,13 @@ def national(
         counts = appointed.get(code, {})
         top = concentration(counts.values(), len(listed.get(code, set()) | set(counts)))
         ranked = sorted(counts, key=lambda licence: (-counts[licence], licence))
-        requests, served, within = counsel.get(code, (0, 0, 0))
+        requests, served, detained, within = counsel.get(code, (0, 0, 0, 0))
         row: TerritoryStanding = {
             "territory": code,
             "decisions": round(sum(e for _, e, _ in firms)),
             "requests": requests,
             "served": served,
+            "detained_served": detained,
             "within_hour": within,
             "detention_p90_s": p90.get(code),
             "worst_firm": worst[0] if worst else None,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from dispatcher import workflow
 from dispatcher.db import unit_of_work
-from dispatcher.models import Lawyer, Request, Requester
+from dispatcher.models import Appointment, Lawyer, Request, Requester
 from dispatcher.reports import overview
 from policies.optimum import b_star
 from tests.api.test_reports import signed_in
@@ -107,6 +108,38 @@ def test_a_few_appointments_spread_evenly_are_not_called_a_concentration(api: Ap
         finding = re.search(r'data-finding="concentration">(.*?)</li>', page.text, re.S)
         assert finding is not None and words in finding.group(1), lang
         assert "status-ok" in page.text.split('data-finding="concentration"')[0][-80:], lang
+
+
+@pytest.mark.parametrize("late", ["standard", "detention"])
+def test_the_hour_to_counsel_counts_detained_people_only(api: Api, late: str) -> None:
+    # A detained person and a person not detained each get a lawyer in CEN; one of them two
+    # hours after the request. Only a detained person's wait makes the territory slow: the
+    # other's deadline is hours (the overview said "Watch" beside a page that said 100%).
+    make_token(api.rt, "court", "Court One", territory="CEN")
+    ctx = context(api.rt)
+    with unit_of_work(api.rt.engine) as session:
+        court = session.exec(select(Requester).where(Requester.name == "Court One")).one()
+        for urgency in ("standard", "detention"):
+            request, _ = workflow.create_request(
+                session, request_body(urgency, urgency=urgency), requester=court, ctx=ctx
+            )
+            accept_and_close(session, api.rt, request.id)
+            if urgency == late:
+                appointment = session.exec(
+                    select(Appointment).where(Appointment.request_id == request.id)
+                ).one()
+                appointment.opened_at = request.created_at + timedelta(hours=2)
+                session.add(appointment)
+    with unit_of_work(api.rt.engine) as session:
+        [row] = [r for r in overview.national(session, None, None) if r["territory"] == "CEN"]
+    assert (row["served"], row["detained_served"]) == (2, 1)
+    assert row["within_hour"] == (1 if late == "standard" else 0)
+    assert ("slow" in row["problems"]) is (late == "detention")
+    signed_in(api, "bar")
+    page = api.client.get("/bar", params={"lang": "en"}).text
+    cells = re.search(r'data-territory="CEN".*?</tr>', page, re.S)
+    assert cells is not None
+    assert (">100%<" in cells.group(0)) is (late == "standard")
 
 
 def test_the_dashboard_is_computed_once_per_version_of_the_record(api: Api) -> None:
