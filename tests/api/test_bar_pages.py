@@ -10,15 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from dispatcher import workflow
 from dispatcher.db import unit_of_work
-from dispatcher.models import Appointment, Lawyer, Request, Requester
+from dispatcher.models import Appointment, Lawyer, Request
 from dispatcher.reports import overview
 from policies.optimum import b_star
 from tests.api.test_reports import signed_in
 from tests.dispatcher.test_flags import STEERED_LAWYER, history
 from tests.support.clients import Api, make_token
-from tests.support.flows import accept_and_close, context, request_body
+from tests.support.flows import accept_and_close, open_request
 
 
 def test_the_overview_names_territories_and_puts_the_flagged_one_first(api: Api) -> None:
@@ -86,11 +85,7 @@ def test_a_few_appointments_spread_evenly_are_not_called_a_concentration(api: Ap
     # finding stays green, and the page says why in each language.
     make_token(api.rt, "court", "Court One", territory="CEN")
     with unit_of_work(api.rt.engine) as session:
-        court = session.exec(select(Requester).where(Requester.name == "Court One")).one()
-        request, _ = workflow.create_request(
-            session, request_body("C-1"), requester=court, ctx=context(api.rt)
-        )
-        accept_and_close(session, api.rt, request.id)
+        accept_and_close(session, api.rt, open_request(session, api.rt, "C-1").id)
     signed_in(api, "bar")
     report = api.get("/api/v1/reports/fairness", "bar", territory="CEN").json()
     k, n = report["top10_lawyers"], report["listed_lawyers"]
@@ -116,13 +111,9 @@ def test_the_hour_to_counsel_counts_detained_people_only(api: Api, late: str) ->
     # hours after the request. Only a detained person's wait makes the territory slow: the
     # other's deadline is hours (the overview said "Watch" beside a page that said 100%).
     make_token(api.rt, "court", "Court One", territory="CEN")
-    ctx = context(api.rt)
     with unit_of_work(api.rt.engine) as session:
-        court = session.exec(select(Requester).where(Requester.name == "Court One")).one()
         for urgency in ("standard", "detention"):
-            request, _ = workflow.create_request(
-                session, request_body(urgency, urgency=urgency), requester=court, ctx=ctx
-            )
+            request = open_request(session, api.rt, urgency, urgency=urgency)
             accept_and_close(session, api.rt, request.id)
             if urgency == late:
                 appointment = session.exec(
