@@ -243,7 +243,7 @@ def findings(
     top = [row for row in lawyers if row.appointments][: r["top10_lawyers"]]
     k, n = r["top10_lawyers"], r["listed_lawyers"]
     appointments = sum(row.appointments for row in lawyers)
-    even = even_top_share(appointments, n, k)
+    even = f"{100 * even_top_share(appointments, n, k):.0f}"
     out.append(
         Finding(
             "concentration",
@@ -256,9 +256,7 @@ def findings(
                 # While appointments are fewer than lawyers even the evenest spread gives the
                 # busiest more than k/n, and the limit is three times that: said in words.
                 "appointments": appointments,
-                "even": f"{100 * even:.0f}"
-                if n and f"{100 * even:.0f}" != f"{100 * k / n:.0f}"
-                else None,
+                "even": even if n and even != f"{100 * k / n:.0f}" else None,
             },
             [row.lawyer for row in top] if r["top10_exceeds"] else [],
         )
